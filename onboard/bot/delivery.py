@@ -1,0 +1,163 @@
+"""Delivers the outbox: claims due rows, runs each through its executor, records the outcome.
+
+Retries with backoff, honours Retry-After, and surfaces a permanent refusal once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from onboard.bot.gateway import SlackGateway, SlackRefused, SlackRetryLater
+from onboard.storage import audit, outbox
+from onboard.storage.db import Database
+from onboard.storage.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+FollowUp = Callable[[Session], None]
+
+
+@dataclass
+class Outcome:
+    """What an executor achieved: Slack's answer, and work to commit with it."""
+
+    result: dict[str, Any]
+    then: list[FollowUp] = field(default_factory=list)
+
+
+Executor = Callable[[SlackGateway, OutboxMessage], Outcome]
+RefusalHandler = Callable[[Session, OutboxMessage, str], None]
+
+
+class Delivery:
+    """The outbox worker; every `serve` process runs one, replicas share the rows safely."""
+
+    def __init__(
+        self,
+        db: Database,
+        gateway: SlackGateway,
+        *,
+        max_attempts: int = 12,
+        poll_seconds: float = 0.5,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.db = db
+        self.gateway = gateway
+        self.max_attempts = max_attempts
+        self.poll_seconds = poll_seconds
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.executors: dict[str, Executor] = {}
+        self.on_refused: dict[str, RefusalHandler] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def register(
+        self, operation: str, executor: Executor, on_refused: RefusalHandler | None = None
+    ) -> None:
+        self.executors[operation] = executor
+        if on_refused is not None:
+            self.on_refused[operation] = on_refused
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run_once(self, limit: int = 20) -> int:
+        """Deliver one batch of due rows; the number of rows attempted."""
+        with self.db.transaction() as session:
+            rows = outbox.claim(session, self.worker, self.clock(), limit=limit)
+            session.expunge_all()
+        for row in rows:
+            if self._stop.is_set():
+                break
+            self._deliver(row)
+        return len(rows)
+
+    def drain(self, max_rounds: int = 1000) -> None:
+        """Deliver until nothing is due now (tests, the demo, `jobs run`)."""
+        for _ in range(max_rounds):
+            if self.run_once() == 0:
+                return
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="outbox-delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Deliver now rather than at the next poll (a request just queued something)."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once() > 0
+            except Exception:  # the database may be away; try again next round
+                log.exception("outbox delivery round failed")
+                busy = False
+            if not busy:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+
+    # -- one row -----------------------------------------------------------------------------
+
+    def _deliver(self, row: OutboxMessage) -> None:
+        executor = self.executors.get(row.operation)
+        if executor is None:
+            self._fail(row, f"no executor for operation {row.operation!r}")
+            return
+        try:
+            outcome = executor(self.gateway, row)
+        except SlackRetryLater as exc:
+            self._retry(row, exc.error, exc.retry_after)
+        except SlackRefused as exc:
+            self._fail(row, exc.error)
+        else:
+            with self.db.transaction() as session:
+                outbox.mark_sent(session, row.id, outcome.result, self.clock())
+                for follow_up in outcome.then:
+                    follow_up(session)
+            log.info("outbox sent", extra={"key": row.key, "operation": row.operation})
+
+    def _retry(self, row: OutboxMessage, error: str, retry_after: float | None) -> None:
+        if row.attempts >= self.max_attempts:
+            self._fail(row, f"gave up after {row.attempts} attempts: {error}")
+            return
+        if retry_after is not None:
+            delay = retry_after  # Slack said how long; waiting less only earns another 429
+        else:
+            delay = min(300.0, 2.0 ** (row.attempts - 1)) * random.uniform(0.5, 1.0)
+        with self.db.transaction() as session:
+            outbox.mark_retry(session, row.id, error, self.clock() + dt.timedelta(seconds=delay))
+        log.warning("outbox retry", extra={"key": row.key, "error": error, "delay": delay})
+
+    def _fail(self, row: OutboxMessage, error: str) -> None:
+        with self.db.transaction() as session:
+            outbox.mark_failed(session, row.id, error)
+            audit.record(
+                session,
+                audit.Cause.system(),
+                "slack.delivery_failed",
+                client_id=row.client_id,
+                subject=row.key,
+                details={"operation": row.operation, "error": error},
+            )
+            handler = self.on_refused.get(row.operation)
+            if handler is not None:
+                handler(session, row, error)
+        log.error("outbox failed", extra={"key": row.key, "error": error})

@@ -1,0 +1,89 @@
+"""The one place that talks to Slack's Web API for things that must not be lost.
+
+It classifies every failure as "retry later" (429, 5xx, network) or "refused" (Slack said no).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+log = logging.getLogger(__name__)
+
+# Errors Slack reports in a 200 answer that mean "try again", not "no".
+_TRANSIENT = {
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "ratelimited",
+}
+
+
+class SlackCallError(Exception):
+    def __init__(self, method: str, error: str) -> None:
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
+
+
+class SlackRetryLater(SlackCallError):
+    """Slack was busy or unreachable; `retry_after` seconds when it said so."""
+
+    def __init__(self, method: str, error: str, retry_after: float | None = None) -> None:
+        super().__init__(method, error)
+        self.retry_after = retry_after
+
+
+class SlackRefused(SlackCallError):
+    """Slack answered `ok: false` with a permanent error (`name_taken`, `not_in_channel`…)."""
+
+
+def web_client(token: str, base_url: str, *, timeout: int = 10) -> WebClient:
+    """A WebClient that does not retry on its own: the outbox owns retries and backoff."""
+    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
+
+
+class SlackGateway:
+    """Calls Web API methods by name and raises `SlackRetryLater` or `SlackRefused`."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def call(self, method: str, **args: Any) -> dict[str, Any]:
+        function = getattr(self.client, method.replace(".", "_"), None)
+        try:
+            if function is None:
+                response = self.client.api_call(method, json=args)
+            else:
+                response = function(**args)
+        except SlackApiError as exc:
+            raise _classify(method, exc) from None
+        except (OSError, TimeoutError) as exc:  # connection refused, reset, timed out
+            raise SlackRetryLater(method, f"network: {type(exc).__name__}") from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+def _classify(method: str, exc: SlackApiError) -> SlackCallError:
+    status = exc.response.status_code
+    data = exc.response.data if isinstance(exc.response.data, dict) else {}
+    error = str(data.get("error") or f"http_{status}")
+    if status == 429:
+        header = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
+        retry_after = _seconds(header)
+        return SlackRetryLater(method, "ratelimited", retry_after if retry_after else 1.0)
+    if status >= 500 or error in _TRANSIENT:
+        return SlackRetryLater(method, error)
+    return SlackRefused(method, error)
+
+
+def _seconds(header: Any) -> float | None:
+    if isinstance(header, list):
+        header = header[0] if header else None
+    try:
+        return max(0.0, float(header)) if header is not None else None
+    except ValueError:
+        return None

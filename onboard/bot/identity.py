@@ -1,0 +1,86 @@
+"""Who a Slack user is to the bot: internal team member, guest, or external (a client).
+
+Decided on the server from `auth.test` and `users.info`, never from what a payload claims.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from onboard.bot.errors import NotAllowed, SlackUnavailable
+from onboard.bot.gateway import SlackCallError, SlackGateway
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    team_id: str
+    is_guest: bool
+    is_bot: bool
+    tz: str | None
+
+
+class Directory:
+    """Looks people up, caching answers briefly (users.info is Tier 4, but not free)."""
+
+    def __init__(
+        self,
+        gateway: SlackGateway,
+        *,
+        admins: tuple[str, ...] = (),
+        ttl_seconds: float = 300,
+    ) -> None:
+        self.gateway = gateway
+        self.admins = frozenset(admins)
+        self.ttl = ttl_seconds
+        self._home: tuple[str, str] | None = None
+        self._people: dict[str, tuple[float, Person]] = {}
+        self._lock = threading.Lock()
+
+    def home(self) -> tuple[str, str]:
+        """(team ID, bot user ID) of the workspace that installed the bot."""
+        if self._home is None:
+            try:
+                answer = self.gateway.call("auth.test")
+            except SlackCallError as exc:
+                raise SlackUnavailable("Slack did not answer; try again in a moment.") from exc
+            self._home = (answer["team_id"], answer["user_id"])
+        return self._home
+
+    def person(self, user_id: str) -> Person:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._people.get(user_id)
+        if cached and now - cached[0] < self.ttl:
+            return cached[1]
+        try:
+            user = self.gateway.call("users.info", user=user_id)["user"]
+        except SlackCallError as exc:
+            if exc.error == "user_not_found":
+                raise NotAllowed("Slack does not know you in this workspace.") from exc
+            raise SlackUnavailable("Slack did not answer; try again in a moment.") from exc
+        person = Person(
+            id=user["id"],
+            team_id=user.get("team_id", ""),
+            is_guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
+            is_bot=bool(user.get("is_bot")),
+            tz=user.get("tz"),
+        )
+        with self._lock:
+            self._people[user_id] = (now, person)
+        return person
+
+    def is_internal(self, user_id: str) -> bool:
+        """A full member of the installing workspace: not a guest, not another team's user."""
+        person = self.person(user_id)
+        return person.team_id == self.home()[0] and not person.is_guest and not person.is_bot
+
+    def require_internal(self, user_id: str) -> Person:
+        if not self.is_internal(user_id):
+            raise NotAllowed("This command is for the onboarding team.")
+        return self.person(user_id)
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.admins and self.is_internal(user_id)

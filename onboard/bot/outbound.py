@@ -1,0 +1,138 @@
+"""Slack calls queued in the outbox: how they are written, sent once, and what a refusal does.
+
+A post carries its outbox key in message metadata, so a retry after an unknown outcome can
+look in the channel's history and never post twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from onboard.bot.delivery import Delivery, Outcome
+from onboard.bot.gateway import SlackGateway, SlackRefused
+from onboard.storage import audit, outbox
+from onboard.storage.models import OutboxMessage
+
+SLACK_CALL = "slack.call"
+METADATA_EVENT = "onboard_outbox"
+# Refusals that mean the wanted state already holds.
+ALREADY_DONE = {
+    "conversations.invite": {"already_in_channel"},
+    "pins.add": {"already_pinned"},
+    "conversations.archive": {"already_archived"},
+}
+
+
+def enqueue_call(
+    session: Session,
+    key: str,
+    method: str,
+    args: dict[str, Any],
+    *,
+    client_id: int | None,
+    audit_action: str | None = None,
+    audit_details: dict[str, Any] | None = None,
+    on_refused: list[dict[str, Any]] | None = None,
+    not_before: dt.datetime | None = None,
+) -> bool:
+    """Queue one Web API call; `on_refused` calls are queued instead if Slack says no."""
+    if method == "chat.postMessage":
+        args = {**args, "metadata": {"event_type": METADATA_EVENT, "event_payload": {"key": key}}}
+    payload: dict[str, Any] = {"method": method, "args": args}
+    if audit_action:
+        payload["audit"] = {"action": audit_action, "details": audit_details or {}}
+    if on_refused:
+        payload["on_refused"] = on_refused
+    return outbox.enqueue(
+        session, key, SLACK_CALL, payload, client_id=client_id, not_before=not_before
+    )
+
+
+def fallback(key: str, method: str, args: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A call to queue when the one it is attached to is refused."""
+    return {"key": key, "method": method, "args": args, **extra}
+
+
+def execute_call(gateway: SlackGateway, row: OutboxMessage) -> Outcome:
+    method, args = row.payload["method"], dict(row.payload["args"])
+    if method == "chat.postMessage" and row.attempts > 1:
+        earlier = _find_earlier_post(gateway, args["channel"], row.key)
+        if earlier is not None:
+            return _outcome(row, earlier)
+    try:
+        result = gateway.call(method, **args)
+    except SlackRefused as exc:
+        if exc.error not in ALREADY_DONE.get(method, set()):
+            raise
+        result = {"ok": True, "already": exc.error}
+    return _outcome(row, result)
+
+
+def _outcome(row: OutboxMessage, result: dict[str, Any]) -> Outcome:
+    kept = {k: result[k] for k in ("ts", "channel", "invite_id", "already") if k in result}
+    if isinstance(result.get("channel"), dict):
+        kept["channel"] = result["channel"].get("id")
+    then = []
+    spec = row.payload.get("audit")
+    if spec:
+
+        def record(session: Session) -> None:
+            audit.record(
+                session,
+                audit.Cause.system(),
+                spec["action"],
+                client_id=row.client_id,
+                subject=row.key,
+                details={**spec["details"], **kept},
+            )
+
+        then.append(record)
+    return Outcome(result=kept, then=then)
+
+
+def _find_earlier_post(gateway: SlackGateway, channel: str, key: str) -> dict[str, Any] | None:
+    """A message this row already posted (an earlier attempt whose answer was lost)."""
+    if channel[:1] in "UW":
+        channel = gateway.call("conversations.open", users=channel)["channel"]["id"]
+    history = gateway.call(
+        "conversations.history", channel=channel, limit=100, include_all_metadata=True
+    )
+    for message in history.get("messages", []):
+        metadata = message.get("metadata") or {}
+        if (
+            metadata.get("event_type") == METADATA_EVENT
+            and (metadata.get("event_payload") or {}).get("key") == key
+        ):
+            return {"ts": message["ts"], "channel": channel}
+    return None
+
+
+def on_call_refused(session: Session, row: OutboxMessage, error: str) -> None:
+    """Queue the row's fallbacks (for example "invite them by hand") and record the refusal."""
+    spec = row.payload.get("audit")
+    if spec:
+        audit.record(
+            session,
+            audit.Cause.system(),
+            spec["action"] + ".refused",
+            client_id=row.client_id,
+            subject=row.key,
+            details={**spec["details"], "error": error},
+        )
+    for call in row.payload.get("on_refused", []):
+        call = dict(call)
+        enqueue_call(
+            session,
+            call.pop("key"),
+            call.pop("method"),
+            call.pop("args"),
+            client_id=row.client_id,
+            **call,
+        )
+
+
+def install(delivery: Delivery) -> None:
+    delivery.register(SLACK_CALL, execute_call, on_call_refused)

@@ -1,0 +1,144 @@
+"""Configuration: environment, `.env` and an optional TOML file named by ONBOARD_CONFIG.
+
+A missing or malformed setting becomes one clear line naming it (`SettingsError`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+UserIds = Annotated[tuple[str, ...], NoDecode]
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it in one line."""
+
+
+def _env(name: str) -> Any:
+    """Field options for a setting read from the variable `name` (and its lowercase TOML key)."""
+    return AliasChoices(name, name.lower(), name.removeprefix("ONBOARD_").lower())
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; INTERFACE.md is the contract for their names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=False, frozen=True
+    )
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    database_url: str = Field("sqlite:///onboard.db", validation_alias=_env("DATABASE_URL"))
+
+    admins: UserIds = Field((), validation_alias=_env("ONBOARD_ADMINS"))
+    managers: UserIds = Field((), validation_alias=_env("ONBOARD_MANAGERS"))
+    team: UserIds = Field((), validation_alias=_env("ONBOARD_TEAM"))
+    slack_connect: bool = Field(False, validation_alias=_env("ONBOARD_SLACK_CONNECT"))
+    channel_private: bool = Field(True, validation_alias=_env("ONBOARD_CHANNEL_PRIVATE"))
+    playbook_dir: Path | None = Field(None, validation_alias=_env("ONBOARD_PLAYBOOK_DIR"))
+    http_threads: int = Field(16, ge=1, le=256, validation_alias=_env("ONBOARD_HTTP_THREADS"))
+    outbox_poll_seconds: float = Field(
+        0.5, gt=0, le=60, validation_alias=_env("ONBOARD_OUTBOX_POLL_SECONDS")
+    )
+    outbox_max_attempts: int = Field(
+        12, ge=1, le=100, validation_alias=_env("ONBOARD_OUTBOX_MAX_ATTEMPTS")
+    )
+    log_level: str = Field("INFO", validation_alias=_env("ONBOARD_LOG_LEVEL"))
+
+    @field_validator("admins", "managers", "team", mode="before")
+    @classmethod
+    def _split_user_ids(cls, value: Any) -> tuple[str, ...]:
+        if value is None or value == "":
+            return ()
+        items = value.split(",") if isinstance(value, str) else list(value)
+        ids = tuple(str(item).strip() for item in items if str(item).strip())
+        bad = [i for i in ids if not (i[:1] in "UW" and i[1:].isalnum() and i.isupper())]
+        if bad:
+            raise ValueError(f"not a Slack user ID: {bad[0]!r} (expected U… or W…)")
+        return ids
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_ends_with_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        if not value.startswith(("sqlite", "postgresql+psycopg")):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        config = os.environ.get("ONBOARD_CONFIG")
+        if config:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
+        return tuple(sources)
+
+    def require(self, *names: str) -> None:
+        """Refuse to go on when a setting a command needs is unset."""
+        for name in names:
+            if getattr(self, name.lower()) is None:
+                raise SettingsError(f"setting {name} is required for this command")
+
+
+_FIELD_TO_VARIABLE = {
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "slack_app_token": "SLACK_APP_TOKEN",
+    "slack_api_url": "SLACK_API_URL",
+    "database_url": "DATABASE_URL",
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning pydantic's report into one line that names the setting."""
+    config = os.environ.get("ONBOARD_CONFIG")
+    if config and not Path(config).is_file():
+        raise SettingsError(f"setting ONBOARD_CONFIG: no such file {config!r}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = str(error["loc"][0]) if error["loc"] else "?"
+        variable = _FIELD_TO_VARIABLE.get(loc, loc.upper() if loc.isupper() else loc)
+        if not variable.isupper():
+            variable = "ONBOARD_" + variable.upper()
+        raise SettingsError(f"setting {variable}: {error['msg']}") from None
+    except (OSError, ValueError) as exc:  # an unreadable or malformed TOML file
+        raise SettingsError(f"setting ONBOARD_CONFIG: {exc}") from None

@@ -1,0 +1,140 @@
+"""Renders Jinja2 templates into Block Kit JSON and checks them against Slack's limits.
+
+Every `{{ value }}` is escaped for mrkdwn (`&`, `<`, `>`) and for JSON unless marked `Raw`/`Markup`.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import jinja2
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+MAX_FALLBACK_TEXT = 3000
+
+
+class RenderError(Exception):
+    """A template produced something Slack would refuse; a bug in the template, not the user."""
+
+
+class Mrkdwn(str):
+    """Text the bot composed itself (mentions, links): escaped for JSON only, never for mrkdwn."""
+
+
+class Raw(str):
+    """User text placed where Slack shows it verbatim (an input's initial value, metadata)."""
+
+
+class _JsonValue(str):
+    """A whole JSON value the bot built (a list, an object), inserted as it is."""
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Neutralise Slack's control characters so typed text can never ping or fake a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _json_string_body(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _finalize(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, _JsonValue):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, Mrkdwn | Raw):
+        return _json_string_body(str(value))
+    return _json_string_body(escape_mrkdwn(str(value)))
+
+
+def _tojson(value: Any) -> _JsonValue:
+    return _JsonValue(json.dumps(value, ensure_ascii=False))
+
+
+def _truncate(text: Any, limit: int) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _mention(user_id: str) -> Mrkdwn:
+    if not (user_id[:1] in "UWB" and user_id.isalnum()):
+        raise RenderError(f"not a user ID: {user_id!r}")
+    return Mrkdwn(f"<@{user_id}>")
+
+
+def _channel_link(channel_id: str) -> Mrkdwn:
+    if not (channel_id[:1] in "CGD" and channel_id.isalnum()):
+        raise RenderError(f"not a channel ID: {channel_id!r}")
+    return Mrkdwn(f"<#{channel_id}>")
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("onboard.messages", "templates"),
+        autoescape=False,
+        finalize=_finalize,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["raw"] = lambda v: Raw("" if v is None else str(v))
+    env.filters["json"] = _tojson
+    env.filters["truncate_to"] = _truncate
+    env.filters["mention"] = _mention
+    env.filters["channel"] = _channel_link
+    return env
+
+
+def _render_json(template: str, context: dict[str, Any]) -> dict[str, Any]:
+    text = environment().get_template(template).render(**context)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RenderError(f"{template} did not render to JSON: {exc}") from exc
+
+
+def render_message(template: str, **context: Any) -> dict[str, Any]:
+    """A message (`text` fallback plus `blocks`) ready for chat.postMessage or an ack."""
+    message = _render_json(f"{template}.json.j2", context)
+    blocks = message.get("blocks", [])
+    if len(blocks) > MAX_MESSAGE_BLOCKS:
+        raise RenderError(f"{template}: {len(blocks)} blocks, Slack allows {MAX_MESSAGE_BLOCKS}")
+    try:
+        for block in Block.parse_all(blocks):
+            block.validate_json()
+    except SlackObjectFormationError as exc:
+        raise RenderError(f"{template}: {exc}") from exc
+    message["text"] = _truncate(message.get("text", ""), MAX_FALLBACK_TEXT)
+    return message
+
+
+def render_view(template: str, **context: Any) -> dict[str, Any]:
+    """A modal or Home tab view, checked with slack_sdk's view model."""
+    view = _render_json(f"{template}.json.j2", context)
+    if len(view.get("blocks", [])) > MAX_VIEW_BLOCKS:
+        raise RenderError(f"{template}: more than {MAX_VIEW_BLOCKS} blocks")
+    try:
+        View(**view).validate_json()
+    except (SlackObjectFormationError, TypeError) as exc:
+        raise RenderError(f"{template}: {exc}") from exc
+    return view
+
+
+def render_texts(template: str, **context: Any) -> dict[str, str]:
+    """Plain strings (a channel topic and purpose), rendered and escaped like the rest."""
+    rendered = _render_json(f"{template}.json.j2", context)
+    if not all(isinstance(v, str) for v in rendered.values()):
+        raise RenderError(f"{template}: every value must be a string")
+    return rendered

@@ -1,0 +1,66 @@
+"""The engine and the unit of work: one transaction per user action or delivery step.
+
+SQLite runs in WAL mode with foreign keys on and IMMEDIATE transactions, so writers queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+
+class Database:
+    """Owns the engine; `transaction()` is the only way services write."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine: Engine = _make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work commits together on exit, or rolls back on an exception."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over transaction control from pysqlite so BEGIN IMMEDIATE can be issued.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front: two writers queue instead of one failing
+        # on upgrade, which also keeps the audit chain's read-then-append serial.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

@@ -1,0 +1,147 @@
+"""Typed SQLAlchemy models of what the bot keeps: clients, contacts, the audit chain, the outbox.
+
+Personal data (names, emails) lives in `contacts`, never in the audit chain, so it can be erased.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores naive UTC and hands back aware UTC, the same on SQLite and PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Client(Base):
+    """A client being onboarded: its journey, its channel, its playbook snapshot."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str] = mapped_column(String(20))
+    timezone: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(2))
+    go_live: Mapped[dt.date] = mapped_column(Date)
+    playbook_key: Mapped[str] = mapped_column(String(80))
+    # The playbook as it was when the client was created: later edits never rewrite history.
+    playbook: Mapped[dict[str, Any]] = mapped_column(JSON)
+    stage_key: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), default="setting_up")
+    channel_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    channel_name: Mapped[str | None] = mapped_column(String(80))
+    account_manager: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime]
+
+    contacts: Mapped[list[Contact]] = relationship(back_populates="client", lazy="selectin")
+
+
+class Contact(Base):
+    """A person at the client (personal data: erasable, never copied into the audit chain)."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    slack_user_id: Mapped[str | None] = mapped_column(String(32))
+
+    client: Mapped[Client] = relationship(back_populates="contacts")
+
+
+class AuditEvent(Base):
+    """One link of the append-only, hash-chained audit log."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(32))
+    actor_team: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(80))
+    client_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    subject: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(80))
+    request_ts: Mapped[str | None] = mapped_column(String(20))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class OutboxMessage(Base):
+    """A Slack call that must not be lost, written in the transaction that decided it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
+    operation: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    claimed_until: Mapped[dt.datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]
+
+
+class ProcessedRequest(Base):
+    """Keys of Slack deliveries already handled (`event:<event_id>`), so retries do nothing."""
+
+    __tablename__ = "processed_requests"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[dt.datetime]

@@ -1,0 +1,103 @@
+"""The transactional outbox: Slack calls written with the change that decided them.
+
+Rows are keyed (unique), claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from onboard.storage.models import OutboxMessage
+
+
+def enqueue(
+    session: Session,
+    key: str,
+    operation: str,
+    payload: dict[str, Any],
+    *,
+    client_id: int | None = None,
+    not_before: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Add a row unless one with `key` exists; True when this call added it."""
+    now = now or dt.datetime.now(dt.UTC)
+    values = {
+        "key": key,
+        "operation": operation,
+        "payload": payload,
+        "client_id": client_id,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": not_before or now,
+        "created_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    )
+    return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+
+
+def claim(
+    session: Session, worker: str, now: dt.datetime, *, limit: int = 20, lease_seconds: int = 60
+) -> list[OutboxMessage]:
+    """Take up to `limit` due rows for `worker` for `lease_seconds`; counts the attempt."""
+    due = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == "pending",
+            OutboxMessage.next_attempt_at <= now,
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list(session.scalars(due))
+    for row in rows:
+        row.claimed_by = worker
+        row.claimed_until = now + dt.timedelta(seconds=lease_seconds)
+        row.attempts += 1
+    session.flush()
+    return rows
+
+
+def mark_sent(session: Session, row_id: int, result: dict[str, Any], now: dt.datetime) -> None:
+    row = session.get_one(OutboxMessage, row_id)
+    row.status, row.result, row.sent_at = "sent", result, now
+    row.claimed_by = row.claimed_until = row.last_error = None
+
+
+def mark_retry(session: Session, row_id: int, error: str, at: dt.datetime) -> None:
+    row = session.get_one(OutboxMessage, row_id)
+    row.next_attempt_at, row.last_error = at, error[:500]
+    row.claimed_by = row.claimed_until = None
+
+
+def mark_failed(session: Session, row_id: int, error: str) -> None:
+    row = session.get_one(OutboxMessage, row_id)
+    row.status, row.last_error = "failed", error[:500]
+    row.claimed_by = row.claimed_until = None
+
+
+def depth(session: Session) -> int:
+    """Rows still waiting to be sent."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+        )
+        or 0
+    )
+
+
+def next_due(session: Session) -> dt.datetime | None:
+    return session.scalar(
+        select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status == "pending")
+    )
