@@ -298,3 +298,44 @@ def _queue_channel_setup(session: Session, client: Client, setup: dict[str, Any]
         "client.confirmation_sent",
         audit_details={"to": client.account_manager},
     )
+
+
+class Onboarding:
+    """The service behind `/onboard new`: the form's choices, and its submission."""
+
+    def __init__(
+        self,
+        db: Database,
+        playbooks: dict[str, Playbook],
+        team: Team,
+        clock: Callable[[], dt.datetime],
+        wake: Callable[[], None],
+    ) -> None:
+        self.db = db
+        self.playbooks = playbooks
+        self.team = team
+        self.clock = clock
+        self.wake = wake
+
+    def form_choices(self, typed_name: str, user_tz: str | None) -> dict[str, Any]:
+        """What the "New client" modal offers, pre-filled from the command and the user."""
+        from onboard.bot.playbooks import DEFAULT_PLAYBOOK
+
+        default = (
+            DEFAULT_PLAYBOOK if DEFAULT_PLAYBOOK in self.playbooks else next(iter(self.playbooks))
+        )
+        return {
+            "name": " ".join(typed_name.split())[:MAX_NAME],
+            "tiers": TIERS,
+            "timezone": user_tz if user_tz in places.timezones() else None,
+            "playbooks": {key: p.name for key, p in self.playbooks.items()},
+            "default_playbook": default,
+        }
+
+    def submit(self, form: dict[str, Any], cause: audit.Cause) -> Client:
+        """Validate and start; `InvalidInput` names each bad field and nothing is written."""
+        now = self.clock()
+        new = validate(form, self.playbooks, now)
+        client = start(self.db, cause, new, self.playbooks[new.playbook], self.team, now)
+        self.wake()
+        return client

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     """Every setting of the bot; INTERFACE.md is the contract for their names."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", populate_by_name=False, frozen=True
+        env_file=".env", extra="ignore", populate_by_name=True, frozen=True
     )
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))

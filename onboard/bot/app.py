@@ -1,0 +1,124 @@
+"""The app factory: wires settings, storage, the Slack gateway, services and Bolt listeners.
+
+`build()` is used by `serve`, `socket`, the demo and the tests alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+
+from onboard.bot import channels, onboarding, outbound, playbooks
+from onboard.bot.delivery import Delivery
+from onboard.bot.gateway import SlackGateway, web_client
+from onboard.bot.identity import Directory
+from onboard.bot.settings import Settings
+from onboard.storage.db import Database
+from onboard.storage.models import Client
+from onboard.storage.schema import upgrade
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Onboard:
+    """Everything one bot process holds; handlers reach services through it."""
+
+    settings: Settings
+    db: Database
+    gateway: SlackGateway
+    directory: Directory
+    delivery: Delivery
+    onboarding: onboarding.Onboarding
+    bolt: App
+    clock: Callable[[], dt.datetime]
+
+    def start_background(self) -> None:
+        self.delivery.start()
+
+    def stop(self) -> None:
+        self.delivery.stop()
+        self.db.dispose()
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Callable[[], dt.datetime] = utc_now,
+    migrate: bool = True,
+) -> Onboard:
+    settings.require("SLACK_BOT_TOKEN")
+    assert settings.slack_bot_token is not None
+    token = settings.slack_bot_token.get_secret_value()
+    db = Database(settings.database_url)
+    if migrate:
+        upgrade(db)
+    gateway = SlackGateway(web_client(token, settings.slack_api_url))
+    directory = Directory(gateway, admins=settings.admins)
+    delivery = Delivery(
+        db,
+        gateway,
+        max_attempts=settings.outbox_max_attempts,
+        poll_seconds=settings.outbox_poll_seconds,
+        clock=clock,
+    )
+    outbound.install(delivery)
+    delivery.register(
+        channels.CREATE_CHANNEL,
+        channels.make_executor(
+            bot_user=lambda: directory.home()[1],
+            is_recorded=lambda channel_id: _channel_recorded(db, channel_id),
+            on_created=onboarding.channel_created,
+        ),
+        outbound.on_call_refused,
+    )
+    service = onboarding.Onboarding(
+        db,
+        playbooks.available(settings.playbook_dir),
+        onboarding.Team(settings.team, settings.slack_connect, settings.channel_private),
+        clock,
+        delivery.wake,
+    )
+    bolt = _bolt_app(settings, token)
+    bot = Onboard(settings, db, gateway, directory, delivery, service, bolt, clock)
+
+    from onboard.handlers import register
+
+    register(bot)
+    return bot
+
+
+def _bolt_app(settings: Settings, token: str) -> App:
+    # Interactive calls (views.open) must land within the trigger's 3 seconds: one quick
+    # retry on a dropped connection, never a long wait.
+    client = WebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=5,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+    )
+    secret = settings.slack_signing_secret
+    return App(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else "socket-mode-unsigned",
+        token_verification_enabled=False,
+        request_verification_enabled=secret is not None,
+        logger=logging.getLogger("onboard.bolt"),
+    )
+
+
+def _channel_recorded(db: Database, channel_id: str) -> bool:
+    from sqlalchemy import select
+
+    with db.transaction() as session:
+        return session.scalar(select(Client.id).where(Client.channel_id == channel_id)) is not None

@@ -1,0 +1,157 @@
+"""The `onboard` command line: serve, socket, manifest, db, audit and demo.
+
+Every failure a user can cause ends in one clear line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from onboard.bot.settings import Settings, SettingsError, load_settings
+
+cli = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="onboard: client onboarding in Slack.",
+)
+db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
+audit_cli = typer.Typer(no_args_is_help=True, help="The tamper-evident audit chain.")
+cli.add_typer(db_cli, name="db")
+cli.add_typer(audit_cli, name="audit")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"onboard: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Run no periodic sweeps here.")
+    ] = False,
+    no_migrate: Annotated[
+        bool, typer.Option("--no-migrate", help="Do not apply pending migrations at start.")
+    ] = False,
+) -> None:
+    """Serve Slack's requests over HTTP (POST /slack/events, GET /healthz)."""
+    from onboard.bot.app import build
+    from onboard.bot.web import HttpServer
+
+    settings = _settings()
+    try:
+        settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    except SettingsError as exc:
+        _fail(str(exc))
+    _logging(settings)
+    bot = build(settings, migrate=not no_migrate)
+    server = HttpServer(bot, host, port)
+    bot.start_background()
+    signal.signal(signal.SIGTERM, lambda *_: server.server.close())
+    logging.getLogger("onboard").info("listening on %s", server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bot.stop()
+
+
+@cli.command()
+def socket() -> None:
+    """Run the bot over Socket Mode (needs SLACK_APP_TOKEN), for a workspace with no public URL."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from onboard.bot.app import build
+
+    settings = _settings()
+    try:
+        settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+    except SettingsError as exc:
+        _fail(str(exc))
+    _logging(settings)
+    bot = build(settings)
+    bot.start_background()
+    assert settings.slack_app_token is not None
+    try:
+        SocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value()).start()
+    finally:
+        bot.stop()
+
+
+@cli.command()
+def manifest(
+    url: Annotated[str, typer.Option(help="Public base URL of `onboard serve`.")] = (
+        "https://onboard.example.com"
+    ),
+    socket_mode: Annotated[bool, typer.Option("--socket", help="A Socket Mode app.")] = False,
+) -> None:
+    """Print the Slack app manifest (YAML): create the app from it."""
+    from onboard.bot.manifest import manifest_yaml
+
+    typer.echo(manifest_yaml(url, socket_mode=socket_mode), nl=False)
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations to DATABASE_URL."""
+    from onboard.storage.db import Database
+    from onboard.storage.schema import upgrade
+
+    settings = _settings()
+    upgrade(Database(settings.database_url))
+    typer.echo("database is up to date")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Recompute the whole audit chain; exit 1 naming the first bad event."""
+    from onboard.storage.audit import verify_database
+    from onboard.storage.db import Database
+
+    db = Database(_settings().database_url)
+    with db.transaction() as session:
+        count, found = verify_database(session)
+    if found is not None:
+        _fail(f"audit chain broken at seq {found.seq}: {found.reason}", code=1)
+    typer.echo(f"audit chain intact: {count} events")
+
+
+@cli.command()
+def demo(
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the demo's database here (default: a temp dir).")
+    ] = None,
+) -> None:
+    """Run the journey end to end against a local Slack stand-in; exit 0 when every step worked."""
+    from onboard.demo import run_demo
+
+    raise typer.Exit(run_demo(workdir))
+
+
+def main() -> None:
+    cli()

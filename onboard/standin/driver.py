@@ -1,0 +1,232 @@
+"""Plays Slack's side towards the bot: requests signed and shaped exactly as Slack sends them.
+
+Slash commands are form-encoded, interactivity is `payload=` JSON, events are JSON with event_id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import secrets
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from onboard.standin.workspace import Workspace
+
+APP_ID = "A0ONBOARD"
+
+
+@dataclass
+class Answer:
+    """The bot's HTTP answer to one request."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.body) if self.body else {}
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+class SlackDriver:
+    """Sends signed requests to the bot at `app_url` as users of `workspace`."""
+
+    def __init__(self, app_url: str, signing_secret: str, workspace: Workspace) -> None:
+        parsed = urllib.parse.urlsplit(app_url)
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.signing_secret = signing_secret
+        self.workspace = workspace
+
+    # -- transport -----------------------------------------------------------------------------
+
+    def signature(self, body: bytes, timestamp: int) -> str:
+        base = b"v0:" + str(timestamp).encode() + b":" + body
+        return "v0=" + hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
+
+    def post(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+        path: str = "/slack/events",
+    ) -> Answer:
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        sent = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": str(timestamp),
+            "X-Slack-Signature": signature or self.signature(body, timestamp),
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+            **(headers or {}),
+        }
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            connection.request("POST", path, body=body, headers=sent)
+            response = connection.getresponse()
+            return Answer(response.status, response.read(), dict(response.getheaders()))
+        finally:
+            connection.close()
+
+    def get(self, path: str) -> Answer:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return Answer(response.status, response.read(), dict(response.getheaders()))
+        finally:
+            connection.close()
+
+    def _interactive(self, payload: dict[str, Any], **options: Any) -> Answer:
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        return self.post(body, "application/x-www-form-urlencoded", **options)
+
+    def _user(self, user_id: str) -> dict[str, Any]:
+        user = self.workspace.users[user_id]
+        return {"id": user.id, "username": user.name, "name": user.name, "team_id": user.team_id}
+
+    # -- what users do -------------------------------------------------------------------------
+
+    def command(
+        self, user_id: str, text: str = "", *, channel_id: str = "C0GENERAL", **options: Any
+    ) -> Answer:
+        """A user types `/onboard <text>` in a channel."""
+        user = self.workspace.users[user_id]
+        fields = {
+            "token": "legacy-verification-token",
+            "team_id": user.team_id,
+            "team_domain": "home",
+            "channel_id": channel_id,
+            "channel_name": "general",
+            "user_id": user.id,
+            "user_name": user.name,
+            "command": "/onboard",
+            "text": text,
+            "api_app_id": APP_ID,
+            "is_enterprise_install": "false",
+            "response_url": self.workspace.new_response_url(),
+            "trigger_id": self.workspace.issue_trigger(user.id),
+        }
+        body = urllib.parse.urlencode(fields).encode()
+        return self.post(body, "application/x-www-form-urlencoded", **options)
+
+    def submit_view(
+        self, user_id: str, view_id: str, values: dict[str, Any], **options: Any
+    ) -> Answer:
+        """A user fills the modal `view_id` with `values` (by block ID) and presses submit."""
+        view = self.workspace.views[view_id]
+        state = {
+            block["block_id"]: {
+                block["element"]["action_id"]: _element_state(
+                    block["element"], values.get(block["block_id"])
+                )
+            }
+            for block in view.blocks
+            if block.get("type") == "input"
+        }
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.workspace.team_id, "domain": "home"},
+            "user": self._user(user_id),
+            "api_app_id": APP_ID,
+            "token": "legacy-verification-token",
+            "trigger_id": self.workspace.issue_trigger(user_id),
+            "view": {
+                "id": view.id,
+                "team_id": self.workspace.team_id,
+                "type": view.type,
+                "blocks": view.blocks,
+                "private_metadata": view.private_metadata or "",
+                "callback_id": view.callback_id,
+                "state": {"values": state},
+                "hash": view.hash,
+                "title": view.title,
+                "submit": view.submit,
+                "close": view.close,
+                "previous_view_id": view.previous_view_id,
+                "root_view_id": view.root_view_id or view.id,
+                "app_id": APP_ID,
+                "external_id": view.external_id or "",
+                "app_installed_team_id": self.workspace.team_id,
+                "bot_id": self.workspace.bot_id,
+            },
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        return self._interactive(payload, **options)
+
+    def suggest(self, user_id: str, view_id: str, action_id: str, typed: str) -> Answer:
+        """A user types into a searchable select; Slack asks the bot for options."""
+        view = self.workspace.views[view_id]
+        block_id = next(
+            b["block_id"]
+            for b in view.blocks
+            if b.get("type") == "input" and b["element"].get("action_id") == action_id
+        )
+        payload = {
+            "type": "block_suggestion",
+            "user": self._user(user_id),
+            "team": {"id": self.workspace.team_id, "domain": "home"},
+            "api_app_id": APP_ID,
+            "token": "legacy-verification-token",
+            "container": {"type": "view", "view_id": view_id},
+            "action_id": action_id,
+            "block_id": block_id,
+            "value": typed,
+            "view": {"id": view_id, "type": "modal", "callback_id": view.callback_id},
+        }
+        return self._interactive(payload)
+
+    def event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry: int = 0
+    ) -> Answer:
+        """Slack delivers an Events API event (again, with `retry` > 0)."""
+        envelope = {
+            "token": "legacy-verification-token",
+            "team_id": self.workspace.team_id,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or "Ev" + secrets.token_hex(5).upper(),
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "team_id": self.workspace.team_id,
+                    "user_id": self.workspace.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+        }
+        headers = (
+            {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+            if retry
+            else {}
+        )
+        return self.post(json.dumps(envelope).encode(), "application/json", headers=headers)
+
+
+def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
+    kind = element["type"]
+    if kind in ("static_select", "external_select"):
+        option = (
+            None
+            if value is None
+            else {"text": {"type": "plain_text", "text": str(value)}, "value": str(value)}
+        )
+        return {"type": kind, "selected_option": option}
+    if kind == "datepicker":
+        return {"type": kind, "selected_date": None if value is None else str(value)}
+    if kind == "users_select":
+        return {"type": kind, "selected_user": value}
+    return {"type": kind, "value": value}
