@@ -1,6 +1,6 @@
 """The `onboard` command line: serve, socket, manifest, db, audit and demo.
 
-Every failure a user can cause ends in one clear line on stderr and a non-zero exit, never a traceback.
+Every failure a user can cause ends in one clear line on stderr, never a traceback.
 """
 
 from __future__ import annotations

@@ -127,6 +127,9 @@ class Delivery:
             self._retry(row, exc.error, exc.retry_after)
         except SlackRefused as exc:
             self._fail(row, exc.error)
+        except Exception as exc:  # a bug or an unforeseen answer: back off, keep the row
+            log.exception("outbox executor raised", extra={"key": row.key})
+            self._retry(row, f"unexpected: {type(exc).__name__}", None)
         else:
             with self.db.transaction() as session:
                 outbox.mark_sent(session, row.id, outcome.result, self.clock())

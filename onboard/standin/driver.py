@@ -65,10 +65,13 @@ class SlackDriver:
         sent = {
             "Content-Type": content_type,
             "X-Slack-Request-Timestamp": str(timestamp),
-            "X-Slack-Signature": signature or self.signature(body, timestamp),
+            "X-Slack-Signature": self.signature(body, timestamp)
+            if signature is None
+            else signature,
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
             **(headers or {}),
         }
+        sent = {name: value for name, value in sent.items() if value}  # "" means: leave it out
         connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
             connection.request("POST", path, body=body, headers=sent)

@@ -289,7 +289,7 @@ class Workspace:
         creator: str | None = None,
         members: tuple[str, ...] | list[str] | None = None,
     ) -> Channel:
-        """Seed a channel without the API's checks; members default to the bot only."""
+        """Seed a channel without the API's checks; creator defaults to the bot, members to it."""
         with self.lock:
             creator = creator or self.bot_user_id
             channel = Channel(
@@ -298,7 +298,7 @@ class Workspace:
                 is_private=is_private,
                 creator=creator,
                 created=int(self.clock()),
-                members=list(members) if members is not None else [self.bot_user_id],
+                members=list(members) if members is not None else [creator],
             )
             self.channels[channel.id] = channel
             self.messages[channel.id] = []

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from onboard.storage.models import AuditEvent, Client
@@ -87,3 +89,137 @@ def test_account_manager_onboards_a_client_into_its_own_channel(
         "channel.welcomed",
         "client.confirmation_sent",
     ]
+
+
+def written_rows(onboard: Running) -> tuple[int, int]:
+    with onboard.bot.db.transaction() as session:
+        clients = len(session.scalars(select(Client)).all())
+        events = len(session.scalars(select(AuditEvent)).all())
+    return clients, events
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "says"),
+    [
+        ("name", "   ", "Enter the client's name"),
+        ("name", "🚀🚀🚀 !!!", "no usable channel name"),
+        ("contact_email", "carla-at-acme", "email address"),
+        ("contact_email", "carla@", "email address"),
+        ("go_live", "2020-01-01", "in the past"),
+        ("contact_name", "", "primary contact's name"),
+        ("timezone", "Mars/Olympus_Mons", "timezone"),
+        ("country", "XX", "country"),
+        ("tier", "Diamond", "Platinum, Gold or Silver"),
+        ("playbook", "no-such-playbook", "playbooks listed"),
+    ],
+)
+def test_bad_input_keeps_the_modal_open_with_a_message_under_the_field(
+    onboard: Running, people: People, field: str, bad: str, says: str
+) -> None:
+    view_id = open_form(onboard, people.am.id)
+
+    answer = onboard.driver.submit_view(people.am.id, view_id, good_form(**{field: bad}))
+
+    assert answer.status == 200
+    body = answer.json()
+    assert body["response_action"] == "errors"
+    assert list(body["errors"]) == [field]
+    assert says in body["errors"][field]
+    onboard.deliver()
+    assert written_rows(onboard) == (0, 0)
+    assert onboard.workspace.calls_to("conversations.create") == []
+
+
+def test_several_bad_fields_each_get_their_own_message(onboard: Running, people: People) -> None:
+    view_id = open_form(onboard, people.am.id)
+    form = good_form(name="", contact_email="nope", go_live="2001-09-09")
+    errors = onboard.driver.submit_view(people.am.id, view_id, form).json()["errors"]
+    assert set(errors) == {"name", "contact_email", "go_live"}
+
+
+@pytest.mark.parametrize("who", ["client", "guest"])
+def test_someone_outside_the_team_is_told_the_command_is_not_for_them(
+    onboard: Running, people: People, who: str
+) -> None:
+    user = getattr(people, who)
+    for text in ("new Acme", "help", ""):
+        answer = onboard.driver.command(user.id, text)
+        assert answer.status == 200
+        assert "for the onboarding team" in answer.json()["text"]
+    time.sleep(0.2)  # the bot would open a modal after the ack: give it the chance to misbehave
+    assert onboard.workspace.open_views_for(user.id) == []
+    assert written_rows(onboard) == (0, 0)
+
+
+def test_a_form_submitted_by_someone_outside_the_team_writes_nothing(
+    onboard: Running, people: People
+) -> None:
+    view_id = open_form(onboard, people.am.id)
+    answer = onboard.driver.submit_view(people.client.id, view_id, good_form())
+    assert answer.json()["response_action"] == "errors"
+    assert written_rows(onboard) == (0, 0)
+
+
+def test_help_lists_the_commands(onboard: Running, people: People) -> None:
+    body = onboard.driver.command(people.engineer.id, "help").json()
+    assert body.get("response_type", "ephemeral") == "ephemeral"
+    assert "/onboard new" in str(body["blocks"])
+
+
+def test_an_unknown_subcommand_says_so_and_shows_help(onboard: Running, people: People) -> None:
+    body = onboard.driver.command(people.engineer.id, "frobnicate <!channel>").json()
+    text = str(body["blocks"])
+    assert "I don't know `/onboard frobnicate`" in text
+    assert "/onboard new" in text
+
+
+def onboard_client(onboard: Running, people: People, **changes: Any) -> Client:
+    view_id = open_form(onboard, people.am.id, "new")
+    answer = onboard.driver.submit_view(people.am.id, view_id, good_form(**changes))
+    assert answer.json() == {"response_action": "clear"}, answer.text
+    onboard.deliver()
+    with onboard.bot.db.transaction() as session:
+        return session.scalars(select(Client).order_by(Client.id.desc())).first()  # type: ignore[return-value]
+
+
+def test_a_taken_channel_name_gets_a_numbered_suffix(onboard: Running, people: People) -> None:
+    onboard.workspace.add_channel("client-acme-rockets", creator=people.engineer.id)
+
+    first = onboard_client(onboard, people)
+    second = onboard_client(onboard, people)
+
+    assert (first.slug, first.channel_name) == ("acme-rockets", "client-acme-rockets-2")
+    assert (second.slug, second.channel_name) == ("acme-rockets-2", "client-acme-rockets-2-2")
+    assert first.status == second.status == "active"
+
+
+@pytest.mark.parametrize(
+    ("name", "channel"),
+    [
+        ("Café Zoë & Co", "client-cafe-zoe-co"),
+        ("🚀 Rocket 🚀 Science", "client-rocket-science"),
+        ("Москва Logistics", "client-moskva-logistics"),
+        ("A" * 150, "client-" + "a" * 70),
+    ],
+)
+def test_names_are_cleaned_into_channel_names_slack_accepts(
+    onboard: Running, people: People, name: str, channel: str
+) -> None:
+    client = onboard_client(onboard, people, name=name)
+    assert client.channel_name == channel
+    assert client.name == name
+    assert len(channel) <= 80
+
+
+def test_typed_text_can_never_ping_or_fake_a_link(onboard: Running, people: People) -> None:
+    hostile = "<!channel> <@U0BOT> Tom & Jerry <https://evil.example|bank>"
+    client = onboard_client(onboard, people, name=hostile)
+    posted = [c.args for c in onboard.workspace.calls_to("chat.postMessage")]
+    topics = [c.args["topic"] for c in onboard.workspace.calls_to("conversations.setTopic")]
+    for text in [str(p.get("blocks")) + p.get("text", "") for p in posted] + topics:
+        assert "<!channel>" not in text
+        assert "<@U0BOT>" not in text
+        assert "<https://evil" not in text
+        assert " & " not in text
+    assert "&lt;!channel&gt;" in str(posted[0]["blocks"])
+    assert client.name == hostile

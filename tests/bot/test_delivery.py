@@ -1,0 +1,182 @@
+"""Slack failing in the middle of onboarding a client: nothing lost, nothing sent twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from onboard.bot.gateway import SlackRetryLater
+from onboard.storage.models import AuditEvent, Client, OutboxMessage
+from tests.conftest import BotFactory, FixedClock, People, Running
+from tests.handlers.test_new_client import good_form
+
+NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+
+def submit_new_client(onboard: Running, people: People) -> None:
+    onboard.driver.command(people.am.id, "new")
+    view_id = onboard.wait_for_view(people.am.id)
+    assert onboard.driver.submit_view(people.am.id, view_id, good_form()).json() == {
+        "response_action": "clear"
+    }
+
+
+def outbox(onboard: Running) -> list[OutboxMessage]:
+    with onboard.bot.db.transaction() as session:
+        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def welcome_posts(onboard: Running) -> list[str]:
+    channel = onboard.workspace.channel_by_name("client-acme-rockets")
+    assert channel is not None
+    return [m.text for m in onboard.workspace.messages_in(channel.id)]
+
+
+def test_slack_rate_limiting_a_step_delays_it_by_retry_after(
+    start_bot: BotFactory, people: People
+) -> None:
+    clock = FixedClock(NOW)
+    onboard = start_bot(clock=clock)
+    onboard.workspace.inject("conversations.invite", status=429, retry_after=7)
+    submit_new_client(onboard, people)
+
+    onboard.deliver()
+    invite = next(r for r in outbox(onboard) if r.operation == "slack.call" and ":invite:" in r.key)
+    assert (invite.status, invite.last_error) == ("pending", "ratelimited")
+    assert invite.next_attempt_at == NOW + dt.timedelta(seconds=7)
+
+    clock.now = NOW + dt.timedelta(seconds=6)
+    onboard.deliver()
+    assert len(onboard.workspace.calls_to("conversations.invite")) == 1  # waited as told
+
+    clock.now = NOW + dt.timedelta(seconds=7)
+    onboard.deliver()
+    assert all(r.status == "sent" for r in outbox(onboard))
+    assert len(welcome_posts(onboard)) == 1
+
+
+@pytest.mark.parametrize("fault", [{"status": 503}, {"drop": True}, {"error": "internal_error"}])
+def test_slack_failing_a_step_is_retried_until_it_lands_once(
+    start_bot: BotFactory, people: People, fault: dict[str, object]
+) -> None:
+    clock = FixedClock(NOW)
+    onboard = start_bot(clock=clock)
+    onboard.workspace.inject("chat.postMessage", times=3, **fault)  # type: ignore[arg-type]
+    onboard.workspace.inject("conversations.create", times=2, **fault)  # type: ignore[arg-type]
+    submit_new_client(onboard, people)
+
+    for _ in range(30):
+        onboard.deliver()
+        clock.now += dt.timedelta(minutes=5)
+
+    assert all(r.status == "sent" for r in outbox(onboard))
+    assert len(welcome_posts(onboard)) == 1
+    created = [c for c in onboard.workspace.channels.values() if c.name.startswith("client-")]
+    assert [c.name for c in created] == ["client-acme-rockets"]
+
+
+def test_a_crash_after_commit_and_before_any_slack_call_is_delivered_after_restart(
+    start_bot: BotFactory, people: People
+) -> None:
+    first = start_bot()
+    submit_new_client(first, people)
+    # The process dies here: the client is committed, its outbox rows are not delivered.
+    first.server.stop()
+    first.bot.stop()
+    assert first.workspace.calls_to("conversations.create") == []
+
+    second = start_bot()
+    second.deliver()
+
+    assert len(welcome_posts(second)) == 1
+    with second.bot.db.transaction() as session:
+        assert session.scalars(select(Client.status)).one() == "active"
+
+
+def test_a_post_whose_answer_was_lost_is_not_posted_again(
+    start_bot: BotFactory, people: People
+) -> None:
+    clock = FixedClock(NOW)
+    onboard = start_bot(clock=clock)
+    submit_new_client(onboard, people)
+    onboard.workspace.inject("chat.postMessage", delay=0.01, times=None)
+    original = onboard.bot.gateway.call
+    lost = {"done": False}
+
+    def lose_first_welcome_answer(method: str, **args: object) -> dict[str, object]:
+        answer = original(method, **args)
+        if (
+            method == "chat.postMessage"
+            and not lost["done"]
+            and str(args["channel"]).startswith("C")
+        ):
+            lost["done"] = True
+            raise SlackRetryLater(method, "network: ConnectionResetError")
+        return answer
+
+    onboard.bot.gateway.call = lose_first_welcome_answer  # type: ignore[method-assign]
+    for _ in range(10):
+        onboard.deliver()
+        clock.now += dt.timedelta(minutes=1)
+
+    assert lost["done"]
+    assert len(welcome_posts(onboard)) == 1
+    assert all(r.status == "sent" for r in outbox(onboard))
+
+
+def test_a_channel_created_by_an_interrupted_attempt_is_adopted_not_duplicated(
+    start_bot: BotFactory, people: People
+) -> None:
+    clock = FixedClock(NOW)
+    onboard = start_bot(clock=clock)
+    submit_new_client(onboard, people)
+    original = onboard.bot.gateway.call
+    lost = {"done": False}
+
+    def lose_create_answer(method: str, **args: object) -> dict[str, object]:
+        answer = original(method, **args)
+        if method == "conversations.create" and not lost["done"]:
+            lost["done"] = True
+            raise SlackRetryLater(method, "network: TimeoutError")
+        return answer
+
+    onboard.bot.gateway.call = lose_create_answer  # type: ignore[method-assign]
+    for _ in range(10):
+        onboard.deliver()
+        clock.now += dt.timedelta(minutes=1)
+
+    names = [c.name for c in onboard.workspace.channels.values() if c.name.startswith("client-")]
+    assert names == ["client-acme-rockets"]
+    assert len(welcome_posts(onboard)) == 1
+
+
+def test_slack_connect_refused_leaves_instructions_and_onboarding_goes_on(
+    start_bot: BotFactory, people: People
+) -> None:
+    onboard = start_bot(slack_connect=True)
+    onboard.workspace.paid_plan = False
+    submit_new_client(onboard, people)
+    onboard.deliver()
+
+    texts = welcome_posts(onboard)
+    assert any("Slack Connect invitation" in t for t in texts)
+    assert any("Welcome, Acme Rockets" in t for t in texts)
+    with onboard.bot.db.transaction() as session:
+        actions = list(session.scalars(select(AuditEvent.action)))
+    assert "channel.connect_invited.refused" in actions
+    assert "channel.connect_fallback_posted" in actions
+    assert "channel.welcomed" in actions
+
+
+def test_slack_connect_invites_the_primary_contact_by_email(
+    start_bot: BotFactory, people: People
+) -> None:
+    onboard = start_bot(slack_connect=True)
+    submit_new_client(onboard, people)
+    onboard.deliver()
+    shared = onboard.workspace.calls_to("conversations.inviteShared")
+    assert len(shared) == 1
+    assert "carla@acme.example" in str(shared[0].args.get("emails"))
+    assert not any("Slack Connect invitation" in t for t in welcome_posts(onboard))
