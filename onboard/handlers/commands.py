@@ -13,7 +13,8 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from onboard.bot.errors import OnboardError
+from onboard.bot.errors import NotAllowed
+from onboard.handlers.failures import explain
 from onboard.messages.render import render_message, render_view
 
 if TYPE_CHECKING:
@@ -34,8 +35,9 @@ def register(bot: Onboard) -> None:
         sub = sub.lower()
         try:
             person = bot.directory.require_internal(command["user_id"])
-        except OnboardError as exc:
-            ack(**render_message("notice", text=str(exc), icon=":lock:"))
+        except Exception as exc:
+            icon = ":lock:" if isinstance(exc, NotAllowed) else ":warning:"
+            ack(**render_message("notice", text=explain(exc), icon=icon))
             return
         if sub in ("", "help"):
             ack(**render_message("help", commands=COMMANDS))

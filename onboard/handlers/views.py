@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack
 from slack_bolt.request import BoltRequest
 
-from onboard.bot.errors import InvalidInput, OnboardError
+from onboard.bot.errors import InvalidInput
+from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
 
 if TYPE_CHECKING:
@@ -29,8 +30,8 @@ def register(bot: Onboard) -> None:
         except InvalidInput as exc:
             ack(response_action="errors", errors=exc.fields)
             return
-        except OnboardError as exc:
-            ack(response_action="errors", errors={"name": str(exc)})
+        except Exception as exc:  # shown under the first field; the form stays filled in
+            ack(response_action="errors", errors={"name": explain(exc)})
             return
         ack(response_action="clear")
 

@@ -62,9 +62,24 @@ def _tojson(value: Any) -> _JsonValue:
     return _JsonValue(json.dumps(value, ensure_ascii=False))
 
 
-def _truncate(text: Any, limit: int) -> str:
-    text = str(text)
+def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _truncate(value: Any, limit: int) -> str:
+    """At most `limit` characters as Slack counts them, i.e. after escaping."""
+    if isinstance(value, Raw):
+        return Raw(_cut(value, limit))
+    if isinstance(value, Mrkdwn):
+        return Mrkdwn(_cut(value, limit))
+    escaped = escape_mrkdwn(str(value))
+    if len(escaped) <= limit:
+        return Mrkdwn(escaped)
+    cut = escaped[: limit - 1]
+    entity = cut.rfind("&")
+    if entity != -1 and ";" not in cut[entity:]:
+        cut = cut[:entity]  # never leave half an entity such as "&am"
+    return Mrkdwn(cut + "…")
 
 
 def _mention(user_id: str) -> Mrkdwn:
@@ -116,7 +131,7 @@ def render_message(template: str, **context: Any) -> dict[str, Any]:
             block.validate_json()
     except SlackObjectFormationError as exc:
         raise RenderError(f"{template}: {exc}") from exc
-    message["text"] = _truncate(message.get("text", ""), MAX_FALLBACK_TEXT)
+    message["text"] = _cut(message.get("text", ""), MAX_FALLBACK_TEXT)
     return message
 
 

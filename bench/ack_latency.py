@@ -1,0 +1,558 @@
+"""How long Slack waits for the HTTP answer to `/onboard`: the bot next to a bare Bolt app.
+
+Owns the load generator, the server process (bot and bare Bolt on waitress) and docs/benchmarks.md.
+
+Slack's side (the stand-in Web API, and the load generator signing every request afresh) runs in
+this process; the bot and the bare Bolt app run in a spawned server process, so client and server
+do not share one interpreter lock. Only the ack path is measured: the bot's outbox worker is not
+started, and the modal `/onboard new` opens after its ack goes to the stand-in over HTTP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import importlib.metadata
+import logging
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from onboard.standin.driver import Answer, SlackDriver
+from onboard.standin.server import SlackStandIn
+from onboard.standin.workspace import Workspace
+
+SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"
+HTTP_THREADS = 16  # ONBOARD_HTTP_THREADS' default; the bare Bolt app's waitress gets the same
+CONCURRENCIES = (1, 16)
+REQUESTS = {1: 500, 16: 2000}  # measured requests per scenario, by concurrency
+WARMUP = 50  # requests per scenario before measuring, at the same concurrency, not counted
+REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+SERVER_START_SECONDS = 120
+SETTLE_SECONDS = 30
+
+log = logging.getLogger(__name__)
+
+
+# -- the server process --------------------------------------------------------------------------
+
+
+def bare_bolt(api_url: str, bot_token: str) -> Any:
+    """A WSGI app: Bolt with one `/onboard` listener that only acks, nothing of the bot."""
+    from slack_bolt import Ack, App
+    from slack_bolt.adapter.wsgi import SlackRequestHandler
+    from slack_sdk import WebClient
+
+    # The token goes in the client only: Bolt ignores App(token=...) when given a client.
+    app = App(
+        signing_secret=SIGNING_SECRET,
+        token_verification_enabled=False,
+        client=WebClient(token=bot_token, base_url=api_url),
+    )
+
+    @app.command("/onboard")
+    def _(ack: Ack) -> None:
+        ack()
+
+    return SlackRequestHandler(app, path="/slack/events")
+
+
+def waitress_like_the_bot(wsgi: Any, threads: int) -> Any:
+    """waitress with exactly the options onboard.bot.web.HttpServer uses, on a free port."""
+    from waitress.server import create_server
+
+    from onboard.bot.web import MAX_BODY_BYTES
+
+    return create_server(
+        wsgi,
+        host="127.0.0.1",
+        port=0,
+        threads=threads,
+        max_request_body_size=MAX_BODY_BYTES,
+        ident="onboard",
+        clear_untrusted_proxy_headers=True,
+    )
+
+
+def serve(
+    conn: Connection, api_url: str, bot_token: str, database_url: str, threads: int
+) -> None:
+    """Run in the spawned process: serve the bot and bare Bolt, send their URLs, await "stop"."""
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s server %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        from onboard.bot.app import build
+        from onboard.bot.settings import Settings
+        from onboard.bot.web import HttpServer
+
+        settings = Settings(
+            slack_bot_token=bot_token,
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_url=api_url,
+            database_url=database_url,
+            team=(),
+            admins=(),
+            managers=(),
+            http_threads=threads,
+        )
+        bot = build(settings)  # bot.start_background() is left out: no outbox worker
+        bot_http = HttpServer(bot, "127.0.0.1", 0).start()
+        bare = waitress_like_the_bot(bare_bolt(api_url, bot_token), threads)
+        bare_thread = threading.Thread(target=bare.run, name="http-bare", daemon=True)
+        bare_thread.start()
+    except Exception:
+        conn.send({"error": traceback.format_exc()})
+        return
+    host, port = bare.effective_host, bare.effective_port
+    conn.send({"bot": bot_http.url, "bare": f"http://{host}:{port}"})
+    with suppress(EOFError):
+        conn.recv()
+    bot_http.stop()
+    bare.close()
+    bare_thread.join(5)
+    bot.stop()
+
+
+@contextmanager
+def server_process(api_url: str, bot_token: str, database_url: str) -> Iterator[dict[str, str]]:
+    """Spawn the server process; yields {"bot": url, "bare": url} and stops it on the way out."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    args = (theirs, api_url, bot_token, database_url, HTTP_THREADS)
+    process = context.Process(target=serve, args=args, name="bench-server", daemon=True)
+    process.start()
+    theirs.close()
+    try:
+        if not ours.poll(SERVER_START_SECONDS):
+            raise RuntimeError("the server process did not start in time")
+        try:
+            urls: dict[str, str] = ours.recv()
+        except EOFError:
+            raise RuntimeError("the server process died while starting") from None
+        if "error" in urls:
+            raise RuntimeError("the server process failed to start:\n" + urls["error"])
+        yield urls
+    finally:
+        with suppress(OSError):
+            ours.send("stop")
+        process.join(15)
+        if process.is_alive():
+            process.terminate()
+            process.join(5)
+        ours.close()
+
+
+# -- the load generator --------------------------------------------------------------------------
+
+
+class KeepAliveDriver(SlackDriver):
+    """A SlackDriver on one persistent connection that times each answer, signed afresh."""
+
+    def __init__(self, app_url: str, workspace: Workspace) -> None:
+        super().__init__(app_url, SIGNING_SECRET, workspace)
+        self.connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        self.seconds = 0.0  # how long the last answer took: request sent to body read
+        self.connects = 0
+
+    def post(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+        path: str = "/slack/events",
+    ) -> Answer:
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        sent = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": str(timestamp),
+            "X-Slack-Signature": signature or self.signature(body, timestamp),
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+            **(headers or {}),
+        }
+        if self.connection.sock is None:
+            self.connects += 1
+        started = time.perf_counter()
+        self.connection.request("POST", path, body=body, headers=sent)
+        response = self.connection.getresponse()
+        data = response.read()
+        self.seconds = time.perf_counter() - started
+        return Answer(response.status, data, dict(response.getheaders()))
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One row kind of the table: what the user types, and which server answers."""
+
+    name: str
+    url: str
+    text: str  # after "/onboard "
+    opens_modal: bool  # the listener goes on to call views.open after its ack
+    answers_with_blocks: bool  # the ack carries a message (help) rather than an empty body
+
+    def problem(self, answer: Answer) -> str | None:
+        """Why an answer is not the one this scenario expects, or None."""
+        if answer.status != 200:
+            return f"HTTP {answer.status}: {answer.text[:200]}"
+        if self.answers_with_blocks and b'"blocks"' not in answer.body:
+            return f"no message in the answer: {answer.text[:200]}"
+        if not self.answers_with_blocks and answer.body:
+            return f"expected an empty ack, got: {answer.text[:200]}"
+        return None
+
+
+@dataclass(frozen=True)
+class Phase:
+    latencies: list[float]  # seconds, one per answered request
+    seconds: float  # wall time from the start line to the last answer
+    failures: list[str]
+    connects: int
+
+
+def drive(drivers: list[KeepAliveDriver], user_id: str, scenario: Scenario, total: int) -> Phase:
+    """Send `total` commands, one worker thread per driver, each as soon as its last returned."""
+    lock = threading.Lock()
+    taken = 0
+
+    def take() -> bool:
+        nonlocal taken
+        with lock:
+            if taken >= total:
+                return False
+            taken += 1
+            return True
+
+    latencies: list[list[float]] = [[] for _ in drivers]
+    failures: list[str] = []
+    start_line = threading.Barrier(len(drivers) + 1)
+    connects_before = sum(d.connects for d in drivers)
+
+    def work(driver: KeepAliveDriver, out: list[float]) -> None:
+        start_line.wait()
+        while take():
+            try:
+                answer = driver.command(user_id, scenario.text)
+            except (OSError, http.client.HTTPException) as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
+                driver.close()
+                continue
+            out.append(driver.seconds)
+            problem = scenario.problem(answer)
+            if problem:
+                failures.append(problem)
+
+    threads = [
+        threading.Thread(target=work, args=(driver, out), name=f"client-{i}", daemon=True)
+        for i, (driver, out) in enumerate(zip(drivers, latencies, strict=True))
+    ]
+    for thread in threads:
+        thread.start()
+    start_line.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    merged = [latency for out in latencies for latency in out]
+    connects = sum(d.connects for d in drivers) - connects_before
+    return Phase(merged, seconds, failures, connects)
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    scenario: Scenario
+    concurrency: int
+    latencies: list[float]
+    seconds: float
+    failures: list[str]
+    connects: int
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies) + len(self.failures)
+
+    def percentile(self, p: int) -> float:
+        """The p-th percentile latency, in milliseconds."""
+        if len(self.latencies) < 2:
+            return 1000 * (self.latencies[0] if self.latencies else float("nan"))
+        return 1000 * statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1]
+
+    @property
+    def mean(self) -> float:
+        return 1000 * statistics.fmean(self.latencies) if self.latencies else float("nan")
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else float("nan")
+
+
+@dataclass
+class ModalCheck:
+    """views.open calls the stand-in saw while the bot answered `/onboard new`."""
+
+    expected: int = 0
+    seen: int = 0
+    refused: int = 0
+
+
+def settle(workspace: Workspace, modals: ModalCheck) -> None:
+    """Wait for every views.open the bot still owes after its acks, so runs do not overlap."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while time.monotonic() < deadline:
+        calls = workspace.calls_to("views.open")
+        if len(calls) >= modals.expected:
+            break
+        time.sleep(0.02)
+    time.sleep(0.1)  # the last listeners return from views.open and free their threads
+    calls = workspace.calls_to("views.open")
+    modals.seen = len(calls)
+    modals.refused = sum(1 for call in calls if call.error or call.faulted)
+
+
+def measure(
+    scenario: Scenario,
+    concurrency: int,
+    count: int,
+    workspace: Workspace,
+    user_id: str,
+    modals: ModalCheck,
+) -> Result:
+    drivers = [KeepAliveDriver(scenario.url, workspace) for _ in range(concurrency)]
+    try:
+        for total in (WARMUP, count):
+            phase = drive(drivers, user_id, scenario, total)
+            if scenario.opens_modal:
+                modals.expected += total
+            settle(workspace, modals)
+    finally:
+        for driver in drivers:
+            driver.close()
+    return Result(
+        scenario, concurrency, phase.latencies, phase.seconds, phase.failures, phase.connects
+    )
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+HEADER = (
+    "| scenario | concurrency | requests | p50 ms | p95 ms | p99 ms | mean ms | req/s |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+)
+
+
+def row(result: Result) -> str:
+    r = result
+    return (
+        f"| {r.scenario.name} | {r.concurrency} | {r.requests} | {r.percentile(50):.1f} "
+        f"| {r.percentile(95):.1f} | {r.percentile(99):.1f} | {r.mean:.1f} | {r.per_second:.0f} |"
+    )
+
+
+def cpu_model() -> str:
+    with suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))  # what `nproc` prints
+    return os.cpu_count() or 1
+
+
+def version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def find(results: list[Result], concurrency: int, test: Callable[[Scenario], bool]) -> Result:
+    return next(r for r in results if r.concurrency == concurrency and test(r.scenario))
+
+
+def reading(results: list[Result]) -> list[str]:
+    """Sentences that read this run's figures; every number in them comes from the table."""
+    is_bare: Callable[[Scenario], bool] = lambda s: s.name.startswith("bare")  # noqa: E731
+    lines: list[str] = []
+    for concurrency in CONCURRENCIES:
+        bare = find(results, concurrency, is_bare)
+        help_ = find(results, concurrency, lambda s: "help" in s.name)
+        new = find(results, concurrency, lambda s: "new" in s.name and not is_bare(s))
+        lines.append(
+            f"- **Concurrency {concurrency}:** bare Bolt acks in {bare.percentile(50):.1f} ms "
+            f"at p50 ({bare.percentile(99):.1f} ms at p99, {bare.per_second:.0f} req/s). "
+            f"The bot's `help` answer takes {help_.percentile(50):.1f} ms at p50 "
+            f"({help_.percentile(50) - bare.percentile(50):+.1f} ms over bare Bolt; "
+            f"{help_.percentile(99) - bare.percentile(99):+.1f} ms at p99, "
+            f"{help_.per_second:.0f} req/s), and its `new` ack "
+            f"{new.percentile(50):.1f} ms ({new.percentile(50) - bare.percentile(50):+.1f} ms; "
+            f"{new.percentile(99) - bare.percentile(99):+.1f} ms at p99, "
+            f"{new.per_second:.0f} req/s)."
+        )
+    worst = max(results, key=lambda r: r.percentile(99))
+    lines.append(
+        f"- The slowest p99 of the run is {worst.percentile(99):.1f} ms "
+        f"({worst.scenario.name}, concurrency {worst.concurrency}): "
+        f"{worst.percentile(99) / 3000:.1%} of the 3 seconds Slack allows before it shows "
+        "the user an error."
+    )
+    return lines
+
+
+def render(
+    results: list[Result], modals: ModalCheck, *, quick: bool, databases: list[str], took: float
+) -> str:
+    failures = sum(len(r.failures) for r in results)
+    reconnects = sum(r.connects for r in results) - sum(r.concurrency for r in results)
+    database = " and ".join(databases)
+    lines = [
+        "# Benchmarks",
+        "",
+        "<!-- Written by `python -m bench` (bench/ack_latency.py); edits here are overwritten. -->",
+        "",
+        "## Ack latency of `/onboard`",
+        "",
+        "Slack gives a slash command 3 seconds to get its HTTP answer (the *ack*). This measures "
+        "that answer, from the request leaving the client to the answer's body read, for:",
+        "",
+        "- **`/onboard help`** to the real bot: it looks the user up (cached after the first "
+        "request), renders the help message and acks with it;",
+        "- **`/onboard new Acme`** to the real bot: it acks with an empty body, then renders the "
+        "New client modal and opens it with `views.open` on the Slack stand-in, over HTTP. Only "
+        "the ack is timed, but the `views.open` that follows shares the server with the next "
+        "requests;",
+        "- **the same `new Acme` body to a bare Bolt app** whose only listener calls `ack()`: "
+        "the floor that Bolt, its request verification and the server stack set.",
+        "",
+        "Both apps run in one server process, each on waitress "
+        f"(`waitress.server.create_server`, {HTTP_THREADS} threads, the bot's own options), "
+        "behind Bolt's WSGI `SlackRequestHandler`. The bot stores to "
+        f"{database}; its outbox worker is not started, so only the ack path runs (the ack "
+        "path reads no table). The load generator and the Slack stand-in run in a separate "
+        "process: every request is a real form-encoded slash command with a fresh trigger, "
+        "signed afresh (HMAC v0, current timestamp), sent on one keep-alive connection per "
+        "client thread, each thread sending its next request as soon as the last is answered. "
+        f"Each row follows a {WARMUP}-request warm-up at the same concurrency.",
+        "",
+        f"- Machine: {cores()} CPUs (`nproc`), {cpu_model()}; {platform.system()} "
+        f"{platform.release()}",
+        f"- Python {platform.python_version()}, slack_bolt {version('slack_bolt')}, "
+        f"slack_sdk {version('slack_sdk')}, waitress {version('waitress')}",
+        f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; the whole run took {took:.0f} s"
+        + (" (`--quick`: a tenth of the requests)" if quick else ""),
+        "- Reproduce: `./dev bench` (or `.venv/bin/python -m bench`; `--quick` for a smoke run, "
+        "`--database-url postgresql://…` to add PostgreSQL)",
+        "",
+        *HEADER,
+        *(row(result) for result in results),
+        "",
+        "Latencies are in milliseconds; req/s is requests divided by the wall time of the row.",
+        "",
+        "### Reading the figures",
+        "",
+        *reading(results),
+        "- Bolt (1.x, threaded) runs each listener on a worker pool and has the server thread "
+        "check for the ack every 10 ms (`time.sleep(0.01)` in `ThreadListenerRunner`), so an "
+        "ack that is not there at the first look costs a 10 ms step, however fast the listener "
+        "is; this sets the floor of every row, bare Bolt's too, and the bot's own work shows "
+        "only where it pushes the ack past a step.",
+        "- Neither app passes Bolt a `listener_executor`, so listeners run on Bolt's default "
+        f"pool of 5 threads whatever the {HTTP_THREADS} waitress threads: at concurrency 16 "
+        "requests queue for that pool, and a `new` listener holds its thread through the "
+        "`views.open` call after its ack.",
+        "- Client, stand-in and servers share this machine's cores over loopback, so the "
+        "absolute figures are a lower bound for the server's own cost plus this contention, "
+        "not what a user in Slack sees (Slack's network and its own servers come on top).",
+        "",
+        f"Checks on this run: {failures} failed or unexpected answers; "
+        f"{modals.seen} `views.open` calls for {modals.expected} `new` commands "
+        f"(warm-ups included), {modals.refused} refused; "
+        f"{max(reconnects, 0)} connections re-opened beyond the first per client thread.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+def main(*, quick: bool = False, database_url: str | None = None, write: bool = True) -> int:
+    began = time.monotonic()
+    counts = {c: n // 10 if quick else n for c, n in REQUESTS.items()}
+    workspace = Workspace()
+    user = workspace.add_user("alice.am")  # a full member of the home team: internal
+    modals = ModalCheck()
+    results: list[Result] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="onboard-bench-") as tmp,
+        SlackStandIn(workspace) as standin,
+        ExitStack() as stack,
+    ):
+        databases = {"SQLite": f"sqlite:///{tmp}/onboard.db"}
+        if database_url:
+            databases["PostgreSQL"] = database_url
+        servers = {
+            label: stack.enter_context(server_process(standin.api_url, workspace.bot_token, url))
+            for label, url in databases.items()
+        }
+        scenarios: list[Scenario] = []
+        for label, urls in servers.items():
+            on = f" on {label}" if database_url else ""
+            scenarios += [
+                Scenario(f"`/onboard help`, bot{on}", urls["bot"], "help", False, True),
+                Scenario(f"`/onboard new Acme`, bot{on}", urls["bot"], "new Acme", True, False),
+            ]
+        scenarios.append(
+            Scenario(
+                "bare Bolt, `/onboard new Acme`, ack only",
+                servers["SQLite"]["bare"],
+                "new Acme",
+                False,
+                False,
+            )
+        )
+        print("\n".join(HEADER), flush=True)
+        for concurrency in CONCURRENCIES:
+            for scenario in scenarios:
+                result = measure(
+                    scenario, concurrency, counts[concurrency], workspace, user.id, modals
+                )
+                results.append(result)
+                print(row(result), flush=True)
+                for failure in result.failures[:3]:
+                    print(f"    failed: {failure}", file=sys.stderr)
+    took = time.monotonic() - began
+    report = render(results, modals, quick=quick, databases=list(databases), took=took)
+    if write:
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        REPORT.write_text(report)
+        print(f"\nwrote {REPORT.relative_to(Path.cwd()) if REPORT.is_relative_to(Path.cwd()) else REPORT} ({took:.0f} s)")
+    else:
+        print(f"\n({took:.0f} s; docs/benchmarks.md left as it was)")
+    failed = sum(len(r.failures) for r in results) + modals.refused
+    return 1 if failed else 0

@@ -1,0 +1,70 @@
+"""An operator configures the bot; a missing or malformed setting is named in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from onboard.bot.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "ONBOARD_TEAM", "ONBOARD_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_follow_the_interface(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///onboard.db"
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.channel_private is True and settings.slack_connect is False
+
+
+def test_user_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONBOARD_TEAM", "U01ABC, U02DEF,")
+    assert load_settings().team == ("U01ABC", "U02DEF")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("ONBOARD_TEAM", "alice", "ONBOARD_TEAM"),
+        ("ONBOARD_CHANNEL_PRIVATE", "sometimes", "ONBOARD_CHANNEL_PRIVATE"),
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL"),
+        ("SLACK_API_URL", "ftp://slack", "SLACK_API_URL"),
+    ],
+)
+def test_a_malformed_setting_is_named(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=f"^setting {named}: "):
+        load_settings()
+
+
+def test_settings_can_come_from_a_toml_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "onboard.toml"
+    config.write_text('team = ["U0TOML"]\nslack_connect = true\n')
+    monkeypatch.setenv("ONBOARD_CONFIG", str(config))
+    settings = load_settings()
+    assert settings.team == ("U0TOML",) and settings.slack_connect is True
+
+
+def test_serve_without_a_token_stops_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "onboard", "serve"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "onboard: setting SLACK_BOT_TOKEN is required for this command"

@@ -1,0 +1,55 @@
+"""When the database or Slack is away, people are told plainly and nothing is half-written."""
+
+from __future__ import annotations
+
+from onboard.storage.db import Database
+from tests.conftest import People, Running
+from tests.handlers.test_new_client import good_form, open_form, written_rows
+
+UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1"
+
+
+def test_a_database_outage_keeps_the_form_open_and_says_try_again(
+    onboard: Running, people: People
+) -> None:
+    view_id = open_form(onboard, people.am.id)
+    working = onboard.bot.onboarding.db
+    onboard.bot.onboarding.db = Database(UNREACHABLE)
+
+    answer = onboard.driver.submit_view(people.am.id, view_id, good_form()).json()
+
+    assert answer["response_action"] == "errors"
+    assert "nothing was saved" in answer["errors"]["name"]
+    onboard.bot.onboarding.db = working
+    assert written_rows(onboard) == (0, 0)
+    # Back up again: the same form goes through.
+    assert onboard.driver.submit_view(people.am.id, view_id, good_form()).json() == {
+        "response_action": "clear"
+    }
+
+
+def test_health_check_says_when_the_database_is_away(onboard: Running) -> None:
+    onboard.bot.db = Database(UNREACHABLE)
+    answer = onboard.driver.get("/healthz")
+    assert answer.status == 503
+    assert answer.json() == {"status": "database unavailable"}
+
+
+def test_slack_not_answering_who_someone_is_gets_a_try_again(
+    onboard: Running, people: People
+) -> None:
+    onboard.workspace.inject("users.info", status=500)
+    answer = onboard.driver.command(people.am.id, "help").json()
+    assert "try again" in answer["text"]
+
+
+def test_the_timezone_and_country_lists_filter_as_the_user_types(
+    onboard: Running, people: People
+) -> None:
+    view_id = open_form(onboard, people.am.id)
+    zones = onboard.driver.suggest(people.am.id, view_id, "timezone", "new york").json()
+    assert [o["value"] for o in zones["options"]] == ["America/New_York"]
+    countries = onboard.driver.suggest(people.am.id, view_id, "country", "germ").json()
+    assert countries["options"][0]["value"] == "DE"
+    everything = onboard.driver.suggest(people.am.id, view_id, "timezone", "").json()
+    assert len(everything["options"]) == 100
