@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from onboard.bot.delivery import Delivery, Outcome
 from onboard.bot.gateway import SlackGateway, SlackRefused
+from onboard.messages.render import render_message
 from onboard.storage import audit, outbox
-from onboard.storage.models import OutboxMessage
+from onboard.storage.models import Client, OutboxMessage
 
 SLACK_CALL = "slack.call"
 METADATA_EVENT = "onboard_outbox"
@@ -37,6 +38,7 @@ def enqueue_call(
     audit_details: dict[str, Any] | None = None,
     on_refused: list[dict[str, Any]] | None = None,
     not_before: dt.datetime | None = None,
+    surface: bool = True,
 ) -> bool:
     """Queue one Web API call; `on_refused` calls are queued instead if Slack says no."""
     if method == "chat.postMessage":
@@ -46,6 +48,8 @@ def enqueue_call(
         payload["audit"] = {"action": audit_action, "details": audit_details or {}}
     if on_refused:
         payload["on_refused"] = on_refused
+    if not surface:
+        payload["surface"] = False
     return outbox.enqueue(
         session, key, SLACK_CALL, payload, client_id=client_id, not_before=not_before
     )
@@ -111,7 +115,8 @@ def _find_earlier_post(gateway: SlackGateway, channel: str, key: str) -> dict[st
 
 
 def on_call_refused(session: Session, row: OutboxMessage, error: str) -> None:
-    """Queue the row's fallbacks (for example "invite them by hand") and record the refusal."""
+    """Record the refusal, then queue the row's fallbacks (for example "invite them by hand"),
+    or, when it has none, tell the client's account manager what did not happen and why."""
     spec = row.payload.get("audit")
     if spec:
         audit.record(
@@ -122,7 +127,8 @@ def on_call_refused(session: Session, row: OutboxMessage, error: str) -> None:
             subject=row.key,
             details={**spec["details"], "error": error},
         )
-    for call in row.payload.get("on_refused", []):
+    fallbacks = row.payload.get("on_refused", [])
+    for call in fallbacks:
         call = dict(call)
         enqueue_call(
             session,
@@ -132,6 +138,24 @@ def on_call_refused(session: Session, row: OutboxMessage, error: str) -> None:
             client_id=row.client_id,
             **call,
         )
+    if not fallbacks and row.payload.get("surface", True) and row.client_id is not None:
+        _tell_account_manager(session, row, error)
+
+
+def _tell_account_manager(session: Session, row: OutboxMessage, error: str) -> None:
+    client = session.get(Client, row.client_id)
+    if client is None:
+        return
+    step = row.payload.get("method") or row.operation
+    message = render_message("delivery_failed", client=client, step=step, error=error)
+    enqueue_call(
+        session,
+        f"{row.key}:failed",
+        "chat.postMessage",
+        {"channel": client.account_manager, **message},
+        client_id=client.id,
+        surface=False,  # if even this fails, the audit event is the record; no loop
+    )
 
 
 def install(delivery: Delivery) -> None:

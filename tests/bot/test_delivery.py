@@ -180,3 +180,28 @@ def test_slack_connect_invites_the_primary_contact_by_email(
     assert len(shared) == 1
     assert "carla@acme.example" in str(shared[0].args.get("emails"))
     assert not any("Slack Connect invitation" in t for t in welcome_posts(onboard))
+
+
+def test_a_step_slack_refuses_for_good_is_tried_once_and_the_account_manager_told(
+    start_bot: BotFactory, people: People
+) -> None:
+    onboard = start_bot()
+    onboard.workspace.inject("conversations.create", error="restricted_action")
+    submit_new_client(onboard, people)
+    onboard.deliver()
+    onboard.deliver()
+
+    assert len(onboard.workspace.calls_to("conversations.create")) == 1
+    told = [
+        c.args
+        for c in onboard.workspace.calls_to("chat.postMessage")
+        if c.args.get("channel") == people.am.id
+    ]
+    assert len(told) == 1 and "restricted_action" in told[0]["text"]
+    with onboard.bot.db.transaction() as session:
+        failed = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.status == "failed")
+        ).one()
+        assert failed.key.endswith(":channel")
+        actions = list(session.scalars(select(AuditEvent.action)))
+    assert "slack.delivery_failed" in actions
