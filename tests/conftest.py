@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -22,6 +22,7 @@ from onboard.standin.driver import SlackDriver
 from onboard.standin.server import SlackStandIn
 from onboard.standin.workspace import User, Workspace
 
+T = TypeVar("T")
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 
 
@@ -100,6 +101,16 @@ class Running:
                 return views[-1].id
             time.sleep(0.01)
         raise AssertionError(f"no modal opened for {user_id}")
+
+    def wait_until(self, found: Callable[[], T | None], timeout: float = 10) -> T:
+        """What `found` returns once it is something: for work the bot does after its ack."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = found()
+            if value:
+                return value
+            time.sleep(0.01)
+        raise AssertionError("the bot did not get there in time")
 
     def deliver(self) -> None:
         """Let the outbox worker send everything due now."""

@@ -8,13 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
-from onboard.bot import channels, onboarding, outbound, playbooks
+from onboard.bot import approvals, cards, channels, journey, onboarding, outbound, playbooks, tasks
 from onboard.bot.delivery import Delivery
 from onboard.bot.gateway import SlackGateway, web_client
 from onboard.bot.identity import Directory
@@ -40,6 +41,9 @@ class Onboard:
     directory: Directory
     delivery: Delivery
     onboarding: onboarding.Onboarding
+    journey: journey.Journey
+    tasks: tasks.Tasks
+    approvals: approvals.Approvals
     bolt: App
     clock: Callable[[], dt.datetime]
 
@@ -89,8 +93,15 @@ def build(
         clock,
         delivery.wake,
     )
+    delivery.register(journey.CARD, cards.make_executor(db, clock), outbound.on_call_refused)
+    moves = journey.Journey(db, clock, directory.is_admin, delivery.wake)
+    checklist = tasks.Tasks(db, clock, delivery.wake)
+    signoffs = approvals.Approvals(db, gateway, clock, delivery.wake)
+    delivery.register(approvals.MESSAGE, approvals.make_executor(db), outbound.on_call_refused)
     bolt = _bolt_app(settings, token)
-    bot = Onboard(settings, db, gateway, directory, delivery, service, bolt, clock)
+    bot = Onboard(
+        settings, db, gateway, directory, delivery, service, moves, checklist, signoffs, bolt, clock
+    )
 
     from onboard.handlers import register
 
@@ -110,6 +121,9 @@ def _bolt_app(settings: Settings, token: str) -> App:
     secret = settings.slack_signing_secret
     return App(
         client=client,
+        # Listeners keep their thread through any Slack call made after the ack (views.open):
+        # as many as the HTTP server has threads, so those calls never queue other acks.
+        listener_executor=ThreadPoolExecutor(settings.http_threads, "listener"),
         signing_secret=secret.get_secret_value() if secret else "socket-mode-unsigned",
         token_verification_enabled=False,
         request_verification_enabled=secret is not None,

@@ -45,6 +45,8 @@ def _logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # Bolt logs the whole body of a refused request at INFO: names and IDs stay out of logs.
+    logging.getLogger("slack_bolt").setLevel(max(logging.WARNING, logging.root.level))
 
 
 @cli.command()
@@ -71,14 +73,20 @@ def serve(
     bot = build(settings, migrate=not no_migrate)
     server = HttpServer(bot, host, port)
     bot.start_background()
-    signal.signal(signal.SIGTERM, lambda *_: server.server.close())
+    signal.signal(signal.SIGTERM, _interrupt)
     logging.getLogger("onboard").info("listening on %s", server.url)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        logging.getLogger("onboard").info("stopping")
     finally:
+        server.stop()
         bot.stop()
+
+
+def _interrupt(*_: object) -> None:
+    # SIGTERM stops serve like Ctrl-C: the poll loop is interrupted, then everything closes.
+    raise KeyboardInterrupt
 
 
 @cli.command()

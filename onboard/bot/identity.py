@@ -20,6 +20,7 @@ class Person:
     is_guest: bool
     is_bot: bool
     tz: str | None
+    email: str | None = None
 
 
 class Directory:
@@ -67,6 +68,7 @@ class Directory:
             is_guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
             is_bot=bool(user.get("is_bot")),
             tz=user.get("tz"),
+            email=(user.get("profile") or {}).get("email"),
         )
         with self._lock:
             self._people[user_id] = (now, person)
@@ -74,13 +76,16 @@ class Directory:
 
     def is_internal(self, user_id: str) -> bool:
         """A full member of the installing workspace: not a guest, not another team's user."""
-        person = self.person(user_id)
+        return self._internal(self.person(user_id))
+
+    def _internal(self, person: Person) -> bool:
         return person.team_id == self.home()[0] and not person.is_guest and not person.is_bot
 
     def require_internal(self, user_id: str) -> Person:
-        if not self.is_internal(user_id):
+        person = self.person(user_id)
+        if not self._internal(person):
             raise NotAllowed("This command is for the onboarding team.")
-        return self.person(user_id)
+        return person
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins and self.is_internal(user_id)

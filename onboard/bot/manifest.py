@@ -38,7 +38,7 @@ def manifest(url: str, *, socket_mode: bool = False) -> dict[str, Any]:
         "command": "/onboard",
         "description": "Client onboarding: new clients, status, approvals",
         "usage_hint": "new [client name] | help",
-        "should_escape": False,
+        "should_escape": True,
     }
     interactivity: dict[str, Any] = {"is_enabled": True}
     events: dict[str, Any] = {"bot_events": BOT_EVENTS}

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from onboard.bot import channels, outbound, places
+from onboard.bot import channels, journey, outbound, places
 from onboard.bot.errors import InvalidInput
 from onboard.bot.playbooks import Playbook
 from onboard.messages.render import render_message, render_texts
@@ -156,6 +156,7 @@ def _record(
     client.contacts.append(contact)
     session.add(client)
     session.flush()
+    journey.enter_stage(session, client, playbook.stages[0], cause, now)
     audit.record(
         session,
         cause,
@@ -290,6 +291,7 @@ def _queue_channel_setup(session: Session, client: Client, setup: dict[str, Any]
         slack_connect=setup["connect"],
     )
     call("welcome", "chat.postMessage", {"channel": channel, **welcome}, "channel.welcomed")
+    journey.refresh_card(session, client, "first")
     confirmation = render_message("client_created", client=client, stage=stage)
     call(
         "confirmation",

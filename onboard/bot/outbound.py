@@ -63,7 +63,7 @@ def fallback(key: str, method: str, args: dict[str, Any], **extra: Any) -> dict[
 def execute_call(gateway: SlackGateway, row: OutboxMessage) -> Outcome:
     method, args = row.payload["method"], dict(row.payload["args"])
     if method == "chat.postMessage" and row.attempts > 1:
-        earlier = _find_earlier_post(gateway, args["channel"], row.key)
+        earlier = find_earlier_post(gateway, args["channel"], row.key)
         if earlier is not None:
             return _outcome(row, earlier)
     try:
@@ -97,7 +97,7 @@ def _outcome(row: OutboxMessage, result: dict[str, Any]) -> Outcome:
     return Outcome(result=kept, then=then)
 
 
-def _find_earlier_post(gateway: SlackGateway, channel: str, key: str) -> dict[str, Any] | None:
+def find_earlier_post(gateway: SlackGateway, channel: str, key: str) -> dict[str, Any] | None:
     """A message this row already posted (an earlier attempt whose answer was lost)."""
     if channel[:1] in "UW":
         channel = gateway.call("conversations.open", users=channel)["channel"]["id"]

@@ -1,89 +1,463 @@
-"""Playbooks: the onboarding process as data (YAML validated by pydantic).
+"""Playbooks: the onboarding process as data, YAML files validated by pydantic.
 
-Built-in playbooks ship in onboard/playbooks/; operators add theirs in ONBOARD_PLAYBOOK_DIR.
+Owns the playbook model, its JSON Schema, loading built-in and operator files, and file:line errors.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 DEFAULT_PLAYBOOK = "managed-services"
 
+# Generous enough for any real process, small enough that Slack can render a stage in one card.
+MAX_STAGES = 40
+MAX_TASKS = 60
+MAX_GATES = 20
+MAX_DAYS = 365
+
+# Validation context flag: rules for files being written, beyond what every snapshot must meet.
+AUTHORING = "authoring"
+
+KEY_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+Key = Annotated[str, Field(pattern=KEY_PATTERN, max_length=60)]
+Role = Annotated[str, Field(min_length=1, max_length=80)]
+Line = Annotated[str, Field(min_length=1, max_length=300)]
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[Weekday, ...] = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a playbook file, where it is, and what."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
 
 class PlaybookError(Exception):
-    """A playbook file is malformed; the message names the file and the field."""
+    """A playbook file is malformed; each line of the message is `file:line: field: problem`."""
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _refuse(title: str, problems: list[tuple[tuple[str | int, ...], str, Any]]) -> None:
+    """Raise pydantic's own error with an exact `loc`, so a file error can name the line."""
+    if problems:
+        raise ValidationError.from_exception_data(
+            title,
+            [
+                InitErrorDetails(
+                    # The message goes through the context so braces in user text stay literal.
+                    type=PydanticCustomError("playbook", "{detail}", {"detail": message}),
+                    loc=loc,
+                    input=value,
+                )
+                for loc, message, value in problems
+            ],
+        )
+
+
 class Duration(_Strict):
-    min: int = Field(ge=0)
-    max: int = Field(ge=0)
+    """How long a stage should take, in business days: the shortest and the longest."""
+
+    min: int = Field(ge=0, le=MAX_DAYS)
+    max: int = Field(ge=1, le=MAX_DAYS)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Duration:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
 
 
 class Task(_Strict):
-    title: str = Field(min_length=1, max_length=200)
-    owner: str = Field(min_length=1, max_length=80)
-    due_day: int = Field(ge=0, description="Business days after the stage starts")
+    """A checklist item of a stage."""
+
+    title: str = Field(min_length=1, max_length=150)
+    owner: Role
+    due_day: int = Field(
+        ge=0,
+        le=MAX_DAYS,
+        description="Business days after the stage starts: 0 is the stage's first business day.",
+    )
+
+
+class GateLoop(_Strict):
+    """Where a failed gate sends the journey: a decision loop of the seed processes."""
+
+    back_to: Key = Field(description="Key of this stage or an earlier one.")
+    label: str = Field(min_length=1, max_length=100, description="The loop's name, e.g. Revisions")
 
 
 class Gate(_Strict):
-    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    """Something that must hold before a stage closes."""
+
+    key: Key
     name: str = Field(min_length=1, max_length=150)
+    kind: Literal["approval", "condition"] = Field(
+        "approval",
+        description="approval: a client or internal sign-off recorded by a button; "
+        "condition: a checklist condition an internal user confirms.",
+    )
+    on_fail: GateLoop | None = None
+
+
+class Reminders(_Strict):
+    """Nudges for a stage's open tasks; capped so nobody is nagged into muting the bot."""
+
+    after_business_days: int = Field(1, ge=0, le=60)
+    every_business_days: int = Field(2, ge=1, le=60)
+    max_reminders: int = Field(3, ge=1, le=10)
+
+
+class Hypercare(_Strict):
+    """Daily stand-ups and weekly reviews after go-live, in the client's timezone."""
+
+    days: int = Field(ge=1, le=MAX_DAYS, description="Calendar days of hypercare.")
+    standup_time: dt.time = Field(description='Local time of the daily stand-up, e.g. "09:30".')
+    standup_business_days: int = Field(
+        ge=0, le=60, description="Stand-ups on this many first business days of hypercare."
+    )
+    weekly_review_weekday: Weekday | None = None
+    exit_criteria: list[Key] = Field(
+        default_factory=list, description="Keys of this stage's gates that end hypercare."
+    )
+
+    @field_validator("standup_time", mode="before")
+    @classmethod
+    def _clock_time(cls, value: Any) -> Any:
+        if isinstance(value, int | float):  # bool is an int too
+            # YAML 1.1 reads an unquoted 10:30 as the base-60 number 630.
+            raise ValueError('write the time in quotes, e.g. "10:30"')
+        if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+            hours, minutes = (int(part) for part in value.strip().split(":"))
+            if hours > 23 or minutes > 59:
+                raise ValueError(f"not a time of day: {value!r}")
+            return dt.time(hours, minutes)
+        return value
+
+    @field_validator("standup_time")
+    @classmethod
+    def _local(cls, value: dt.time) -> dt.time:
+        if value.tzinfo is not None:
+            raise ValueError("give a local time without an offset: the client's timezone applies")
+        return value
+
+
+class Automation(_Strict):
+    """What the bot does on its own while a stage is current."""
+
+    reminders: Reminders | None = None
+    hypercare: Hypercare | None = None
 
 
 class Stage(_Strict):
-    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    """One step of the journey: what it is for, who owns it, its checklist and its exit gates."""
+
+    key: Key
     name: str = Field(min_length=1, max_length=100)
     objective: str = Field(min_length=1, max_length=500)
-    owner: str = Field(min_length=1, max_length=80)
-    duration_days: Duration
-    tasks: list[Task] = []
-    gates: list[Gate] = []
+    owner: Role
+    duration_days: Duration = Field(
+        description="Expected length in business days (for a calendar-day stage, its "
+        "business-day equivalent, used wherever business days are counted)."
+    )
+    calendar_days: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_DAYS,
+        description="When set, the stage lasts exactly this many calendar days (hypercare).",
+    )
+    raci: dict[Role, Literal["R", "A", "C", "I"]] = Field(
+        default_factory=dict, description="Role → Responsible, Accountable, Consulted, Informed."
+    )
+    tasks: list[Task] = Field(default_factory=list, max_length=MAX_TASKS)
+    gates: list[Gate] = Field(default_factory=list, max_length=MAX_GATES)
+    outputs: list[Line] = Field(default_factory=list, max_length=20)
+    automation: Automation | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> Stage:
+        problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+        last = self.duration_days.max - 1
+        # Checked when a file is read, not when a client's snapshot is: snapshots taken under
+        # the first release's playbook have tasks due on the day after their stage's end.
+        authoring = bool(info.context and info.context.get(AUTHORING))
+        for i, task in enumerate(self.tasks):
+            if authoring and task.due_day > last:
+                problems.append(
+                    (
+                        ("tasks", i, "due_day"),
+                        f"due day {task.due_day} is after the stage's last business day "
+                        f"(day {last} of a {self.duration_days.max}-day stage; day 0 is the first)",
+                        task.due_day,
+                    )
+                )
+        if self.calendar_days is not None and self.duration_days.max > self.calendar_days:
+            problems.append(
+                (
+                    ("duration_days", "max"),
+                    f"{self.duration_days.max} business days do not fit in "
+                    f"{self.calendar_days} calendar days",
+                    self.duration_days.max,
+                )
+            )
+        accountable = [role for role, letter in self.raci.items() if letter == "A"]
+        if len(accountable) > 1:
+            problems.append(
+                (("raci",), f"only one role may be accountable (A): {', '.join(accountable)}", "")
+            )
+        hypercare = self.automation.hypercare if self.automation else None
+        if hypercare is not None:
+            where: tuple[str | int, ...] = ("automation", "hypercare")
+            if self.calendar_days is not None and hypercare.days > self.calendar_days:
+                problems.append(
+                    (
+                        (*where, "days"),
+                        f"{hypercare.days} days of hypercare do not fit in this "
+                        f"{self.calendar_days}-calendar-day stage",
+                        hypercare.days,
+                    )
+                )
+            gate_keys = {gate.key for gate in self.gates}
+            for i, key in enumerate(hypercare.exit_criteria):
+                if key not in gate_keys:
+                    problems.append(
+                        (
+                            (*where, "exit_criteria", i),
+                            f"no gate {key!r} in this stage (gates: "
+                            f"{', '.join(sorted(gate_keys)) or 'none'})",
+                            key,
+                        )
+                    )
+        _refuse("Stage", problems)
+        return self
+
+    @property
+    def duration_label(self) -> str:
+        """How long the stage takes, as people say it: "2–3 business days", "30 calendar days"."""
+        if self.calendar_days is not None:
+            return f"{self.calendar_days} calendar days"
+        low, high = self.duration_days.min, self.duration_days.max
+        span = str(high) if low == high else f"{low}–{high}"
+        return f"{span} business day{'' if span == '1' else 's'}"
 
 
 class Playbook(_Strict):
-    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    """An onboarding process: ordered stages, and what applies to all of them."""
+
+    key: Key
     name: str = Field(min_length=1, max_length=75)
-    description: str = ""
-    stages: list[Stage] = Field(min_length=1)
+    description: str = Field("", max_length=1000)
+    stages: list[Stage] = Field(min_length=1, max_length=MAX_STAGES)
+    kpis: list[Line] = Field(default_factory=list, max_length=20)
+    review_cadence: dict[
+        Annotated[str, Field(min_length=1, max_length=40)], Literal["monthly", "quarterly"]
+    ] = Field(default_factory=dict, description="Service tier → how often the client is reviewed.")
+    governance: list[Line] = Field(
+        default_factory=list, max_length=20, description="Rules that apply to every stage."
+    )
 
     @model_validator(mode="after")
-    def _unique_stage_keys(self) -> Playbook:
-        keys = [stage.key for stage in self.stages]
-        if len(keys) != len(set(keys)):
-            raise ValueError("stage keys must be unique")
+    def _references(self) -> Playbook:
+        problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+        position: dict[str, int] = {}
+        gates: dict[str, int] = {}
+        for s, stage in enumerate(self.stages):
+            if stage.key in position:
+                problems.append(
+                    (
+                        ("stages", s, "key"),
+                        f"stage key {stage.key!r} is already used by stage {position[stage.key]}",
+                        stage.key,
+                    )
+                )
+            position.setdefault(stage.key, s)
+            for g, gate in enumerate(stage.gates):
+                if gate.key in gates:
+                    problems.append(
+                        (
+                            ("stages", s, "gates", g, "key"),
+                            f"gate key {gate.key!r} is already used in stage {gates[gate.key]}",
+                            gate.key,
+                        )
+                    )
+                gates.setdefault(gate.key, s)
+        for s, stage in enumerate(self.stages):
+            for g, gate in enumerate(stage.gates):
+                if gate.on_fail is None:
+                    continue
+                target = gate.on_fail.back_to
+                loc = ("stages", s, "gates", g, "on_fail", "back_to")
+                if target not in position:
+                    problems.append((loc, f"no stage {target!r} in this playbook", target))
+                elif position[target] > s:
+                    problems.append(
+                        (
+                            loc,
+                            f"a loop goes back to this stage or an earlier one, not {target!r}",
+                            target,
+                        )
+                    )
+        _refuse("Playbook", problems)
         return self
 
+    def stage(self, key: str) -> Stage:
+        """The stage with this key (KeyError when there is none)."""
+        for stage in self.stages:
+            if stage.key == key:
+                return stage
+        raise KeyError(key)
+
     def snapshot(self) -> dict[str, Any]:
+        """The playbook as plain JSON, stored with a client so later edits never rewrite it."""
         return self.model_dump(mode="json")
 
 
-def load_file(path: Path) -> Playbook:
+def schema_json() -> dict[str, Any]:
+    """The JSON Schema of a playbook file, for editors and `onboard playbook schema`."""
+    schema = Playbook.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+# -- reading files ----------------------------------------------------------------------------
+
+
+def _field(loc: Sequence[str | int]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _line_of(root: yaml.Node | None, loc: Sequence[str | int]) -> int:
+    """The 1-based line of the YAML node at `loc`, or of its deepest ancestor that exists."""
+    if root is None:
+        return 1
+    node, line = root, root.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            pair = next((p for p in node.value if str(p[0].value) == str(part)), None)
+            if pair is None:
+                break
+            # The key's line: for a nested block value the value starts on the line below.
+            line, node = pair[0].start_mark.line + 1, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if not 0 <= part < len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _duplicate_keys(node: yaml.Node, loc: tuple[str | int, ...] = ()) -> Iterator[tuple[str, int]]:
+    """Keys written twice in one mapping, which a YAML loader would silently collapse."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                yield _field((*loc, key)), key_node.start_mark.line + 1
+            seen.add(key)
+            yield from _duplicate_keys(value_node, (*loc, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, (*loc, i))
+
+
+def _message(error: Any) -> str:
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def parse(text: str, source: str = "<playbook>") -> Playbook:
+    """Validate a playbook's YAML text; `source` names it in every problem reported."""
+    loader = yaml.SafeLoader(text)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return Playbook.model_validate(data)
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = Problem(source, line, "(yaml)", f"not valid YAML: {exc.problem or exc}")
+        raise PlaybookError(str(problem), [problem]) from None
     except yaml.YAMLError as exc:
-        raise PlaybookError(f"{path}: not valid YAML: {exc}") from None
+        problem = Problem(source, 1, "(yaml)", f"not valid YAML: {exc}")
+        raise PlaybookError(str(problem), [problem]) from None
+    finally:
+        loader.dispose()
+
+    problems = [
+        Problem(source, line, field, "this key is written twice")
+        for field, line in (_duplicate_keys(root) if root is not None else ())
+    ]
+    try:
+        playbook = Playbook.model_validate(data, context={AUTHORING: True})
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        raise PlaybookError(f"{path}: {field}: {error['msg']}") from None
+        problems += [
+            Problem(source, _line_of(root, error["loc"]), _field(error["loc"]), _message(error))
+            for error in exc.errors()
+        ]
+    if problems:
+        problems.sort(key=lambda p: p.line)
+        raise PlaybookError("\n".join(str(p) for p in problems), problems)
+    return playbook
+
+
+def load_file(path: Path | str) -> Playbook:
+    """Read and validate one playbook file; PlaybookError names the file, line and field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        problem = Problem(str(path), 1, "(file)", f"cannot read: {reason}")
+        raise PlaybookError(str(problem), [problem]) from None
+    return parse(text, str(path))
 
 
 @cache
 def _builtin() -> dict[str, Playbook]:
     folder = resources.files("onboard") / "playbooks"
     found: dict[str, Playbook] = {}
-    for entry in folder.iterdir():
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
             with resources.as_file(entry) as path:
                 playbook = load_file(path)
@@ -91,11 +465,27 @@ def _builtin() -> dict[str, Playbook]:
     return found
 
 
+def operator_playbooks(extra_dir: Path | None) -> dict[str, tuple[Path, Playbook]]:
+    """The operator's playbooks in ONBOARD_PLAYBOOK_DIR, each with the file it came from."""
+    found: dict[str, tuple[Path, Playbook]] = {}
+    if extra_dir is None or not extra_dir.is_dir():
+        return found
+    paths = sorted([*extra_dir.glob("*.yaml"), *extra_dir.glob("*.yml")])
+    for path in paths:
+        playbook = load_file(path)
+        if playbook.key in found:
+            # Two files with one key would make the winner depend on file names: refuse.
+            line = Problem(
+                str(path), 1, "key", f"{playbook.key!r} is also the key of {found[playbook.key][0]}"
+            )
+            raise PlaybookError(str(line), [line])
+        found[playbook.key] = (path, playbook)
+    return found
+
+
 def available(extra_dir: Path | None = None) -> dict[str, Playbook]:
     """Built-in playbooks, overridden or extended by the operator's folder."""
     found = dict(_builtin())
-    if extra_dir is not None and extra_dir.is_dir():
-        for path in sorted(extra_dir.glob("*.yaml")):
-            playbook = load_file(path)
-            found[playbook.key] = playbook
+    for key, (_path, playbook) in operator_playbooks(extra_dir).items():
+        found[key] = playbook
     return found

@@ -63,6 +63,7 @@ class HttpServer:
             clear_untrusted_proxy_headers=True,
         )
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -70,14 +71,20 @@ class HttpServer:
         return f"http://{host}:{port}"
 
     def serve_forever(self) -> None:
-        self.server.run()
+        try:
+            self.server.run()
+        except OSError:
+            # Closing the listening socket under the poll loop is how it is told to stop.
+            if not self._stopping.is_set():
+                raise
 
     def start(self) -> HttpServer:
-        self._thread = threading.Thread(target=self.server.run, name="http", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self.server.close()
         if self._thread is not None:
             self._thread.join(5)

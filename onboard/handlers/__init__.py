@@ -12,9 +12,11 @@ if TYPE_CHECKING:
 
 
 def register(bot: Onboard) -> None:
-    from onboard.handlers import commands, events, options, views
+    from onboard.handlers import actions, approvals, commands, events, options, views
 
     events.register(bot)
     commands.register(bot)
     views.register(bot)
     options.register(bot)
+    actions.register(bot)
+    approvals.register(bot)

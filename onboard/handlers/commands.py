@@ -1,71 +1,131 @@
-"""The `/onboard` slash command: help, `new`, and a helpful answer to anything unknown.
+"""The `/onboard` slash command: checks who is asking, then hands the rest to a subcommand.
 
-Only internal users get past the first line; everyone else is told who the command is for.
+Subcommands live with their surface (`journey.py`, `new_client.py`); this module routes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack
+from slack_bolt import Ack, Respond
+from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from onboard.bot.errors import NotAllowed
+from onboard.bot.identity import Person
 from onboard.handlers.failures import explain
-from onboard.messages.render import render_message, render_view
+from onboard.handlers.requests import cause_of
+from onboard.messages.render import render_message
+from onboard.storage.audit import Cause
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
 
 log = logging.getLogger(__name__)
 
-COMMANDS: tuple[tuple[str, str], ...] = (
-    ("new [client name]", "start onboarding a client: a form, then its own channel"),
-    ("help", "this list"),
-)
+_USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One `/onboard …` as typed: who, where, and the words after the subcommand."""
+
+    bot: Onboard
+    command: dict[str, Any]
+    args: str
+    person: Person
+    cause: Cause
+    client: WebClient
+
+    @property
+    def channel_id(self) -> str | None:
+        return self.command.get("channel_id")
+
+    def users(self) -> list[str]:
+        """User IDs mentioned in the arguments (Slack escapes @mentions as <@U…|name>)."""
+        return _USER.findall(self.args)
+
+    def client_reference(self, text: str) -> tuple[str, str | None]:
+        """(name or slug, channel ID) for `find_client`, from text that may mention a channel."""
+        mentioned = _CHANNEL.search(text)
+        if mentioned:
+            return "", mentioned.group(1)
+        return text.strip(), self.channel_id
+
+
+Reply = dict[str, Any] | None
+Subcommand = Callable[[Invocation], Reply]
+
+
+@dataclass(frozen=True)
+class Entry:
+    run: Subcommand
+    usage: str
+    what: str
+    ack_first: bool  # work that may take long (a views.open) runs after the ack
+
+
+SUBCOMMANDS: dict[str, Entry] = {}
+
+
+def subcommand(
+    name: str, usage: str, what: str, *, ack_first: bool = False
+) -> Callable[[Subcommand], Subcommand]:
+    def add(run: Subcommand) -> Subcommand:
+        SUBCOMMANDS[name] = Entry(run, usage, what, ack_first)
+        return run
+
+    return add
+
+
+def help_lines() -> list[tuple[str, str]]:
+    return [(e.usage, e.what) for e in SUBCOMMANDS.values()] + [("help", "this list")]
+
+
+def notice(text: str, icon: str = ":information_source:") -> dict[str, Any]:
+    return render_message("notice", text=text, icon=icon)
 
 
 def register(bot: Onboard) -> None:
+    from onboard.handlers import approvals, journey, new_client  # noqa: F401 - add subcommands
+
     @bot.bolt.command("/onboard")
-    def onboard(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+    def onboard(
+        ack: Ack,
+        respond: Respond,
+        command: dict[str, Any],
+        client: WebClient,
+        request: BoltRequest,
+        body: dict[str, Any],
+    ) -> None:
         sub, _, rest = command.get("text", "").strip().partition(" ")
         sub = sub.lower()
         try:
             person = bot.directory.require_internal(command["user_id"])
         except Exception as exc:
             icon = ":lock:" if isinstance(exc, NotAllowed) else ":warning:"
-            ack(**render_message("notice", text=explain(exc), icon=icon))
+            ack(**notice(explain(exc), icon))
             return
         if sub in ("", "help"):
-            ack(**render_message("help", commands=COMMANDS))
-        elif sub == "new":
+            ack(**render_message("help", commands=help_lines()))
+            return
+        entry = SUBCOMMANDS.get(sub)
+        if entry is None:
+            ack(**render_message("help", commands=help_lines(), unknown=sub))
+            return
+        invocation = Invocation(bot, command, rest.strip(), person, cause_of(request, body), client)
+        if entry.ack_first:
             ack()
-            view = render_view(
-                "new_client_modal",
-                metadata=json.dumps({"channel": command.get("channel_id")}),
-                **bot.onboarding.form_choices(rest, person.tz),
-            )
-            try:
-                client.views_open(trigger_id=command["trigger_id"], view=view)
-            except SlackApiError as exc:
-                # The trigger lasts 3 seconds; when it is gone, tell the user how to retry.
-                log.warning("views.open failed: %s", exc.response.get("error"))
-                _say_later(
-                    bot, command, "Slack was slow to open the form: try `/onboard new` again."
-                )
-        else:
-            ack(**render_message("help", commands=COMMANDS, unknown=sub))
-
-
-def _say_later(bot: Onboard, command: dict[str, Any], text: str) -> None:
-    try:
-        bot.bolt.client.chat_postEphemeral(
-            channel=command["channel_id"],
-            user=command["user_id"],
-            **render_message("notice", text=text),
-        )
-    except SlackApiError:
-        log.warning("could not tell the user the form failed to open")
+        try:
+            reply = entry.run(invocation)
+        except Exception as exc:
+            reply = notice(explain(exc), ":warning:")
+        if not entry.ack_first:
+            ack(**reply) if reply is not None else ack()
+        elif reply is not None:
+            respond(**reply)

@@ -1,6 +1,6 @@
 """Events API deliveries: each `event_id` is handled once, however often Slack retries it.
 
-App Home is published when a user opens it.
+App Home is published, for the person looking, each time they open it.
 """
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import BoltResponse
 from slack_bolt.request import BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from onboard.bot import deliveries_seen
+from onboard.bot.home import home_for
+from onboard.messages.render import render_view
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
@@ -31,6 +35,12 @@ def register(bot: Onboard) -> None:
         return next()
 
     @bot.bolt.event("app_home_opened")
-    def home_opened(event: dict[str, Any]) -> None:
-        # Issue #3 builds App Home; until then opening it is acknowledged and nothing more.
-        log.debug("app_home_opened")
+    def home_opened(event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab") not in (None, "home"):
+            return
+        user = event["user"]
+        view = render_view("home", **home_for(bot.db, bot.directory, user, bot.clock()).context())
+        try:
+            client.views_publish(user_id=user, view=view)
+        except SlackApiError as exc:  # the next visit publishes again; nothing is lost
+            log.warning("views.publish failed: %s", exc.response.get("error"))

@@ -10,6 +10,7 @@ import logging
 from sqlalchemy.exc import SQLAlchemyError
 
 from onboard.bot.errors import OnboardError
+from onboard.messages.render import Mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,9 @@ DATABASE_DOWN = "The bot's database is not answering, so nothing was saved. Try 
 
 def explain(exc: Exception) -> str:
     if isinstance(exc, OnboardError):
-        return str(exc)
+        # A message the bot composed with mentions stays Mrkdwn; anything else is escaped.
+        first = exc.args[0] if exc.args else ""
+        return first if isinstance(first, Mrkdwn) else str(exc)
     if isinstance(exc, SQLAlchemyError):
         log.error("database error while handling a request: %s", type(exc).__name__)
         return DATABASE_DOWN

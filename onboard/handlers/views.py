@@ -48,6 +48,8 @@ def form_values(view: dict[str, Any]) -> dict[str, Any]:
                 values[block_id] = state.get("selected_date")
             elif kind == "users_select":
                 values[block_id] = state.get("selected_user")
+            elif kind == "multi_users_select":
+                values[block_id] = state.get("selected_users") or []
             else:
                 values[block_id] = state.get("value")
     return values

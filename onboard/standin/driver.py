@@ -166,7 +166,79 @@ class SlackDriver:
             "is_enterprise_install": False,
             "enterprise": None,
         }
+        answer = self._interactive(payload, **options)
+        # Slack closes the modal on an empty 200 or "clear"; "errors" keeps it open.
+        if answer.status == 200 and (
+            not answer.body or answer.json().get("response_action") == "clear"
+        ):
+            self.workspace.close_views(user_id)
+        return answer
+
+    def act(
+        self, user_id: str, channel_id: str, message_ts: str, action: dict[str, Any], **options: Any
+    ) -> Answer:
+        """A user clicks an interactive element of a message (block_actions)."""
+        message = next(
+            (m for m in self.workspace.messages_in(channel_id) if m.ts == message_ts), None
+        )
+        payload = {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": APP_ID,
+            "token": "legacy-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": message_ts,
+                "channel_id": channel_id,
+                "is_ephemeral": False,
+            },
+            "trigger_id": self.workspace.issue_trigger(user_id),
+            "team": {"id": self.workspace.team_id, "domain": "home"},
+            "channel": {"id": channel_id, "name": self.workspace.channels[channel_id].name},
+            "message": {
+                "ts": message_ts,
+                "text": message.text if message else "",
+                "blocks": message.blocks if message else [],
+            },
+            "response_url": self.workspace.new_response_url(),
+            "actions": [{"action_ts": f"{time.time():.6f}", **action}],
+        }
         return self._interactive(payload, **options)
+
+    def _element(self, channel_id: str, action_id: str) -> tuple[str, str, dict[str, Any]]:
+        """(message ts, block ID, element) of the newest message holding `action_id`."""
+        for message in reversed(self.workspace.messages_in(channel_id)):
+            for block in message.blocks:
+                for element in block.get("elements", []) + (
+                    [block["accessory"]] if "accessory" in block else []
+                ):
+                    if element.get("action_id") == action_id:
+                        return message.ts, block.get("block_id", ""), element
+        raise LookupError(f"no element {action_id!r} in {channel_id}")
+
+    def click_button(self, user_id: str, channel_id: str, action_id: str, **options: Any) -> Answer:
+        ts, block_id, element = self._element(channel_id, action_id)
+        action = {
+            "type": "button",
+            "action_id": action_id,
+            "block_id": block_id,
+            "text": element.get("text"),
+            "value": element.get("value", ""),
+        }
+        return self.act(user_id, channel_id, ts, action, **options)
+
+    def click_checkbox(
+        self, user_id: str, channel_id: str, action_id: str, values: list[str]
+    ) -> Answer:
+        ts, block_id, element = self._element(channel_id, action_id)
+        chosen = [o for o in element.get("options", []) if o["value"] in values]
+        action = {
+            "type": "checkboxes",
+            "action_id": action_id,
+            "block_id": block_id,
+            "selected_options": chosen,
+        }
+        return self.act(user_id, channel_id, ts, action)
 
     def suggest(self, user_id: str, view_id: str, action_id: str, typed: str) -> Answer:
         """A user types into a searchable select; Slack asks the bot for options."""
@@ -219,6 +291,16 @@ class SlackDriver:
         return self.post(json.dumps(envelope).encode(), "application/json", headers=headers)
 
 
+def _initial(element: dict[str, Any]) -> Any:
+    """What Slack submits for a field the user left as the bot filled it."""
+    for key in ("initial_value", "initial_date", "initial_user", "initial_users"):
+        if key in element:
+            return element[key]
+    if "initial_option" in element:
+        return element["initial_option"]["value"]
+    return None
+
+
 def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
     kind = element["type"]
     if kind in ("static_select", "external_select"):
@@ -232,4 +314,6 @@ def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
         return {"type": kind, "selected_date": None if value is None else str(value)}
     if kind == "users_select":
         return {"type": kind, "selected_user": value}
+    if kind == "multi_users_select":
+        return {"type": kind, "selected_users": list(value or [])}
     return {"type": kind, "value": value}

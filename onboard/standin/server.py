@@ -145,6 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Load tests open many connections at once; the default backlog of 5 resets some.
+    request_queue_size = 256
     block_on_close = False  # stop() must not wait for handlers sleeping on an injected delay
 
     def __init__(self, workspace: Workspace) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -76,6 +77,10 @@ class Client(Base):
     status: Mapped[str] = mapped_column(String(20), default="setting_up")
     channel_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     channel_name: Mapped[str | None] = mapped_column(String(80))
+    stage_entered_at: Mapped[dt.datetime | None]
+    card_ts: Mapped[str | None] = mapped_column(String(32))  # the pinned journey card
+    reminders_muted_until: Mapped[dt.date | None] = mapped_column(Date)
+    completed_at: Mapped[dt.datetime | None]
     account_manager: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime]
 
@@ -145,3 +150,102 @@ class ProcessedRequest(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     at: Mapped[dt.datetime]
+
+
+class Task(Base):
+    """A checklist item of a client's stage: from the playbook or added by the team."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_client_stage", "client_id", "stage_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    stage_key: Mapped[str] = mapped_column(String(80))
+    number: Mapped[int]  # the number people type: `/onboard task done 3`
+    title: Mapped[str] = mapped_column(String(200))
+    owner_role: Mapped[str] = mapped_column(String(80))
+    assignee: Mapped[str | None] = mapped_column(String(32))
+    due: Mapped[dt.date | None] = mapped_column(Date)
+    done_at: Mapped[dt.datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String(32))
+    reminders_sent: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime]
+
+
+class GateState(Base):
+    """Whether one exit gate of a client's stage holds."""
+
+    __tablename__ = "gate_states"
+    __table_args__ = (UniqueConstraint("client_id", "gate_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    stage_key: Mapped[str] = mapped_column(String(80))
+    gate_key: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open | passed | failed
+    decided_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class Approver(Base):
+    """A person at the client designated to sign off deliverables."""
+
+    __tablename__ = "approvers"
+    __table_args__ = (UniqueConstraint("client_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    added_by: Mapped[str] = mapped_column(String(32))
+    added_at: Mapped[dt.datetime]
+
+
+class Deliverable(Base):
+    """Something the client signs off, in one or more versions."""
+
+    __tablename__ = "deliverables"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(150))
+    gate_key: Mapped[str | None] = mapped_column(String(80))
+    rule: Mapped[str] = mapped_column(String(8))  # all | any | n
+    required: Mapped[int] = mapped_column(default=1)  # for rule "n": how many must approve
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime]
+
+
+class DeliverableVersion(Base):
+    """One posted version; a new version supersedes the previous one."""
+
+    __tablename__ = "deliverable_versions"
+    __table_args__ = (UniqueConstraint("deliverable_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deliverable_id: Mapped[int] = mapped_column(ForeignKey("deliverables.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    link: Mapped[str | None] = mapped_column(String(3000))
+    description: Mapped[str | None] = mapped_column(Text)
+    approvers: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    # pending | approved | changes_requested | superseded
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    posted_at: Mapped[dt.datetime]
+    decided_at: Mapped[dt.datetime | None]
+    nudged_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Decision(Base):
+    """One approver's decision on one version: at most one, enforced by the database."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("version_id", "approver"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("deliverable_versions.id", ondelete="CASCADE")
+    )
+    approver: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(20))  # approved | changes_requested
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[dt.datetime]

@@ -58,3 +58,5 @@ def test_onboard_serve_answers_slack_and_stops_on_sigterm(
     assert process.returncode == 0, output
     assert slack.workspace.bot_token not in output
     assert SIGNING_SECRET not in output
+    assert people.am.name not in output  # a refused request's body is not logged
+    assert "Traceback" not in output

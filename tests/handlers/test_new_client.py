@@ -59,8 +59,10 @@ def test_account_manager_onboards_a_client_into_its_own_channel(
     assert {people.am.id, people.engineer.id} <= set(channel.members)
     assert "Acme Rockets" in channel.topic and "Sales Handoff" in channel.topic
     assert "Acme Rockets" in channel.purpose
-    welcome = onboard.workspace.messages_in(channel.id)
-    assert len(welcome) == 1 and "Welcome, Acme Rockets" in welcome[0].text
+    posted = onboard.workspace.messages_in(channel.id)
+    welcome = [m for m in posted if "Welcome, Acme Rockets" in m.text]
+    assert len(welcome) == 1
+    assert [m.ts for m in posted if m.ts in channel.pins] == [posted[-1].ts]  # the journey card
     stages = str(welcome[0].blocks)
     assert "Technical Discovery" in stages and "Transition to BAU" in stages
 
@@ -87,6 +89,7 @@ def test_account_manager_onboards_a_client_into_its_own_channel(
         "channel.purpose_set",
         "channel.invited",
         "channel.welcomed",
+        "card.pinned",
         "client.confirmation_sent",
     ]
 

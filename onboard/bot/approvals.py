@@ -1,0 +1,503 @@
+"""Client sign-offs: approvers per client, deliverables in versions, one decision per approver.
+
+The server decides who may decide, from its own records; a button only says what was clicked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from onboard.bot import live_messages
+from onboard.bot.delivery import Outcome
+from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
+from onboard.bot.gateway import SlackCallError, SlackGateway
+from onboard.bot.journey import find_client, playbook_of, refresh_card, set_gate
+from onboard.messages.render import Mrkdwn, render_message
+from onboard.storage import audit, outbox
+from onboard.storage.db import Database
+from onboard.storage.models import (
+    Approver,
+    Client,
+    Decision,
+    Deliverable,
+    DeliverableVersion,
+    OutboxMessage,
+)
+
+MESSAGE = "deliverable.message"
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+RULES = ("all", "any", "n")
+
+
+@dataclass(frozen=True)
+class DeliverableForm:
+    title: str
+    link: str | None
+    description: str | None
+    gate_key: str | None
+    approvers: list[str]
+    rule: str
+    required: int
+    replaces: int | None  # a deliverable ID: this is its next version
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a click achieved, for the private answer to the person who clicked."""
+
+    outcome: str  # recorded | already | refused
+    text: str
+
+
+class Approvals:
+    def __init__(
+        self,
+        db: Database,
+        gateway: SlackGateway,
+        clock: Callable[[], dt.datetime],
+        wake: Callable[[], None],
+    ) -> None:
+        self.db = db
+        self.gateway = gateway
+        self.clock = clock
+        self.wake = wake
+
+    # -- approvers ----------------------------------------------------------------------------
+
+    def approvers(self, reference: str, channel_id: str | None) -> tuple[Client, list[str]]:
+        with self.db.transaction() as session:
+            client = find_client(session, reference, channel_id)
+            self._adopt_contacts(session, client)
+            return client, _approver_ids(session, client.id)
+
+    def change_approvers(
+        self, channel_id: str | None, add: bool, users: list[str], cause: audit.Cause
+    ) -> tuple[Client, list[str]]:
+        if not users:
+            raise InvalidInput({"users": "Mention who: `/onboard approvers add @someone`."})
+        now = self.clock()
+        with self.db.transaction() as session:
+            client = find_client(session, "", channel_id)
+            current = set(_approver_ids(session, client.id))
+            for user in users:
+                if add and user not in current:
+                    session.add(
+                        Approver(
+                            client_id=client.id, user_id=user, added_by=cause.actor, added_at=now
+                        )
+                    )
+                    audit.record(
+                        session, cause, "approver.added", client_id=client.id, subject=user, at=now
+                    )
+                elif not add and user in current:
+                    session.execute(
+                        Approver.__table__.delete().where(
+                            Approver.client_id == client.id, Approver.user_id == user
+                        )
+                    )
+                    audit.record(
+                        session,
+                        cause,
+                        "approver.removed",
+                        client_id=client.id,
+                        subject=user,
+                        at=now,
+                    )
+            session.flush()
+            return client, _approver_ids(session, client.id)
+
+    def _adopt_contacts(self, session: Session, client: Client) -> None:
+        """Contacts with a Slack account (Slack Connect included) become approvers once."""
+        known = set(_approver_ids(session, client.id))
+        for contact in client.contacts:
+            if contact.slack_user_id is None:
+                try:
+                    found = self.gateway.call("users.lookupByEmail", email=contact.email)
+                except SlackCallError:
+                    continue  # not in Slack yet (or Slack busy): try again next time
+                contact.slack_user_id = found["user"]["id"]
+            if contact.slack_user_id not in known:
+                session.add(
+                    Approver(
+                        client_id=client.id,
+                        user_id=contact.slack_user_id,
+                        added_by="system",
+                        added_at=self.clock(),
+                    )
+                )
+                audit.record(
+                    session,
+                    audit.Cause.system(),
+                    "approver.added",
+                    client_id=client.id,
+                    subject=contact.slack_user_id,
+                    details={"from": f"contact:{contact.id}"},
+                )
+                known.add(contact.slack_user_id)
+        session.flush()
+
+    # -- posting ------------------------------------------------------------------------------
+
+    def form_choices(self, channel_id: str | None) -> dict[str, Any]:
+        with self.db.transaction() as session:
+            client = find_client(session, "", channel_id)
+            self._adopt_contacts(session, client)
+            gates = [
+                (g.key, f"{s.name}: {g.name}")
+                for s in playbook_of(client).stages
+                for g in s.gates
+                if getattr(g, "kind", "approval") == "approval"
+            ]
+            open_deliverables = [
+                (d.id, d.title)
+                for d in session.scalars(
+                    select(Deliverable)
+                    .where(Deliverable.client_id == client.id)
+                    .order_by(Deliverable.id)
+                )
+            ]
+            return {
+                "client_id": client.id,
+                "gates": gates,
+                "approvers": _approver_ids(session, client.id),
+                "deliverables": open_deliverables,
+            }
+
+    def post(self, client_id: int, form: dict[str, Any], cause: audit.Cause) -> DeliverableVersion:
+        now = self.clock()
+        with self.db.transaction() as session:
+            client = session.get(Client, client_id)
+            if client is None:
+                raise NotFound("That client no longer exists.")
+            valid = _validate(form, client)
+            designated = set(_approver_ids(session, client.id))
+            strangers = [u for u in valid.approvers if u not in designated]
+            if strangers:
+                raise InvalidInput(
+                    {
+                        "approvers": "Only the client's approvers can sign off: add them "
+                        "first with `/onboard approvers add @name`."
+                    }
+                )
+            if valid.replaces is not None:
+                deliverable = session.get(Deliverable, valid.replaces)
+                if deliverable is None or deliverable.client_id != client.id:
+                    raise InvalidInput({"replaces": "Choose one of this client's deliverables."})
+                previous = _latest(session, deliverable.id)
+                number = previous.number + 1
+                if previous.status == "pending":
+                    previous.status = "superseded"
+                    _refresh(session, previous, f"superseded:{number}")
+                deliverable.title, deliverable.gate_key = valid.title, valid.gate_key
+                deliverable.rule, deliverable.required = valid.rule, valid.required
+            else:
+                deliverable = Deliverable(
+                    client_id=client.id,
+                    title=valid.title,
+                    gate_key=valid.gate_key,
+                    rule=valid.rule,
+                    required=valid.required,
+                    created_by=cause.actor,
+                    created_at=now,
+                )
+                session.add(deliverable)
+                session.flush()
+                number = 1
+            version = DeliverableVersion(
+                deliverable_id=deliverable.id,
+                number=number,
+                link=valid.link,
+                description=valid.description,
+                approvers=valid.approvers,
+                status="pending",
+                posted_at=now,
+            )
+            session.add(version)
+            session.flush()
+            audit.record(
+                session,
+                cause,
+                "deliverable.posted",
+                client_id=client.id,
+                subject=f"deliverable:{deliverable.id}:v{number}",
+                details={
+                    "gate": valid.gate_key,
+                    "rule": valid.rule,
+                    "required": valid.required,
+                    "approvers": valid.approvers,
+                },
+                at=now,
+            )
+            _refresh(session, version, "posted")
+        self.wake()
+        return version
+
+    # -- deciding -----------------------------------------------------------------------------
+
+    def check_can_decide(self, version_id: int, user: str) -> None:
+        """Raise NotAllowed (and audit the attempt) unless `user` may decide on this version."""
+        with self.db.transaction() as session:
+            version, deliverable = _version(session, version_id)
+            _refuse_unless_pending(version, deliverable)
+            refusal = _refusal(session, version, deliverable, user)
+        if refusal:
+            self._audit_refused(version_id, user, refusal)
+            raise NotAllowed(refusal)
+
+    def decide(self, version_id: int, outcome: str, reason: str, cause: audit.Cause) -> Verdict:
+        if outcome not in ("approved", "changes_requested"):
+            raise InvalidInput({"outcome": "unknown decision"})
+        if outcome == "changes_requested" and not reason.strip():
+            raise InvalidInput({"reason": "Say what should change."})
+        now = self.clock()
+        try:
+            with self.db.transaction() as session:
+                version, deliverable = _version(session, version_id, lock=True)
+                already = session.scalars(
+                    select(Decision).where(
+                        Decision.version_id == version.id, Decision.approver == cause.actor
+                    )
+                ).first()
+                if already is not None:
+                    return Verdict("already", f"You already {_words(already.outcome)} this.")
+                _refuse_unless_pending(version, deliverable)
+                refusal = _refusal(session, version, deliverable, cause.actor)
+                if refusal:
+                    raise NotAllowed(refusal)
+                session.add(
+                    Decision(
+                        version_id=version.id,
+                        approver=cause.actor,
+                        outcome=outcome,
+                        reason=reason.strip()[:3000] or None,
+                        decided_at=now,
+                    )
+                )
+                session.flush()
+                audit.record(
+                    session,
+                    cause,
+                    "decision.recorded",
+                    client_id=deliverable.client_id,
+                    subject=f"deliverable:{deliverable.id}:v{version.number}",
+                    details={"outcome": outcome, "has_reason": bool(reason.strip())},
+                    at=now,
+                )
+                self._settle(session, version, deliverable, cause, now)
+                _refresh(session, version, f"decision:{cause.actor}")
+        except NotAllowed as exc:
+            self._audit_refused(version_id, cause.actor, str(exc))
+            raise
+        except IntegrityError:
+            # A concurrent click of the same person won the race: the one decision stands.
+            return Verdict("already", "Your decision was already recorded.")
+        self.wake()
+        return Verdict("recorded", f"Recorded: you {_words(outcome)} this.")
+
+    def _settle(
+        self,
+        session: Session,
+        version: DeliverableVersion,
+        deliverable: Deliverable,
+        cause: audit.Cause,
+        now: dt.datetime,
+    ) -> None:
+        decisions = list(session.scalars(select(Decision).where(Decision.version_id == version.id)))
+        approved = sum(1 for d in decisions if d.outcome == "approved")
+        changes = sum(1 for d in decisions if d.outcome == "changes_requested")
+        size = len(version.approvers)
+        needed = {"all": size, "any": 1, "n": deliverable.required}[deliverable.rule]
+        if approved >= needed:
+            version.status, version.decided_at = "approved", now
+        elif size - changes < needed:
+            version.status, version.decided_at = "changes_requested", now
+        else:
+            return
+        client = session.get_one(Client, deliverable.client_id)
+        audit.record(
+            session,
+            audit.Cause.system(),
+            f"deliverable.{version.status}",
+            client_id=client.id,
+            subject=f"deliverable:{deliverable.id}:v{version.number}",
+            details={"approved": approved, "changes_requested": changes, "rule": deliverable.rule},
+            at=now,
+        )
+        if version.status == "approved" and deliverable.gate_key:
+            set_gate(
+                session,
+                client,
+                deliverable.gate_key,
+                True,
+                audit.Cause.system(),
+                now,
+                note=f"deliverable {deliverable.id} v{version.number} approved",
+            )
+            refresh_card(session, client, f"gate:{deliverable.gate_key}:{version.id}")
+
+    def _audit_refused(self, version_id: int, user: str, why: str) -> None:
+        with self.db.transaction() as session:
+            version = session.get(DeliverableVersion, version_id)
+            deliverable = session.get(Deliverable, version.deliverable_id) if version else None
+            audit.record(
+                session,
+                audit.Cause(actor=user),
+                "decision.refused",
+                client_id=deliverable.client_id if deliverable else None,
+                subject=f"version:{version_id}",
+                details={"why": why[:300]},
+            )
+
+
+# -- rules --------------------------------------------------------------------------------------
+
+
+def _validate(form: dict[str, Any], client: Client) -> DeliverableForm:
+    errors: dict[str, str] = {}
+    title = " ".join(str(form.get("title") or "").split())
+    if not title:
+        errors["title"] = "Give the deliverable a title."
+    elif len(title) > 150:
+        errors["title"] = "Keep the title under 150 characters."
+    link = str(form.get("link") or "").strip() or None
+    if link is not None:
+        parts = urllib.parse.urlsplit(link)
+        if parts.scheme not in ("http", "https") or not parts.netloc or len(link) > 3000:
+            errors["link"] = "Paste a full link starting with https://"
+    description = str(form.get("description") or "").strip() or None
+    if description and len(description) > 2500:
+        errors["description"] = "Keep the description under 2,500 characters."
+    gate = form.get("gate") or None
+    gates = {g.key for s in playbook_of(client).stages for g in s.gates}
+    if gate is not None and gate not in gates:
+        errors["gate"] = "Choose one of the playbook's gates."
+    approvers = list(dict.fromkeys(form.get("approvers") or []))
+    if not all(isinstance(a, str) and _USER_ID.fullmatch(a) for a in approvers):
+        errors["approvers"] = "Choose approvers from the list."
+    elif not approvers:
+        errors["approvers"] = "Choose at least one approver."
+    rule = str(form.get("rule") or "all")
+    if rule not in RULES:
+        errors["rule"] = "Choose all, any, or a number of approvers."
+    required = 1
+    if rule == "n":
+        raw = str(form.get("required") or "").strip()
+        if not raw.isdigit() or not 1 <= int(raw) <= max(1, len(approvers)):
+            errors["required"] = f"Enter a number from 1 to {max(1, len(approvers))}."
+        else:
+            required = int(raw)
+    replaces = form.get("replaces")
+    if errors:
+        raise InvalidInput(errors)
+    return DeliverableForm(
+        title,
+        link,
+        description,
+        gate,
+        approvers,
+        rule,
+        required,
+        int(replaces) if replaces else None,
+    )
+
+
+def _refusal(
+    session: Session, version: DeliverableVersion, deliverable: Deliverable, user: str
+) -> str | None:
+    designated = set(_approver_ids(session, deliverable.client_id))
+    if user in designated and user in version.approvers:
+        return None
+    who = ", ".join(f"<@{u}>" for u in version.approvers if _USER_ID.fullmatch(u))
+    return Mrkdwn(f"Only {who} can decide on this deliverable.")
+
+
+def _refuse_unless_pending(version: DeliverableVersion, deliverable: Deliverable) -> None:
+    if version.status == "superseded":
+        raise NotAllowed(f"This is an old version of “{deliverable.title}”: decide on the newest.")
+    if version.status != "pending":
+        raise NotAllowed(f"“{deliverable.title}” v{version.number} is already decided.")
+
+
+def _words(outcome: str) -> str:
+    return "approved" if outcome == "approved" else "requested changes to"
+
+
+def _approver_ids(session: Session, client_id: int) -> list[str]:
+    return list(
+        session.scalars(
+            select(Approver.user_id).where(Approver.client_id == client_id).order_by(Approver.id)
+        )
+    )
+
+
+def _latest(session: Session, deliverable_id: int) -> DeliverableVersion:
+    return session.scalars(
+        select(DeliverableVersion)
+        .where(DeliverableVersion.deliverable_id == deliverable_id)
+        .order_by(DeliverableVersion.number.desc())
+    ).first()  # type: ignore[return-value]
+
+
+def _version(
+    session: Session, version_id: int, *, lock: bool = False
+) -> tuple[DeliverableVersion, Deliverable]:
+    query = select(DeliverableVersion).where(DeliverableVersion.id == version_id)
+    if lock:
+        query = query.with_for_update()  # concurrent decisions on one version settle in turn
+    version = session.scalars(query).first()
+    if version is None:
+        raise NotFound("This deliverable no longer exists.")
+    return version, session.get_one(Deliverable, version.deliverable_id)
+
+
+def _refresh(session: Session, version: DeliverableVersion, reason: str) -> None:
+    deliverable = session.get_one(Deliverable, version.deliverable_id)
+    outbox.enqueue(
+        session,
+        f"version:{version.id}:{reason}",
+        MESSAGE,
+        {"version_id": version.id},
+        client_id=deliverable.client_id,
+    )
+
+
+# -- the live message ---------------------------------------------------------------------------
+
+
+def make_executor(db: Database) -> Callable[[SlackGateway, OutboxMessage], Outcome]:
+    def load(session: Session, payload: dict[str, Any]) -> live_messages.Shown:
+        version, deliverable = _version(session, payload["version_id"])
+        client = session.get_one(Client, deliverable.client_id)
+        decisions = list(
+            session.scalars(
+                select(Decision).where(Decision.version_id == version.id).order_by(Decision.id)
+            )
+        )
+        newest = _latest(session, deliverable.id)
+        message = render_message(
+            "deliverable",
+            client=client,
+            deliverable=deliverable,
+            version=version,
+            decisions=decisions,
+            newest=newest.number,
+        )
+        assert client.channel_id is not None
+        return live_messages.Shown(
+            client.channel_id, version.message_ts, message, f"version:{version.id}"
+        )
+
+    def remember(session: Session, payload: dict[str, Any], ts: str) -> None:
+        version = session.get_one(DeliverableVersion, payload["version_id"])
+        version.message_ts = ts
+
+    return live_messages.make_executor(db, load, remember)

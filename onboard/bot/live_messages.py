@@ -1,0 +1,69 @@
+"""Messages that show live state (the journey card, a deliverable): posted once, then updated.
+
+They are rendered when sent, from the state current then, so a burst of changes ends in one view.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from onboard.bot.delivery import Outcome
+from onboard.bot.gateway import SlackGateway, SlackRefused
+from onboard.bot.outbound import METADATA_EVENT, find_earlier_post
+from onboard.storage.db import Database
+from onboard.storage.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a live message should show now, where, and the ts it already has (if posted)."""
+
+    channel: str
+    ts: str | None
+    message: dict[str, Any]
+    key: str  # stable per message: finds an earlier post whose answer was lost
+    pin: bool = False
+
+
+Load = Callable[[Session, dict[str, Any]], Shown]
+Remember = Callable[[Session, dict[str, Any], str], None]
+
+
+def make_executor(
+    db: Database, load: Load, remember: Remember
+) -> Callable[[SlackGateway, OutboxMessage], Outcome]:
+    def send(gateway: SlackGateway, row: OutboxMessage) -> Outcome:
+        with db.transaction() as session:
+            shown = load(session, row.payload)
+        if shown.ts is not None:
+            gateway.call("chat.update", channel=shown.channel, ts=shown.ts, **shown.message)
+            return Outcome(result={"ts": shown.ts, "updated": True})
+        earlier = find_earlier_post(gateway, shown.channel, shown.key) if row.attempts > 1 else None
+        if earlier is None:
+            metadata = {"event_type": METADATA_EVENT, "event_payload": {"key": shown.key}}
+            answer = gateway.call(
+                "chat.postMessage", channel=shown.channel, metadata=metadata, **shown.message
+            )
+            ts = answer["ts"]
+        else:
+            ts = earlier["ts"]
+        if shown.pin:
+            try:
+                gateway.call("pins.add", channel=shown.channel, timestamp=ts)
+            except SlackRefused as exc:
+                # Posted either way; failing here would lose the ts and post a second copy.
+                log.warning("live message not pinned: %s", exc.error)
+
+        def follow_up(session: Session) -> None:
+            remember(session, row.payload, ts)
+
+        return Outcome(result={"ts": ts, "posted": True}, then=[follow_up])
+
+    return send

@@ -1,0 +1,53 @@
+"""Buttons and checkboxes in messages: ticking a task on the journey card.
+
+The value says which task was clicked; who may tick it is decided here, on the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack
+from slack_bolt.request import BoltRequest
+from slack_sdk.errors import SlackApiError
+
+from onboard.handlers.failures import explain
+from onboard.handlers.requests import cause_of
+from onboard.messages.render import render_message
+
+if TYPE_CHECKING:
+    from onboard.bot.app import Onboard
+
+log = logging.getLogger(__name__)
+
+
+def register(bot: Onboard) -> None:
+    @bot.bolt.action("task_done")
+    def task_done(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], request: BoltRequest
+    ) -> None:
+        ack()
+        cause = cause_of(request, body)
+        channel = (body.get("channel") or body.get("container") or {}).get("id") or (
+            body.get("container") or {}
+        ).get("channel_id")
+        try:
+            bot.directory.require_internal(cause.actor)
+            for option in action.get("selected_options") or []:
+                _, _, number = str(option.get("value", "")).partition(":")
+                if number.isdigit():
+                    bot.tasks.done("", channel, int(number), cause)
+        except Exception as exc:
+            _tell(bot, channel, cause.actor, explain(exc))
+
+
+def _tell(bot: Onboard, channel: str | None, user: str, text: str) -> None:
+    if not channel:
+        return
+    try:
+        bot.bolt.client.chat_postEphemeral(
+            channel=channel, user=user, **render_message("notice", text=text, icon=":lock:")
+        )
+    except SlackApiError as exc:
+        log.warning("could not answer a refused click: %s", exc.response.get("error"))

@@ -1,0 +1,150 @@
+"""Approvals in Slack: `/onboard deliverable`, `/onboard approvers`, and the decision buttons.
+
+Who may decide is checked by the service on every click; refusals are private and audited.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack
+from slack_bolt.request import BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from onboard.bot.errors import InvalidInput, OnboardError
+from onboard.handlers.commands import Invocation, Reply, notice, subcommand
+from onboard.handlers.failures import explain
+from onboard.handlers.requests import cause_of
+from onboard.handlers.views import form_values
+from onboard.messages.render import render_message, render_view
+
+if TYPE_CHECKING:
+    from onboard.bot.app import Onboard
+
+log = logging.getLogger(__name__)
+
+
+@subcommand(
+    "deliverable",
+    "deliverable",
+    "post a deliverable for the client's approvers to sign off",
+    ack_first=True,
+)
+def deliverable(invocation: Invocation) -> Reply:
+    choices = invocation.bot.approvals.form_choices(invocation.channel_id)
+    view = render_view("deliverable_modal", **choices)
+    try:
+        invocation.client.views_open(trigger_id=invocation.command["trigger_id"], view=view)
+    except SlackApiError as exc:
+        log.warning("views.open failed: %s", exc.response.get("error"))
+        return notice("Slack was slow to open the form: try again.", ":warning:")
+    return None
+
+
+@subcommand("approvers", "approvers [add|remove @user…]", "who signs off for this client")
+def approvers(invocation: Invocation) -> Reply:
+    action = invocation.args.split(" ")[0].lower()
+    service = invocation.bot.approvals
+    if action in ("add", "remove"):
+        client, current = service.change_approvers(
+            invocation.channel_id, action == "add", invocation.users(), invocation.cause
+        )
+    else:
+        reference, channel = invocation.client_reference(invocation.args)
+        client, current = service.approvers(reference, channel)
+    return render_message("approvers", client=client, approvers=current)
+
+
+def register(bot: Onboard) -> None:
+    @bot.bolt.view("deliverable_new")
+    def deliverable_new(
+        ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest
+    ) -> None:
+        cause = cause_of(request, body)
+        try:
+            bot.directory.require_internal(cause.actor)
+            bot.approvals.post(int(view["private_metadata"]), form_values(view), cause)
+        except InvalidInput as exc:
+            ack(response_action="errors", errors=exc.fields)
+            return
+        except Exception as exc:
+            ack(response_action="errors", errors={"title": explain(exc)})
+            return
+        ack(response_action="clear")
+
+    @bot.bolt.action("approve")
+    def approve(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], request: BoltRequest
+    ) -> None:
+        ack()
+        cause = cause_of(request, body)
+        try:
+            verdict = bot.approvals.decide(int(action["value"]), "approved", "", cause)
+            text = verdict.text
+        except (OnboardError, ValueError) as exc:
+            text = explain(exc) if isinstance(exc, OnboardError) else "Unknown deliverable."
+        _tell(bot, body, cause.actor, text)
+
+    @bot.bolt.action("request_changes")
+    def request_changes(
+        ack: Ack,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: WebClient,
+        request: BoltRequest,
+    ) -> None:
+        ack()
+        cause = cause_of(request, body)
+        try:
+            version_id = int(action["value"])
+            bot.approvals.check_can_decide(version_id, cause.actor)
+        except (OnboardError, ValueError) as exc:
+            _tell(bot, body, cause.actor, explain(exc) if isinstance(exc, OnboardError) else "?")
+            return
+        title = next(
+            (
+                b["text"]["text"]
+                for b in (body.get("message") or {}).get("blocks", [])
+                if b.get("type") == "section"
+            ),
+            "this deliverable",
+        )
+        view = render_view("changes_modal", version_id=version_id, title=title.split("\n")[0])
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=view)
+        except SlackApiError as exc:
+            log.warning("views.open failed: %s", exc.response.get("error"))
+            _tell(bot, body, cause.actor, "Slack was slow to open the form: click again.")
+
+    @bot.bolt.view("request_changes")
+    def changes_submitted(
+        ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest
+    ) -> None:
+        cause = cause_of(request, body)
+        reason = str(form_values(view).get("reason") or "")
+        try:
+            verdict = bot.approvals.decide(
+                int(view["private_metadata"]), "changes_requested", reason, cause
+            )
+        except InvalidInput as exc:
+            ack(response_action="errors", errors={"reason": next(iter(exc.fields.values()))})
+            return
+        except Exception as exc:
+            ack(response_action="errors", errors={"reason": explain(exc)})
+            return
+        ack(response_action="clear")
+        log.info("changes requested: %s", verdict.outcome)
+
+
+def _tell(bot: Onboard, body: dict[str, Any], user: str, text: str) -> None:
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id"
+    )
+    if not channel:
+        return
+    try:
+        bot.bolt.client.chat_postEphemeral(channel=channel, user=user, **notice(text))
+    except SlackApiError as exc:
+        log.warning("could not answer a click: %s", exc.response.get("error"))

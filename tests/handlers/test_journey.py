@@ -1,0 +1,178 @@
+"""The team walks a client through its playbook from Slack: status, tasks, gates, advance, back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from onboard.storage.models import AuditEvent, Client
+from tests.conftest import BotFactory, People, Running
+from tests.handlers.test_new_client import onboard_client
+
+TINY = """
+key: tiny
+name: Tiny journey
+stages:
+  - key: kickoff
+    name: Kickoff
+    objective: Meet the client.
+    owner: Account Manager
+    duration_days: {min: 1, max: 2}
+    tasks:
+      - {title: "Send the agenda", owner: Account Manager, due_day: 0}
+      - {title: "Hold the kickoff call", owner: Account Manager, due_day: 1}
+    gates:
+      - {key: kickoff-held, name: Kickoff held, kind: condition}
+  - key: build
+    name: Build
+    objective: Build the thing.
+    owner: Engineer
+    duration_days: {min: 2, max: 4}
+    tasks:
+      - {title: "Build it", owner: Engineer, due_day: 2}
+    gates:
+      - {key: tests-green, name: Tests pass, kind: condition,
+         on_fail: {back_to: kickoff, label: Rescope}}
+  - key: handover
+    name: Handover
+    objective: Hand over.
+    owner: Account Manager
+    duration_days: {min: 1, max: 1}
+    gates:
+      - {key: handed-over, name: Handover done, kind: condition}
+"""
+
+
+@pytest.fixture
+def tiny(start_bot: BotFactory, tmp_path: Path, people: People) -> Running:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(TINY)
+    onboard = start_bot(playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny")
+    return onboard
+
+
+def channel_of(onboard: Running) -> str:
+    with onboard.bot.db.transaction() as session:
+        channel = session.scalars(select(Client.channel_id)).one()
+    assert channel is not None
+    return channel
+
+
+def say(onboard: Running, user: str, text: str) -> str:
+    """Type `/onboard <text>` in the client's channel; the private answer, as text."""
+    answer = onboard.driver.command(user, text, channel_id=channel_of(onboard))
+    assert answer.status == 200, answer.text
+    onboard.deliver()
+    body = answer.json()
+    return (body.get("text") or "") + str(body.get("blocks") or "")
+
+
+def card(onboard: Running) -> str:
+    channel = channel_of(onboard)
+    with onboard.bot.db.transaction() as session:
+        ts = session.scalars(select(Client.card_ts)).one()
+    messages = {m.ts: m for m in onboard.workspace.messages_in(channel)}
+    assert ts in messages, "the journey card was never posted"
+    assert ts in onboard.workspace.channels[channel].pins
+    return messages[ts].text + str(messages[ts].blocks)
+
+
+def test_a_client_walks_every_stage_with_a_loop_back(tiny: Running, people: People) -> None:
+    am = people.am.id
+    assert "Kickoff" in say(tiny, am, "status")
+    assert "Kickoff held" in say(tiny, am, "advance")  # the gate refuses
+    assert "Kickoff" in card(tiny)
+
+    assert "Task 1 done" in say(tiny, am, "task done 1")
+    assert "1 of 2 done" in card(tiny)
+    say(tiny, am, "gate kickoff-held pass")
+    assert "next stage" in say(tiny, am, "advance")
+    assert "stage 2 of 3" in card(tiny)
+
+    # The seeds' loops: a failed gate sends the journey back where the playbook says.
+    assert "back to Kickoff" in say(tiny, am, "gate tests-green fail the API changed")
+    assert "stage 1 of 3" in card(tiny)
+    assert "Kickoff held" in say(tiny, am, "advance")  # its gate must hold again
+    say(tiny, am, "gate kickoff-held pass")
+    say(tiny, am, "advance")
+    say(tiny, am, "gate tests-green pass")
+    say(tiny, am, "advance")
+    say(tiny, am, "gate handed-over pass")
+    assert "completed onboarding" in say(tiny, am, "advance")
+    assert "complete" in card(tiny)
+
+    with tiny.bot.db.transaction() as session:
+        assert session.scalars(select(Client.status)).one() == "completed"
+        actions = list(session.scalars(select(AuditEvent.action)))
+    assert actions.count("stage.advanced") == 3
+    assert actions.count("stage.sent_back") == 1
+    assert "journey.completed" in actions
+    texts = [m.text for m in tiny.workspace.messages_in(channel_of(tiny))]
+    assert any(t.startswith("Back to stage: Kickoff") for t in texts)
+    assert any("completed onboarding" in t for t in texts)
+
+
+def test_only_an_admin_may_force_a_stage_and_must_say_why(tiny: Running, people: People) -> None:
+    assert "Only an admin" in say(tiny, people.am.id, "advance --force client is in a hurry")
+    assert "Say why" in say(tiny, people.admin.id, "advance --force")
+    assert "next stage" in say(tiny, people.admin.id, "advance --force client signed by email")
+    with tiny.bot.db.transaction() as session:
+        forced = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "stage.advanced")
+        ).one()
+    assert forced.details["forced"] is True
+    assert forced.details["reason"] == "client signed by email"
+    assert forced.actor == people.admin.id
+
+
+def test_the_team_sends_the_journey_back_with_a_reason(tiny: Running, people: People) -> None:
+    say(tiny, people.admin.id, "advance --force skip")
+    assert "Say why" in say(tiny, people.am.id, "back kickoff")
+    assert "ahead" in say(tiny, people.am.id, "back handover because")
+    assert "went back" in say(tiny, people.am.id, "back kickoff the client changed scope")
+    assert "stage 1 of 3" in card(tiny)
+
+
+def test_tasks_are_added_assigned_and_ticked_from_the_card(tiny: Running, people: People) -> None:
+    added = say(
+        tiny, people.am.id, f"task add Collect logos <@{people.engineer.id}|eric> in 3 days"
+    )
+    assert "Task 3 added: Collect logos" in added
+    assert "Task 3 assigned" in say(tiny, people.am.id, f"task assign 3 <@{people.admin.id}>")
+    assert "no task 9" in say(tiny, people.am.id, "task done 9")
+
+    tiny.driver.click_checkbox(people.engineer.id, channel_of(tiny), "task_done", ["1:1", "1:3"])
+    tiny.deliver()
+    shown = card(tiny)
+    assert "2 of 3 done" in shown
+
+
+def test_a_client_user_cannot_drive_the_journey(tiny: Running, people: People) -> None:
+    for text in ("status", "advance", "task done 1", "gate kickoff-held pass", "back kickoff x"):
+        assert "for the onboarding team" in say(tiny, people.client.id, text)
+    tiny.driver.click_checkbox(people.client.id, channel_of(tiny), "task_done", ["1:1"])
+    tiny.deliver()
+    assert "0 of 2 done" in card(tiny)
+
+
+def test_app_home_shows_each_person_what_concerns_them(tiny: Running, people: People) -> None:
+    with tiny.bot.db.transaction() as session:
+        session.scalars(select(Client)).one().contacts[0].slack_user_id = people.client.id
+    for user, expected in [
+        (people.am.id, "Your clients"),
+        (people.admin.id, "All clients"),
+        (people.client.id, "Your onboarding"),
+        (people.engineer.id, "No clients yet"),
+    ]:
+        tiny.driver.event({"type": "app_home_opened", "user": user, "tab": "home"})
+        home = tiny.wait_until(lambda u=user: tiny.workspace.home_of(u))
+        text = str(home.blocks)
+        assert expected in text
+        if user != people.engineer.id:
+            assert "Acme Rockets" in text
+        if user == people.client.id:
+            assert "overdue" not in text and "next:" not in text
