@@ -15,11 +15,22 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
-from onboard.bot import approvals, cards, channels, journey, onboarding, outbound, playbooks, tasks
+from onboard.bot import (
+    approvals,
+    cards,
+    channels,
+    journey,
+    onboarding,
+    outbound,
+    playbooks,
+    reminders,
+    tasks,
+)
 from onboard.bot.delivery import Delivery
 from onboard.bot.gateway import SlackGateway, web_client
 from onboard.bot.identity import Directory
 from onboard.bot.settings import Settings
+from onboard.schedules.scheduler import Scheduler
 from onboard.storage.db import Database
 from onboard.storage.models import Client
 from onboard.storage.schema import upgrade
@@ -44,13 +55,22 @@ class Onboard:
     journey: journey.Journey
     tasks: tasks.Tasks
     approvals: approvals.Approvals
+    nudges: reminders.Nudges
     bolt: App
     clock: Callable[[], dt.datetime]
 
-    def start_background(self) -> None:
+    scheduler: Scheduler | None = None
+
+    def start_background(self, *, scheduler: bool = True) -> None:
+        """Deliver the outbox (every process) and, unless told not to, run the sweeps."""
         self.delivery.start()
+        if scheduler:
+            self.scheduler = Scheduler(self)
+            self.scheduler.start()
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
         self.delivery.stop()
         self.db.dispose()
 
@@ -98,9 +118,27 @@ def build(
     checklist = tasks.Tasks(db, clock, delivery.wake)
     signoffs = approvals.Approvals(db, gateway, clock, delivery.wake)
     delivery.register(approvals.MESSAGE, approvals.make_executor(db), outbound.on_call_refused)
+    nudges = reminders.Nudges(
+        db,
+        clock,
+        reminder_hour=settings.reminder_hour,
+        approval_nudge_days=settings.approval_nudge_days,
+        archive_after_days=settings.archive_after_days,
+    )
     bolt = _bolt_app(settings, token)
     bot = Onboard(
-        settings, db, gateway, directory, delivery, service, moves, checklist, signoffs, bolt, clock
+        settings,
+        db,
+        gateway,
+        directory,
+        delivery,
+        service,
+        moves,
+        checklist,
+        signoffs,
+        nudges,
+        bolt,
+        clock,
     )
 
     from onboard.handlers import register

@@ -155,7 +155,7 @@ class Approvals:
                 (g.key, f"{s.name}: {g.name}")
                 for s in playbook_of(client).stages
                 for g in s.gates
-                if getattr(g, "kind", "approval") == "approval"
+                if g.kind == "approval"
             ]
             open_deliverables = [
                 (d.id, d.title)

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from onboard.bot.playbook_cli import playbook_cli
 from onboard.bot.settings import Settings, SettingsError, load_settings
 
 cli = typer.Typer(
@@ -23,8 +24,11 @@ cli = typer.Typer(
 )
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 audit_cli = typer.Typer(no_args_is_help=True, help="The tamper-evident audit chain.")
+jobs_cli = typer.Typer(no_args_is_help=True, help="The scheduler's periodic sweeps.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(jobs_cli, name="jobs")
+cli.add_typer(playbook_cli, name="playbook", help="Playbooks: list, show, validate, plan.")
 
 
 def _settings() -> Settings:
@@ -72,7 +76,7 @@ def serve(
     _logging(settings)
     bot = build(settings, migrate=not no_migrate)
     server = HttpServer(bot, host, port)
-    bot.start_background()
+    bot.start_background(scheduler=not no_scheduler)
     signal.signal(signal.SIGTERM, _interrupt)
     logging.getLogger("onboard").info("listening on %s", server.url)
     try:
@@ -87,6 +91,75 @@ def serve(
 def _interrupt(*_: object) -> None:
     # SIGTERM stops serve like Ctrl-C: the poll loop is interrupted, then everything closes.
     raise KeyboardInterrupt
+
+
+@cli.command()
+def scheduler() -> None:
+    """Run the periodic sweeps (and outbox delivery) alone, next to `serve --no-scheduler`."""
+    import threading
+
+    from onboard.bot.app import build
+
+    settings = _settings()
+    try:
+        settings.require("SLACK_BOT_TOKEN")
+    except SettingsError as exc:
+        _fail(str(exc))
+    _logging(settings)
+    bot = build(settings)
+    bot.start_background(scheduler=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        logging.getLogger("onboard").info("stopping")
+    finally:
+        bot.stop()
+
+
+@jobs_cli.command("list")
+def jobs_list() -> None:
+    """The sweeps and how often they run."""
+    from onboard.schedules.jobs import JOBS
+
+    for job in JOBS.values():
+        typer.echo(f"{job.name:<18} every {job.every_seconds:>5} s  {job.what}")
+
+
+@jobs_cli.command("run")
+def jobs_run(
+    name: Annotated[str, typer.Argument(help="A name from `onboard jobs list`.")],
+    at: Annotated[
+        str | None, typer.Option(help="Run as if the clock read this ISO time (default: now).")
+    ] = None,
+) -> None:
+    """Run one sweep now, as of `--at`, and deliver what it queued. Twice sends nothing twice."""
+    import datetime as dt
+
+    from onboard.bot.app import build
+    from onboard.schedules.jobs import JOBS
+
+    if name not in JOBS:
+        _fail(f"no job {name!r}; `onboard jobs list` shows them")
+    try:
+        moment = dt.datetime.fromisoformat(at) if at else dt.datetime.now(dt.UTC)
+    except ValueError:
+        _fail(f"--at: not an ISO date and time: {at!r}")
+    if moment.tzinfo is None:
+        _fail("--at: give a timezone, e.g. 2026-11-23T09:00:00+00:00")
+    settings = _settings()
+    try:
+        settings.require("SLACK_BOT_TOKEN")
+    except SettingsError as exc:
+        _fail(str(exc))
+    _logging(settings)
+    bot = build(settings, clock=lambda: moment)
+    try:
+        queued = JOBS[name].run(bot, moment)
+        bot.delivery.drain()
+    finally:
+        bot.stop()
+    typer.echo(f"{name} as of {moment.isoformat()}: {queued} queued")
 
 
 @cli.command()

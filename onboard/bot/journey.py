@@ -296,12 +296,12 @@ class Journey:
                 raise InvalidInput(
                     {"gate": f"No gate `{gate_key}` in {stage.name}. Gates: {keys}."}
                 )
-            if getattr(gate, "kind", "condition") == "approval" and passed:
+            if gate.kind == "approval" and passed:
                 raise NotAllowed(
                     f"“{gate.name}” is a sign-off: it passes when its approvers approve the "
                     "deliverable (`/onboard deliverable`)."
                 )
-            loop = getattr(gate, "on_fail", None)
+            loop = gate.on_fail
             if not passed and not note.strip():
                 raise InvalidInput(
                     {"reason": "Say what failed: `/onboard gate <key> fail <reason>`."}
@@ -310,7 +310,7 @@ class Journey:
             outcome = gate.name
             if not passed and loop is not None:
                 target = _stage_named(playbook, loop.back_to)
-                label = getattr(loop, "label", None) or getattr(loop, "reason", None) or gate.name
+                label = loop.label
                 self._go_back(session, client, target, note, cause, now, loop=label)
                 outcome = f"{gate.name}: back to {target.name}"
             else:

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
         12, ge=1, le=100, validation_alias=_env("ONBOARD_OUTBOX_MAX_ATTEMPTS")
     )
     log_level: str = Field("INFO", validation_alias=_env("ONBOARD_LOG_LEVEL"))
+    reminder_hour: int = Field(9, ge=0, le=23, validation_alias=_env("ONBOARD_REMINDER_HOUR"))
+    approval_nudge_days: int = Field(
+        2, ge=1, le=60, validation_alias=_env("ONBOARD_APPROVAL_NUDGE_DAYS")
+    )
+    archive_after_days: int = Field(
+        14, ge=0, le=365, validation_alias=_env("ONBOARD_ARCHIVE_AFTER_DAYS")
+    )
+    retention_days: int | None = Field(
+        None, ge=1, le=36500, validation_alias=_env("ONBOARD_RETENTION_DAYS")
+    )
 
     @field_validator("admins", "managers", "team", mode="before")
     @classmethod

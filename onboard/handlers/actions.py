@@ -41,6 +41,22 @@ def register(bot: Onboard) -> None:
         except Exception as exc:
             _tell(bot, channel, cause.actor, explain(exc))
 
+    register_archive(bot)
+
+
+def register_archive(bot: Onboard) -> None:
+    @bot.bolt.action("archive_channel")
+    def archive(ack: Ack, body: dict[str, Any], request: BoltRequest) -> None:
+        ack()
+        cause = cause_of(request, body)
+        channel = (body.get("channel") or {}).get("id")
+        try:
+            bot.directory.require_internal(cause.actor)
+            bot.nudges.archive(channel, cause)
+            bot.delivery.wake()
+        except Exception as exc:
+            _tell(bot, channel, cause.actor, explain(exc))
+
 
 def _tell(bot: Onboard, channel: str | None, user: str, text: str) -> None:
     if not channel:

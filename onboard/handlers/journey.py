@@ -103,3 +103,15 @@ def _number(text: str) -> int:
     if not word.isdigit():
         raise InvalidInput({"task": "Give the task's number, as `/onboard status` lists it."})
     return int(word)
+
+
+@subcommand("mute", "mute reminders <days>", "pause this client's reminders (0 to resume)")
+def mute(invocation: Invocation) -> Reply:
+    words = invocation.args.split()
+    if len(words) != 2 or words[0].lower() != "reminders" or not words[1].isdigit():
+        raise InvalidInput({"days": "Use `/onboard mute reminders <days>` (0 to resume)."})
+    client = invocation.bot.nudges.mute(invocation.channel_id, int(words[1]), invocation.cause)
+    if client.reminders_muted_until is None:
+        return notice(f"Reminders for {client.name} are back on.", ":bell:")
+    until = client.reminders_muted_until.strftime("%A %-d %B")
+    return notice(f"Reminders for {client.name} are paused until {until}.", ":no_bell:")

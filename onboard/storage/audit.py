@@ -13,6 +13,7 @@ export` somewhere else, and checking it is still in the chain later, closes both
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import itertools
 import json
@@ -133,11 +134,14 @@ def verify(rows: Iterable[tuple[dict[str, Any], str, str]]) -> ChainBreak | None
 
 # -- reading the stored chain fast ---------------------------------------------------------------
 #
-# Verifying a million events in a few seconds leaves a few microseconds per event, so the stored
-# chain is read as raw column values (no ORM objects, no per-row type processing) and each
-# event's canonical JSON is assembled from pre-encoded parts instead of sorting a dict per row.
-# The text built is byte-identical to `canonical()` of the same event as the ORM reads it;
-# tests/storage/test_audit_export.py holds the two side by side.
+# Verifying a million events in a few seconds leaves a few microseconds per event. So the chain
+# is read with one streamed SELECT of raw columns (no ORM objects, no per-row type processing),
+# and each event's canonical JSON is assembled around its `details` from parts encoded once per
+# column (on SQLite by SQLite itself) instead of sorting a dict per row; `details` is re-encoded
+# once per distinct stored text. The parts are optimistic: an event whose assembled text does
+# not hash right is recomputed the general way, from its values as the ORM reads them, before
+# it is called changed. Assembled text that hashes right is exactly `canonical()`'s text: each
+# part is a valid JSON encoding of one column, so equal text means equal values.
 
 VERIFY_BATCH = 20_000  # rows per fetch
 # Distinct `details` texts whose canonical text is remembered: most events repeat a few shapes.
@@ -235,19 +239,9 @@ def _iso(value: dt.datetime) -> str:
     return value.replace(tzinfo=dt.UTC).isoformat(timespec="microseconds")
 
 
-def _stream(connection: Connection, *where: ColumnElement[bool]) -> Iterator[list[Any]]:
+def _raw_rows(connection: Connection, *where: ColumnElement[bool]) -> Iterator[list[Any]]:
     """Raw event rows in seq order, in batches, from one statement (so one consistent snapshot)."""
     statement = select(*_raw_columns(connection.dialect)).where(*where).order_by(AuditEvent.seq)
-    if connection.dialect.name == "sqlite" and not where:
-        # pysqlite's own tuples: wrapping each in a SQLAlchemy Row costs a fifth of the time.
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(str(statement.compile(dialect=connection.dialect)))
-            while batch := cursor.fetchmany(VERIFY_BATCH):
-                yield batch
-        finally:
-            cursor.close()
-        return
     result = connection.execution_options(stream_results=True, yield_per=VERIFY_BATCH).execute(
         statement
     )
@@ -256,7 +250,7 @@ def _stream(connection: Connection, *where: ColumnElement[bool]) -> Iterator[lis
 
 
 def _slow_canonical(row: Any, at_text: Callable[[Any], str]) -> str:
-    """`canonical()` of a raw row through the general path: for values of unexpected types."""
+    """`canonical()` of a raw row the general way: its values as the ORM reads them."""
     seq, at, actor, actor_team, action, client_id, subject, details, request_id, request_ts = row[
         :10
     ]
@@ -276,72 +270,158 @@ def _slow_canonical(row: Any, at_text: Callable[[Any], str]) -> str:
     )
 
 
-def _verify_stream(
+# Parts rows: (seq, text before details, stored details, text after details, prev_hash, hash).
+# SQLite builds the parts in C. json_quote() is a JSON string encoding (the same bytes as
+# Python's for every character, in practice); a time not in SQLAlchemy's storage format, or a
+# client_id that is not an integer, gives NULL and the event goes the general way.
+_DIGITS = "[0-9]"
+_SQLITE_TIME = (
+    f"{_DIGITS * 4}-{_DIGITS * 2}-{_DIGITS * 2} {_DIGITS * 2}:{_DIGITS * 2}:{_DIGITS * 2}"
+    f".{_DIGITS * 6}"
+)
+_SQLITE_PARTS = f"""
+SELECT seq,
+  '{{"action":' || json_quote(action) || ',"actor":' || json_quote(actor)
+  || ',"actor_team":' || json_quote(actor_team)
+  || ',"at":"' || CASE WHEN typeof(at) = 'text' AND at GLOB '{_SQLITE_TIME}'
+                  THEN substr(at, 1, 10) || 'T' || substr(at, 12) END
+  || '+00:00","client_id":' || CASE WHEN client_id IS NULL THEN 'null'
+                                   WHEN typeof(client_id) = 'integer' THEN client_id END
+  || ',"details":',
+  details,
+  ',"request_id":' || json_quote(request_id) || ',"request_ts":' || json_quote(request_ts)
+  || ',"seq":' || seq || ',"subject":' || json_quote(subject) || '}}',
+  prev_hash,
+  hash
+FROM audit_events ORDER BY seq
+"""
+
+
+def _sqlite_parts(connection: Connection) -> Iterator[list[Any]]:
+    # pysqlite's own tuples: wrapping each in a SQLAlchemy Row would cost a fifth of the time.
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_SQLITE_PARTS)
+        while batch := cursor.fetchmany(VERIFY_BATCH):
+            yield batch
+    finally:
+        cursor.close()
+
+
+def _sqlite_can_build_parts(connection: Connection) -> bool:
+    """Whether this SQLite has json_quote() (built in since 3.38, and usually long before)."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        return cursor.execute("SELECT json_quote('\"')").fetchone() == ('"\\""',)
+    except connection.dialect.loaded_dbapi.Error:
+        return False
+    finally:
+        cursor.close()
+
+
+def _parts_from_raw(
     batches: Iterable[list[Any]], at_text: Callable[[Any], str]
-) -> tuple[int, tuple[str, int, Any] | None]:
-    """Walk raw rows: (events checked, None) or (count, (kind, seq, extra)) at the first break."""
+) -> Iterator[list[Any]]:
+    """Parts rows built in Python from raw rows (PostgreSQL, or a SQLite without JSON)."""
     from json.encoder import encode_basestring as enc
 
-    sha256 = hashlib.sha256
-    int_text = int.__repr__  # raises on anything but an int, which sends the row the slow way
-    cache: dict[Any, str] = {}
-    cache_size = DETAILS_CACHE_SIZE
-    details_text = _canonical_details
-    expected_prev, expected_seq = GENESIS, 1
+    int_text = int.__repr__  # refuses anything but an int: such a row goes the general way
     for batch in batches:
+        parts = []
         for row in batch:
-            (
-                seq,
-                at,
-                actor,
-                actor_team,
-                action,
-                client_id,
-                subject,
-                details,
-                request_id,
-                request_ts,
-                prev_hash,
-                stored_hash,
-            ) = row
-            if seq != expected_seq:
-                return expected_seq - 1, ("missing", expected_seq, seq)
-            if prev_hash != expected_prev:
-                return expected_seq - 1, ("link", seq, prev_hash)
+            (seq, at, actor, team, action, client_id, subject, details, request_id, request_ts) = (
+                row[:10]
+            )
             try:
-                details_canonical = cache.get(details)
-                if details_canonical is None:
-                    details_canonical = details_text(details)
-                    if len(cache) >= cache_size:
-                        cache.clear()
-                    if cache_size:
-                        cache[details] = details_canonical
-                # Keys in sorted order, as canonical() sorts them.
-                canonical_text = (
-                    f'{{"action":{enc(action)},"actor":{enc(actor)},"actor_team":'
-                    f"{_NULL if actor_team is None else enc(actor_team)},"
-                    f'"at":"{at_text(at)}","client_id":'
-                    f"{_NULL if client_id is None else int_text(client_id)},"
-                    f'"details":{details_canonical},"request_id":'
-                    f"{_NULL if request_id is None else enc(request_id)},"
+                head = (
+                    f'{{"action":{enc(action)},"actor":{enc(actor)},'
+                    f'"actor_team":{_NULL if team is None else enc(team)},"at":"{at_text(at)}",'
+                    f'"client_id":{_NULL if client_id is None else int_text(client_id)},'
+                    '"details":'
+                )
+                tail = (
+                    f',"request_id":{_NULL if request_id is None else enc(request_id)},'
                     f'"request_ts":{_NULL if request_ts is None else enc(request_ts)},'
                     f'"seq":{int_text(seq)},'
                     f'"subject":{_NULL if subject is None else enc(subject)}}}'
                 )
             except (TypeError, ValueError):
-                try:
-                    canonical_text = _slow_canonical(row, at_text)
-                except (TypeError, ValueError):
+                head = tail = None
+            parts.append((seq, head, details, tail, row[10], row[11]))
+        yield parts
+
+
+def _verify_parts(
+    batches: Iterable[list[Any]], exact: Callable[[int], str | None]
+) -> tuple[int, tuple[str, int, Any] | None]:
+    """Walk parts rows: (events checked, None), or (count, (kind, seq, extra)) at the first break.
+
+    `exact(seq)` is the general way: the event's canonical text from its values as the ORM
+    reads them, or None when a value cannot be read.
+    """
+    sha256 = hashlib.sha256
+    details_text = _canonical_details
+    cache: dict[Any, str] = {}
+    cache_size = DETAILS_CACHE_SIZE
+    expected_prev, expected_seq = GENESIS, 1
+    for batch in batches:
+        for seq, head, details, tail, prev_hash, stored_hash in batch:
+            if seq != expected_seq:
+                return expected_seq - 1, ("missing", expected_seq, seq)
+            if prev_hash != expected_prev:
+                return expected_seq - 1, ("link", seq, prev_hash)
+            canonical_details = cache.get(details)
+            try:
+                if canonical_details is None:
+                    canonical_details = details_text(details)
+                    if len(cache) >= cache_size:
+                        cache.clear()
+                    if cache_size:
+                        cache[details] = canonical_details
+                good = sha256((prev_hash + head + canonical_details + tail).encode()).hexdigest()
+            except (TypeError, ValueError):
+                good = None  # a part is missing or details is not JSON: the general way says
+            if good != stored_hash:
+                text_ = exact(seq)
+                if text_ is None:
                     return expected_seq - 1, ("unreadable", seq, None)
-            if sha256((prev_hash + canonical_text).encode()).hexdigest() != stored_hash:
-                return expected_seq - 1, ("changed", seq, None)
+                if chain_hash(prev_hash, text_) != stored_hash:
+                    return expected_seq - 1, ("changed", seq, None)
             expected_prev, expected_seq = stored_hash, seq + 1
     return expected_seq - 1, None
 
 
 def verify_connection(connection: Connection) -> tuple[int, ChainBreak | None]:
     """Recompute the whole stored chain; (events checked, None) or the first break found."""
-    count, problem = _verify_stream(_stream(connection), _at_converter(connection.dialect))
+    at_text = _at_converter(connection.dialect)
+
+    def exact(seq: int) -> str | None:
+        row = connection.execute(
+            select(*_raw_columns(connection.dialect)).where(AuditEvent.seq == seq)
+        ).one()
+        try:
+            return _slow_canonical(row, at_text)
+        except (TypeError, ValueError):
+            return None
+
+    # Python's collector would walk the young rows again and again for nothing: each batch
+    # holds only strings and numbers and is dropped whole.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        if connection.dialect.name == "sqlite" and _sqlite_can_build_parts(connection):
+            try:
+                count, problem = _verify_parts(_sqlite_parts(connection), exact)
+            except connection.dialect.loaded_dbapi.Error:
+                # A value SQLite cannot quote (a BLOB put there by hand): go the general way.
+                count, problem = _verify_parts(
+                    _parts_from_raw(_raw_rows(connection), at_text), exact
+                )
+        else:
+            count, problem = _verify_parts(_parts_from_raw(_raw_rows(connection), at_text), exact)
+    finally:
+        if collecting:
+            gc.enable()
     if problem is None:
         return count, None
     kind, seq, extra = problem
@@ -408,7 +488,7 @@ def stored_events(
     if since is not None:
         where.append(AuditEvent.at >= since)
     at_text = _at_converter(connection.dialect)
-    for batch in _stream(connection, *where):
+    for batch in _raw_rows(connection, *where):
         for row in batch:
             values = dict(zip(EXPORT_FIELDS, row, strict=True))
             values["at"] = at_text(values["at"])

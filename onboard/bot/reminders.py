@@ -1,0 +1,230 @@
+"""Nudges that keep a journey moving: tasks due and overdue, pending sign-offs, archiving.
+
+Each sweep runs "as of" a moment; every send is keyed by its local date, so re-runs add nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from onboard.bot import outbound
+from onboard.bot.errors import InvalidInput
+from onboard.bot.journey import calendar_of, find_client, playbook_of
+from onboard.bot.playbooks import Reminders as ReminderRules
+from onboard.messages.render import render_message
+from onboard.storage import audit
+from onboard.storage.db import Database
+from onboard.storage.models import (
+    Client,
+    Decision,
+    Deliverable,
+    DeliverableVersion,
+    Task,
+)
+
+DEFAULT_RULES = ReminderRules()
+MAX_MUTE_DAYS = 90
+
+
+class Nudges:
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], dt.datetime],
+        *,
+        reminder_hour: int = 9,
+        approval_nudge_days: int = 2,
+        archive_after_days: int = 14,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.reminder_hour = reminder_hour
+        self.approval_nudge_days = approval_nudge_days
+        self.archive_after_days = archive_after_days
+
+    # -- tasks --------------------------------------------------------------------------------
+
+    def tasks(self, at: dt.datetime) -> int:
+        """Remind owners of tasks due today, then of overdue ones on the playbook's rhythm."""
+        queued = 0
+        with self.db.transaction() as session:
+            for client in _active(session):
+                calendar = calendar_of(client)
+                today = calendar.local_date(at)
+                if not self._working_hours(client, at, today):
+                    continue
+                stage = next(s for s in playbook_of(client).stages if s.key == client.stage_key)
+                rules = (stage.automation.reminders if stage.automation else None) or DEFAULT_RULES
+                for task in session.scalars(
+                    select(Task).where(
+                        Task.client_id == client.id,
+                        Task.stage_key == client.stage_key,
+                        Task.done_at.is_(None),
+                        Task.due.is_not(None),
+                        Task.due <= today,
+                    )
+                ):
+                    assert task.due is not None
+                    late = calendar.business_days_between(task.due, today)
+                    if late == 0:
+                        kind = "due"
+                    elif (
+                        late >= rules.after_business_days
+                        and (late - rules.after_business_days) % rules.every_business_days == 0
+                        and task.reminders_sent <= rules.max_reminders
+                    ):
+                        kind = "overdue"
+                    else:
+                        continue
+                    queued += _remind_task(session, client, task, kind, today, late)
+        return queued
+
+    def _working_hours(self, client: Client, at: dt.datetime, today: dt.date) -> bool:
+        calendar = calendar_of(client)
+        if client.reminders_muted_until and today <= client.reminders_muted_until:
+            return False
+        start = calendar.at_local_time(today, dt.time(self.reminder_hour))
+        return calendar.is_business_day(today) and at >= start
+
+    # -- approvals ----------------------------------------------------------------------------
+
+    def approvals(self, at: dt.datetime) -> int:
+        """Nudge approvers of sign-offs waiting too long; once per business day at most."""
+        queued = 0
+        with self.db.transaction() as session:
+            pending = session.execute(
+                select(DeliverableVersion, Deliverable, Client)
+                .join(Deliverable, Deliverable.id == DeliverableVersion.deliverable_id)
+                .join(Client, Client.id == Deliverable.client_id)
+                .where(DeliverableVersion.status == "pending", Client.channel_id.is_not(None))
+            ).all()
+            for version, deliverable, client in pending:
+                calendar = calendar_of(client)
+                today = calendar.local_date(at)
+                if not self._working_hours(client, at, today) or version.nudged_on == today:
+                    continue
+                waited = calendar.business_days_between(
+                    calendar.local_date(version.posted_at), today
+                )
+                if waited < self.approval_nudge_days:
+                    continue
+                decided = set(
+                    session.scalars(
+                        select(Decision.approver).where(Decision.version_id == version.id)
+                    )
+                )
+                waiting = [u for u in version.approvers if u not in decided]
+                message = render_message(
+                    "approval_nudge",
+                    client=client,
+                    deliverable=deliverable,
+                    version=version,
+                    waiting=waiting,
+                    days=waited,
+                )
+                outbound.enqueue_call(
+                    session,
+                    f"version:{version.id}:nudge:{today.isoformat()}",
+                    "chat.postMessage",
+                    {"channel": client.channel_id, **message},
+                    client_id=client.id,
+                    audit_action="approval.nudged",
+                    audit_details={"version": version.id, "waiting": waiting},
+                )
+                version.nudged_on = today
+                queued += 1
+        return queued
+
+    # -- archiving ----------------------------------------------------------------------------
+
+    def archive_offers(self, at: dt.datetime) -> int:
+        """Offer to archive the channel of a client that completed a while ago; once."""
+        queued = 0
+        with self.db.transaction() as session:
+            done = session.scalars(
+                select(Client).where(
+                    Client.status == "completed",
+                    Client.completed_at <= at - dt.timedelta(days=self.archive_after_days),
+                    Client.channel_id.is_not(None),
+                )
+            )
+            for client in done:
+                message = render_message("archive_offer", client=client)
+                queued += outbound.enqueue_call(
+                    session,
+                    f"client:{client.id}:archive-offer",
+                    "chat.postMessage",
+                    {"channel": client.channel_id, **message},
+                    client_id=client.id,
+                    audit_action="archive.offered",
+                )
+        return queued
+
+    def archive(self, channel_id: str | None, cause: audit.Cause) -> Client:
+        with self.db.transaction() as session:
+            client = find_client(session, "", channel_id)
+            if client.status != "completed":
+                raise InvalidInput({"client": "Only a completed onboarding's channel is archived."})
+            outbound.enqueue_call(
+                session,
+                f"client:{client.id}:archive",
+                "conversations.archive",
+                {"channel": client.channel_id},
+                client_id=client.id,
+                audit_action="channel.archived",
+                audit_details={"by": cause.actor},
+            )
+            return client
+
+    # -- muting -------------------------------------------------------------------------------
+
+    def mute(self, channel_id: str | None, days: int, cause: audit.Cause) -> Client:
+        if not 0 <= days <= MAX_MUTE_DAYS:
+            raise InvalidInput({"days": f"Mute for 0 to {MAX_MUTE_DAYS} days."})
+        now = self.clock()
+        with self.db.transaction() as session:
+            client = find_client(session, "", channel_id)
+            today = calendar_of(client).local_date(now)
+            client.reminders_muted_until = today + dt.timedelta(days=days) if days else None
+            audit.record(
+                session,
+                cause,
+                "reminders.muted" if days else "reminders.unmuted",
+                client_id=client.id,
+                details={"until": client.reminders_muted_until.isoformat()}
+                if client.reminders_muted_until
+                else {},
+                at=now,
+            )
+            return client
+
+
+def _active(session: Session) -> list[Client]:
+    return list(
+        session.scalars(
+            select(Client).where(Client.status == "active", Client.channel_id.is_not(None))
+        )
+    )
+
+
+def _remind_task(
+    session: Session, client: Client, task: Task, kind: str, today: dt.date, late: int
+) -> int:
+    message = render_message("task_reminder", client=client, task=task, kind=kind, late=late)
+    target = task.assignee or client.channel_id
+    added = outbound.enqueue_call(
+        session,
+        f"task:{task.id}:{kind}:{today.isoformat()}",
+        "chat.postMessage",
+        {"channel": target, **message},
+        client_id=client.id,
+        audit_action=f"task.reminded_{kind}",
+        audit_details={"task": task.number},
+    )
+    if added:
+        task.reminders_sent += 1
+    return int(added)

@@ -1,0 +1,47 @@
+"""The periodic sweeps: each a few lines asking a service what is due as of a moment.
+
+`onboard jobs run NAME --at TIME` runs the same function the scheduler runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from onboard.bot.app import Onboard
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every_seconds: int
+    what: str
+    run: Callable[[Onboard, dt.datetime], int]  # returns how many sends it queued
+
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (
+        Job(
+            "task-reminders",
+            300,
+            "remind owners of tasks due today and overdue",
+            lambda bot, at: bot.nudges.tasks(at),
+        ),
+        Job(
+            "approval-nudges",
+            900,
+            "nudge approvers of sign-offs waiting too long",
+            lambda bot, at: bot.nudges.approvals(at),
+        ),
+        Job(
+            "archive-offers",
+            3600,
+            "offer to archive channels of completed clients",
+            lambda bot, at: bot.nudges.archive_offers(at),
+        ),
+    )
+}
