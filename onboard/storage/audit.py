@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, String, Text, cast, select, text, type_coerce
+from sqlalchemy import Connection, DateTime, String, Text, cast, func, select, text, type_coerce
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -270,122 +270,98 @@ def _slow_canonical(row: Any, at_text: Callable[[Any], str]) -> str:
     )
 
 
-# Parts rows: (seq, text before details, stored details, text after details, prev_hash, hash).
-# SQLite builds the parts in C. json_quote() is a JSON string encoding (the same bytes as
-# Python's for every character, in practice); a time not in SQLAlchemy's storage format, or a
-# client_id that is not an integer, gives NULL and the event goes the general way.
-_DIGITS = "[0-9]"
-_SQLITE_TIME = (
-    f"{_DIGITS * 4}-{_DIGITS * 2}-{_DIGITS * 2} {_DIGITS * 2}:{_DIGITS * 2}:{_DIGITS * 2}"
-    f".{_DIGITS * 6}"
-)
-_SQLITE_PARTS = f"""
-SELECT seq,
-  '{{"action":' || json_quote(action) || ',"actor":' || json_quote(actor)
-  || ',"actor_team":' || json_quote(actor_team)
-  || ',"at":"' || CASE WHEN typeof(at) = 'text' AND at GLOB '{_SQLITE_TIME}'
-                  THEN substr(at, 1, 10) || 'T' || substr(at, 12) END
-  || '+00:00","client_id":' || CASE WHEN client_id IS NULL THEN 'null'
-                                   WHEN typeof(client_id) = 'integer' THEN client_id END
-  || ',"details":',
-  details,
-  ',"request_id":' || json_quote(request_id) || ',"request_ts":' || json_quote(request_ts)
-  || ',"seq":' || seq || ',"subject":' || json_quote(subject) || '}}',
-  prev_hash,
-  hash
-FROM audit_events ORDER BY seq
-"""
+def _fast_columns(dialect: Dialect) -> list[ColumnElement[Any]]:
+    """`_raw_columns`, with `at` as text in SQLite's storage form on every database."""
+    columns = _raw_columns(dialect)
+    if dialect.name != "sqlite":
+        columns[1] = func.to_char(AuditEvent.__table__.c.at, "YYYY-MM-DD HH24:MI:SS.US")
+    return columns
 
 
-def _sqlite_parts(connection: Connection) -> Iterator[list[Any]]:
+def _fast_rows(connection: Connection) -> Iterator[list[Any]]:
+    """Every event's raw row in seq order, in batches, from one statement (one snapshot)."""
+    statement = select(*_fast_columns(connection.dialect)).order_by(AuditEvent.seq)
+    if connection.dialect.name != "sqlite":
+        result = connection.execution_options(stream_results=True, yield_per=VERIFY_BATCH).execute(
+            statement
+        )
+        with result:
+            yield from result.partitions()
+        return
     # pysqlite's own tuples: wrapping each in a SQLAlchemy Row would cost a fifth of the time.
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(_SQLITE_PARTS)
+        cursor.execute(str(statement.compile(dialect=connection.dialect)))
         while batch := cursor.fetchmany(VERIFY_BATCH):
             yield batch
     finally:
         cursor.close()
 
 
-def _sqlite_can_build_parts(connection: Connection) -> bool:
-    """Whether this SQLite has json_quote() (built in since 3.38, and usually long before)."""
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        return cursor.execute("SELECT json_quote('\"')").fetchone() == ('"\\""',)
-    except connection.dialect.loaded_dbapi.Error:
-        return False
-    finally:
-        cursor.close()
-
-
-def _parts_from_raw(
-    batches: Iterable[list[Any]], at_text: Callable[[Any], str]
-) -> Iterator[list[Any]]:
-    """Parts rows built in Python from raw rows (PostgreSQL, or a SQLite without JSON)."""
-    from json.encoder import encode_basestring as enc
-
-    int_text = int.__repr__  # refuses anything but an int: such a row goes the general way
-    for batch in batches:
-        parts = []
-        for row in batch:
-            (seq, at, actor, team, action, client_id, subject, details, request_id, request_ts) = (
-                row[:10]
-            )
-            try:
-                head = (
-                    f'{{"action":{enc(action)},"actor":{enc(actor)},'
-                    f'"actor_team":{_NULL if team is None else enc(team)},"at":"{at_text(at)}",'
-                    f'"client_id":{_NULL if client_id is None else int_text(client_id)},'
-                    '"details":'
-                )
-                tail = (
-                    f',"request_id":{_NULL if request_id is None else enc(request_id)},'
-                    f'"request_ts":{_NULL if request_ts is None else enc(request_ts)},'
-                    f'"seq":{int_text(seq)},'
-                    f'"subject":{_NULL if subject is None else enc(subject)}}}'
-                )
-            except (TypeError, ValueError):
-                head = tail = None
-            parts.append((seq, head, details, tail, row[10], row[11]))
-        yield parts
-
-
-def _verify_parts(
+def _verify_rows(
     batches: Iterable[list[Any]], exact: Callable[[int], str | None]
 ) -> tuple[int, tuple[str, int, Any] | None]:
-    """Walk parts rows: (events checked, None), or (count, (kind, seq, extra)) at the first break.
+    """Walk raw rows: (events checked, None), or (count, (kind, seq, extra)) at the first break.
 
-    `exact(seq)` is the general way: the event's canonical text from its values as the ORM
-    reads them, or None when a value cannot be read.
+    The canonical text is assembled optimistically; when it does not hash right, `exact(seq)`
+    gives the event's canonical text the general way (its values as the ORM reads them, or None
+    when a value cannot be read), and only that decides the event was changed.
     """
+    from json.encoder import encode_basestring as enc
+
     sha256 = hashlib.sha256
+    int_text = int.__repr__  # refuses anything but an int: such a row goes the general way
     details_text = _canonical_details
     cache: dict[Any, str] = {}
     cache_size = DETAILS_CACHE_SIZE
+    null = _NULL
     expected_prev, expected_seq = GENESIS, 1
     for batch in batches:
-        for seq, head, details, tail, prev_hash, stored_hash in batch:
+        for (
+            seq,
+            at,
+            actor,
+            team,
+            action,
+            client_id,
+            subject,
+            details,
+            request_id,
+            request_ts,
+            prev_hash,
+            stored_hash,
+        ) in batch:
             if seq != expected_seq:
                 return expected_seq - 1, ("missing", expected_seq, seq)
             if prev_hash != expected_prev:
                 return expected_seq - 1, ("link", seq, prev_hash)
-            canonical_details = cache.get(details)
             try:
+                canonical_details = cache.get(details)
                 if canonical_details is None:
                     canonical_details = details_text(details)
                     if len(cache) >= cache_size:
                         cache.clear()
                     if cache_size:
                         cache[details] = canonical_details
-                good = sha256((prev_hash + head + canonical_details + tail).encode()).hexdigest()
-            except (TypeError, ValueError):
-                good = None  # a part is missing or details is not JSON: the general way says
-            if good != stored_hash:
-                text_ = exact(seq)
-                if text_ is None:
+                # canonical()'s keys in sorted order. "YYYY-MM-DD HH:MM:SS.ffffff" becomes
+                # "YYYY-MM-DDTHH:MM:SS.ffffff+00:00"; a time stored any other way cannot give
+                # the hashed text, and goes the general way.
+                digest = sha256(
+                    f'{prev_hash}{{"action":{enc(action)},"actor":{enc(actor)},"actor_team":'
+                    f'{null if team is None else enc(team)},"at":"{at.replace(" ", "T", 1)}'
+                    f'+00:00","client_id":{null if client_id is None else int_text(client_id)},'
+                    f'"details":{canonical_details},"request_id":'
+                    f'{null if request_id is None else enc(request_id)},"request_ts":'
+                    f'{null if request_ts is None else enc(request_ts)},"seq":{seq},"subject":'
+                    f"{null if subject is None else enc(subject)}}}".encode()
+                ).hexdigest()
+            except (TypeError, ValueError, AttributeError):
+                digest = None
+            if digest != stored_hash:
+                exact_text = exact(seq)
+                if exact_text is None:
                     return expected_seq - 1, ("unreadable", seq, None)
-                if chain_hash(prev_hash, text_) != stored_hash:
+                if chain_hash(prev_hash, exact_text) != stored_hash:
                     return expected_seq - 1, ("changed", seq, None)
             expected_prev, expected_seq = stored_hash, seq + 1
     return expected_seq - 1, None
@@ -404,21 +380,12 @@ def verify_connection(connection: Connection) -> tuple[int, ChainBreak | None]:
         except (TypeError, ValueError):
             return None
 
-    # Python's collector would walk the young rows again and again for nothing: each batch
-    # holds only strings and numbers and is dropped whole.
+    # Python's collector would walk each batch's young rows again and again for nothing: rows
+    # hold only strings and numbers, and each batch is dropped whole.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        if connection.dialect.name == "sqlite" and _sqlite_can_build_parts(connection):
-            try:
-                count, problem = _verify_parts(_sqlite_parts(connection), exact)
-            except connection.dialect.loaded_dbapi.Error:
-                # A value SQLite cannot quote (a BLOB put there by hand): go the general way.
-                count, problem = _verify_parts(
-                    _parts_from_raw(_raw_rows(connection), at_text), exact
-                )
-        else:
-            count, problem = _verify_parts(_parts_from_raw(_raw_rows(connection), at_text), exact)
+        count, problem = _verify_rows(_fast_rows(connection), exact)
     finally:
         if collecting:
             gc.enable()

@@ -1,0 +1,185 @@
+"""Reminders arrive on the right business day at the client's local time, and stop in time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from onboard.storage.models import Client
+from tests.conftest import SIGNING_SECRET, BotFactory, FixedClock, People, Running
+from tests.handlers.test_approvals import SIGNOFF
+from tests.handlers.test_journey import channel_of, say
+from tests.handlers.test_new_client import onboard_client
+
+MONDAY = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)  # 08:00 in London
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(MONDAY)
+
+
+@pytest.fixture
+def kickoff(start_bot: BotFactory, tmp_path: Path, people: People, clock: FixedClock) -> Running:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(SIGNOFF)
+    onboard = start_bot(clock=clock, playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny")
+    onboard.workspace.channels[channel_of(onboard)].members.append(people.client.id)
+    return onboard
+
+
+def reminders(onboard: Running) -> list[str]:
+    return [
+        m.text
+        for m in onboard.workspace.messages_in(channel_of(onboard))
+        if m.text.startswith(("Due today", "Overdue"))
+    ]
+
+
+def sweep(onboard: Running, clock: FixedClock, when: dt.datetime) -> int:
+    clock.now = when
+    queued = onboard.bot.nudges.tasks(when)
+    onboard.deliver()
+    return queued
+
+
+def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 11, day, hour, minute, tzinfo=dt.UTC)
+
+
+def test_a_task_due_today_is_announced_at_nine_local_once(
+    kickoff: Running, clock: FixedClock
+) -> None:
+    assert sweep(kickoff, clock, at(23, 8, 59)) == 0
+    assert sweep(kickoff, clock, at(23, 9)) == 1
+    assert sweep(kickoff, clock, at(23, 9, 5)) == 0  # the same day: nothing twice
+    assert reminders(kickoff) == ["Due today: Send the agenda (Acme Rockets)"]
+
+
+def test_overdue_reminders_follow_the_rhythm_skip_the_weekend_and_stop_at_the_cap(
+    kickoff: Running, clock: FixedClock
+) -> None:
+    for day in (23, 24, 25, 26, 27, 28, 29, 30):  # Mon 23 … Mon 30 (28, 29 weekend)
+        sweep(kickoff, clock, at(day, 10))
+    sweep(kickoff, clock, dt.datetime(2026, 12, 2, 10, tzinfo=dt.UTC))
+    about_agenda = [r for r in reminders(kickoff) if "Send the agenda" in r]
+    assert about_agenda == [
+        "Due today: Send the agenda (Acme Rockets)",
+        "Overdue by 1 business day: Send the agenda (Acme Rockets)",
+        "Overdue by 3 business days: Send the agenda (Acme Rockets)",
+        "Overdue by 5 business days: Send the agenda (Acme Rockets)",
+    ]
+
+
+def test_no_reminders_on_a_public_holiday_in_the_clients_country(
+    kickoff: Running, clock: FixedClock
+) -> None:
+    christmas = dt.datetime(2026, 12, 25, 10, tzinfo=dt.UTC)
+    assert sweep(kickoff, clock, christmas) == 0
+
+
+def test_an_assigned_task_is_a_direct_message_in_the_clients_morning(
+    start_bot: BotFactory, people: People, tmp_path: Path, clock: FixedClock
+) -> None:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(SIGNOFF)
+    onboard = start_bot(clock=clock, playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny", timezone="Pacific/Auckland", country="NZ")
+    say(onboard, people.am.id, f"task assign 1 <@{people.engineer.id}|eric>")
+    # 09:00 Monday in Auckland is 20:00 Sunday UTC; the client's Monday is what counts.
+    assert onboard.bot.nudges.tasks(dt.datetime(2026, 11, 22, 19, 59, tzinfo=dt.UTC)) == 0
+    assert onboard.bot.nudges.tasks(dt.datetime(2026, 11, 22, 20, 0, tzinfo=dt.UTC)) == 1
+    onboard.deliver()
+    dms = [
+        c.args["text"]
+        for c in onboard.workspace.calls_to("chat.postMessage")
+        if c.args.get("channel") == people.engineer.id
+    ]
+    assert dms == ["Due today: Send the agenda (Acme Rockets)"]
+
+
+def test_muted_reminders_stay_quiet_until_unmuted(
+    kickoff: Running, people: People, clock: FixedClock
+) -> None:
+    assert "paused until" in say(kickoff, people.am.id, "mute reminders 2")
+    assert sweep(kickoff, clock, at(24, 10)) == 0
+    assert "back on" in say(kickoff, people.am.id, "mute reminders 0")
+    assert sweep(kickoff, clock, at(24, 10, 5)) == 2  # task 1 overdue, task 2 due today
+    assert "Use `/onboard mute" in say(kickoff, people.am.id, "mute reminders forever")
+
+
+def test_pending_sign_offs_are_nudged_once_per_business_day(
+    kickoff: Running, people: People, clock: FixedClock
+) -> None:
+    say(kickoff, people.am.id, "deliverable")
+    view_id = kickoff.wait_for_view(people.am.id)
+    kickoff.driver.submit_view(
+        people.am.id, view_id, {"title": "Design", "approvers": [people.client.id]}
+    )
+    kickoff.deliver()
+    nudges = kickoff.bot.nudges
+    assert nudges.approvals(at(24, 10)) == 0  # one business day: not yet
+    assert nudges.approvals(at(25, 10)) == 1
+    assert nudges.approvals(at(25, 16)) == 0
+    assert nudges.approvals(at(26, 10)) == 1
+    kickoff.deliver()
+    texts = [m.text for m in kickoff.workspace.messages_in(channel_of(kickoff))]
+    assert sum(t.startswith("Waiting") for t in texts) == 2
+
+
+def test_a_completed_clients_channel_is_offered_for_archiving_and_archived_on_click(
+    kickoff: Running, people: People, clock: FixedClock
+) -> None:
+    for _ in range(3):
+        say(kickoff, people.admin.id, "advance --force demo")
+    with kickoff.bot.db.transaction() as session:
+        assert session.scalars(select(Client.status)).one() == "completed"
+    nudges = kickoff.bot.nudges
+    assert nudges.archive_offers(MONDAY + dt.timedelta(days=13)) == 0
+    assert nudges.archive_offers(MONDAY + dt.timedelta(days=15)) == 1
+    assert nudges.archive_offers(MONDAY + dt.timedelta(days=16)) == 0
+    kickoff.deliver()
+    channel = channel_of(kickoff)
+    kickoff.driver.click_button(people.client.id, channel, "archive_channel")
+    kickoff.wait_until(
+        lambda: [e for e in kickoff.workspace.ephemerals if e.user == people.client.id]
+    )
+    assert not kickoff.workspace.channels[channel].is_archived
+    kickoff.driver.click_button(people.am.id, channel, "archive_channel")
+    kickoff.wait_until(
+        lambda: kickoff.workspace.calls_to("conversations.archive") or kickoff.deliver()
+    )
+    kickoff.deliver()
+    assert kickoff.workspace.channels[channel].is_archived
+
+
+def test_running_a_job_twice_for_the_same_moment_sends_nothing_twice(
+    kickoff: Running, slack: object, database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": kickoff.workspace.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": kickoff.bot.settings.slack_api_url,
+        "DATABASE_URL": database_url,
+        "ONBOARD_PLAYBOOK_DIR": str(kickoff.bot.settings.playbook_dir),
+    }
+    command = [sys.executable, "-m", "onboard", "jobs", "run", "task-reminders"]
+    moment = ["--at", "2026-11-23T09:30:00+00:00"]
+    first = subprocess.run(command + moment, env=env, capture_output=True, text=True, cwd=tmp_path)
+    again = subprocess.run(command + moment, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip().endswith("1 queued")
+    assert again.stdout.strip().endswith("0 queued")
+    assert len(reminders(kickoff)) == 1
+    bad = subprocess.run(command + ["--at", "tomorrow"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "not an ISO date" in bad.stderr
