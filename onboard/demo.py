@@ -49,7 +49,7 @@ def _journey(folder: Path, say: Callable[[str], None]) -> None:
     workspace = Workspace()
     alice = workspace.add_user("alice", real_name="Alice (account manager)", tz="Europe/London")
     eric = workspace.add_user("eric", real_name="Eric (engineer)")
-    workspace.add_user("carla", team_id="T0ACME", email="carla@acme.example")
+    carla = workspace.add_user("carla", team_id="T0ACME", email="carla@acme.example")
     with SlackStandIn(workspace) as slack:
         settings = Settings(
             slack_bot_token=workspace.bot_token,
@@ -72,13 +72,88 @@ def _journey(folder: Path, say: Callable[[str], None]) -> None:
             bot.stop()
 
 
-def _wait_for_view(workspace: Workspace, user_id: str) -> str:
-    for _ in range(500):
-        views = workspace.open_views_for(user_id)
-        if views:
-            return views[-1].id
+def _wait(found: Callable[[], object], what: str) -> object:
+    for _ in range(1000):
+        value = found()
+        if value:
+            return value
         time.sleep(0.01)
-    raise DemoFailed("the New client modal did not open")
+    raise DemoFailed(what)
+
+
+def _wait_for_view(workspace: Workspace, user_id: str) -> str:
+    views = _wait(lambda: workspace.open_views_for(user_id), "a modal did not open")
+    return views[-1].id  # type: ignore[index]
+
+
+def _walk_playbook(
+    bot, slack: SlackDriver, workspace: Workspace, alice: str, channel: str, say
+) -> None:  # type: ignore[no-untyped-def]
+    """Stage by stage: conditions confirmed by the team, sign-offs clicked by the client."""
+    carla = next(u.id for u in workspace.users.values() if u.name == "carla")
+    workspace.channels[channel].members.append(carla)  # she accepted the Slack Connect invite
+
+    def command(text: str) -> str:
+        answer = slack.command(alice, text, channel_id=channel)
+        _check(answer.status == 200, f"/onboard {text} answered HTTP {answer.status}")
+        bot.delivery.drain()
+        body = answer.json()
+        return str(body.get("text") or "")
+
+    def deliverable(gate: str, title: str, replaces: str | None = None) -> None:
+        command("deliverable")
+        view_id = _wait_for_view(workspace, alice)
+        form = {
+            "title": title,
+            "gate": gate,
+            "approvers": [carla],
+            "link": "https://docs.example.com/" + gate,
+        }
+        if replaces:
+            form["replaces"] = replaces
+        answer = slack.submit_view(alice, view_id, form).json()
+        _check(answer == {"response_action": "clear"}, f"deliverable form answered {answer}")
+        bot.delivery.drain()
+
+    def gate_passed(gate: str) -> bool:
+        from sqlalchemy import select
+
+        from onboard.storage.models import GateState
+
+        with bot.db.transaction() as session:
+            state = session.scalars(select(GateState).where(GateState.gate_key == gate)).first()
+            return state is not None and state.status == "passed"
+
+    say("\n7. the team walks Acme through the playbook; Carla signs off in the shared channel")
+    playbook = bot.onboarding.playbooks["managed-services"]
+    for number, stage in enumerate(playbook.stages, start=1):
+        say(f"   stage {number}: {stage.name}")
+        for gate in stage.gates:
+            if gate.kind == "condition":
+                command(f"gate {gate.key} pass")
+                say(f"     ✓ {gate.name} (confirmed by @alice)")
+                continue
+            deliverable(gate.key, gate.name)
+            if gate.key == "uat-signoff":
+                slack.click_button(carla, channel, "request_changes")
+                view_id = _wait_for_view(workspace, carla)
+                reason = "Backup restore test failed at the Leeds office"
+                slack.submit_view(carla, view_id, {"reason": reason})
+                bot.delivery.drain()
+                say(f"     ↺ {gate.name}: @carla requested changes: “{reason}”")
+                deliverable(gate.key, gate.name + " (retested)", replaces="1")
+            slack.click_button(carla, channel, "approve")
+            _wait(lambda g=gate.key: gate_passed(g), f"{gate.name} did not pass")
+            bot.delivery.drain()
+            say(f"     ✓ {gate.name} (approved by @carla)")
+        answer = command("advance")
+        _check("moved on" in answer or "completed" in answer, f"advance said: {answer}")
+    say("")
+    card = next(
+        m for m in workspace.messages_in(channel) if m.ts in workspace.channels[channel].pins
+    )
+    for line in blocks_as_text(card.blocks, workspace):
+        say("   │ " + line)
 
 
 def _steps(bot, slack: SlackDriver, workspace: Workspace, alice: str, say) -> None:  # type: ignore[no-untyped-def]
@@ -123,14 +198,18 @@ def _steps(bot, slack: SlackDriver, workspace: Workspace, alice: str, say) -> No
     assert channel is not None
     for line in channel_transcript(workspace, channel.id).splitlines():
         say("   " + line)
-    _check(len(workspace.messages_in(channel.id)) == 1, "the welcome message is missing")
+    texts = [m.text for m in workspace.messages_in(channel.id)]
+    _check(any(t.startswith("Welcome") for t in texts), "the welcome message is missing")
+    _check(bool(workspace.channels[channel.id].pins), "the journey card is not pinned")
     dm = [c for c in workspace.calls_to("chat.postMessage") if c.args.get("channel") == alice]
     _check(len(dm) == 1, "@alice got no confirmation")
     say("\n   DM to @alice:")
     for line in blocks_as_text(dm[0].args.get("blocks") or [], workspace):
         say("   │ " + line)
 
-    say("\n6. the audit chain holds every step")
+    _walk_playbook(bot, slack, workspace, alice, channel.id, say)
+
+    say("\n8. the audit chain holds every step")
     with bot.db.transaction() as session:
         count, broken = verify_database(session)
     _check(broken is None, f"audit chain broken: {broken}")

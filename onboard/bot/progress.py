@@ -62,6 +62,8 @@ class Progress:
     @property
     def overall_percent(self) -> int:
         """Share of stages behind the client, counting the current one by its tasks."""
+        if self.client.status == "completed":
+            return 100
         count = len(self.playbook.stages)
         return round(100 * ((self.position - 1) + self.percent / 100) / count)
 

@@ -54,8 +54,16 @@ def blocks_as_text(blocks: list[dict[str, Any]], workspace: Workspace) -> list[s
                 f"  {_text(block.get('label'), workspace)}: <{element.get('type')}>{shown}"
             )
         elif kind == "actions":
-            labels = [_text(e.get("text"), workspace) for e in block.get("elements", [])]
-            lines.append("  " + "  ".join(f"[ {label} ]" for label in labels))
+            for element in block.get("elements", []):
+                if element.get("type") == "checkboxes":
+                    lines += ["  ☐ " + _text(o.get("text"), workspace) for o in element["options"]]
+            labels = [
+                _text(e.get("text"), workspace)
+                for e in block.get("elements", [])
+                if e.get("type") == "button"
+            ]
+            if labels:
+                lines.append("  " + "  ".join(f"[ {label} ]" for label in labels))
     return lines
 
 
