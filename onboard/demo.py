@@ -49,7 +49,7 @@ def _journey(folder: Path, say: Callable[[str], None]) -> None:
     workspace = Workspace()
     alice = workspace.add_user("alice", real_name="Alice (account manager)", tz="Europe/London")
     eric = workspace.add_user("eric", real_name="Eric (engineer)")
-    carla = workspace.add_user("carla", team_id="T0ACME", email="carla@acme.example")
+    workspace.add_user("carla", team_id="T0ACME", email="carla@acme.example")
     with SlackStandIn(workspace) as slack:
         settings = Settings(
             slack_bot_token=workspace.bot_token,

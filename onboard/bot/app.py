@@ -25,9 +25,10 @@ from onboard.bot import (
     playbooks,
     reminders,
     tasks,
+    weekly,
 )
 from onboard.bot.delivery import Delivery
-from onboard.bot.gateway import SlackGateway, web_client
+from onboard.bot.gateway import SlackCallError, SlackGateway, web_client
 from onboard.bot.identity import Directory
 from onboard.bot.settings import Settings
 from onboard.schedules.scheduler import Scheduler
@@ -56,6 +57,7 @@ class Onboard:
     tasks: tasks.Tasks
     approvals: approvals.Approvals
     nudges: reminders.Nudges
+    digest: weekly.WeeklyDigest
     bolt: App
     clock: Callable[[], dt.datetime]
 
@@ -125,6 +127,13 @@ def build(
         approval_nudge_days=settings.approval_nudge_days,
         archive_after_days=settings.archive_after_days,
     )
+    digest = weekly.WeeklyDigest(
+        db,
+        directory,
+        lambda: _managers(settings, gateway),
+        nudge_days=settings.approval_nudge_days,
+    )
+    delivery.register(weekly.CHART, weekly.execute_chart)
     bolt = _bolt_app(settings, token)
     bot = Onboard(
         settings,
@@ -137,6 +146,7 @@ def build(
         checklist,
         signoffs,
         nudges,
+        digest,
         bolt,
         clock,
     )
@@ -167,6 +177,19 @@ def _bolt_app(settings: Settings, token: str) -> App:
         request_verification_enabled=secret is not None,
         logger=logging.getLogger("onboard.bolt"),
     )
+
+
+def _managers(settings: Settings, gateway: SlackGateway) -> list[str]:
+    """ONBOARD_MANAGERS, plus the members of ONBOARD_MANAGER_GROUP when one is set."""
+    managers = list(settings.managers)
+    if settings.manager_group:
+        try:
+            members = gateway.call("usergroups.users.list", usergroup=settings.manager_group)
+        except SlackCallError as exc:
+            log.warning("manager group unavailable: %s", exc.error)
+        else:
+            managers += [u for u in members.get("users", []) if u not in managers]
+    return managers
 
 
 def _channel_recorded(db: Database, channel_id: str) -> bool:

@@ -223,6 +223,58 @@ def audit_verify() -> None:
 
 
 @cli.command()
+def digest(
+    preview: Annotated[
+        bool, typer.Option("--preview", help="Print the digest here instead of sending it.")
+    ] = True,
+    manager: Annotated[
+        str | None, typer.Option(help="Whose timezone to use (a Slack user ID).")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Build it as of this date or ISO time.")
+    ] = None,
+    png: Annotated[Path | None, typer.Option(help="Also write the chart to this PNG file.")] = None,
+) -> None:
+    """Show the managers' weekly digest as of a moment (it is sent by the weekly-digest job)."""
+    import datetime as dt
+
+    from onboard.bot.charts import digest_chart
+    from onboard.bot.digest import build
+    from onboard.bot.weekly import WeeklyDigest
+    from onboard.standin.transcript import blocks_as_text
+    from onboard.storage.db import Database
+
+    del preview  # sending is the job's; this command only shows
+    settings = _settings()
+    try:
+        moment = dt.datetime.fromisoformat(as_of) if as_of else dt.datetime.now(dt.UTC)
+    except ValueError:
+        _fail(f"--as-of: not an ISO date or time: {as_of!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    db = Database(settings.database_url)
+    with db.transaction() as session:
+        built = build(session, moment, nudge_days=settings.approval_nudge_days)
+    zone = None
+    if manager and settings.slack_bot_token:
+        from onboard.bot.gateway import SlackCallError, SlackGateway, web_client
+
+        gateway = SlackGateway(
+            web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        )
+        try:
+            zone = gateway.call("users.info", user=manager)["user"].get("tz")
+        except SlackCallError as exc:
+            typer.echo(f"(timezone of {manager} unavailable: {exc.error}; using UTC)", err=True)
+    message = WeeklyDigest(db, None, list).message(built, zone)  # type: ignore[arg-type]
+    for line in blocks_as_text(message["blocks"]):
+        typer.echo(line)
+    if png is not None:
+        png.write_bytes(digest_chart(built))
+        typer.echo(f"chart written to {png}")
+
+
+@cli.command()
 def demo(
     workdir: Annotated[
         Path | None, typer.Option(help="Keep the demo's database here (default: a temp dir).")

@@ -211,7 +211,8 @@ def channel_created(row: OutboxMessage, channel: dict[str, Any]) -> Callable[[Se
     def follow_up(session: Session) -> None:
         client = session.get_one(Client, row.client_id)
         client.channel_id, client.channel_name = channel["channel"], channel["name"]
-        client.status = "active"
+        if client.status == "setting_up":  # the journey may have moved on while Slack was away
+            client.status = "active"
         audit.record(
             session,
             audit.Cause.system(),

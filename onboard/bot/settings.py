@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     archive_after_days: int = Field(
         14, ge=0, le=365, validation_alias=_env("ONBOARD_ARCHIVE_AFTER_DAYS")
     )
+    manager_group: str | None = Field(
+        None, pattern=r"^S[A-Z0-9]+$", validation_alias=_env("ONBOARD_MANAGER_GROUP")
+    )
     retention_days: int | None = Field(
         None, ge=1, le=36500, validation_alias=_env("ONBOARD_RETENTION_DAYS")
     )

@@ -43,5 +43,11 @@ JOBS: dict[str, Job] = {
             "offer to archive channels of completed clients",
             lambda bot, at: bot.nudges.archive_offers(at),
         ),
+        Job(
+            "weekly-digest",
+            600,
+            "DM each manager the weekly digest, Monday 08:00 in their timezone",
+            lambda bot, at: bot.digest.sweep(at),
+        ),
     )
 }

@@ -11,13 +11,13 @@ from typing import Any
 from onboard.standin.workspace import Workspace
 
 
-def _mrkdwn(text: str, workspace: Workspace) -> str:
+def _mrkdwn(text: str, workspace: Workspace | None) -> str:
     def user(match: re.Match[str]) -> str:
-        found = workspace.users.get(match.group(1))
+        found = workspace.users.get(match.group(1)) if workspace else None
         return "@" + (found.name if found else match.group(1))
 
     def channel(match: re.Match[str]) -> str:
-        found = workspace.channels.get(match.group(1))
+        found = workspace.channels.get(match.group(1)) if workspace else None
         return "#" + (found.name if found else match.group(1))
 
     text = re.sub(r"<@([A-Z0-9]+)>", user, text)
@@ -25,11 +25,11 @@ def _mrkdwn(text: str, workspace: Workspace) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def _text(obj: dict[str, Any] | None, workspace: Workspace) -> str:
+def _text(obj: dict[str, Any] | None, workspace: Workspace | None) -> str:
     return _mrkdwn((obj or {}).get("text", ""), workspace)
 
 
-def blocks_as_text(blocks: list[dict[str, Any]], workspace: Workspace) -> list[str]:
+def blocks_as_text(blocks: list[dict[str, Any]], workspace: Workspace | None = None) -> list[str]:
     lines: list[str] = []
     for block in blocks:
         kind = block.get("type")

@@ -54,6 +54,11 @@ def canonical(event: AuditEvent | dict[str, Any]) -> str:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def event_fields(event: AuditEvent) -> dict[str, Any]:
+    """The fields of a stored event that `canonical()` hashes."""
+    return _fields(event)
+
+
 def _fields(event: AuditEvent) -> dict[str, Any]:
     return {
         "seq": event.seq,
@@ -201,6 +206,12 @@ def _raw_columns(dialect: Dialect) -> list[ColumnElement[Any]]:
         if dialect.name == "sqlite"
         else type_coerce(table.at, DateTime())
     )
+    # The stored JSON text, not a parsed object (PostgreSQL's driver would parse it).
+    details = (
+        type_coerce(table.details, Text())
+        if dialect.name == "sqlite"
+        else cast(table.details, Text)
+    )
     return [
         table.seq,
         at,
@@ -209,7 +220,7 @@ def _raw_columns(dialect: Dialect) -> list[ColumnElement[Any]]:
         table.action,
         table.client_id,
         table.subject,
-        cast(table.details, Text),  # the stored JSON text, not a parsed object
+        details,
         table.request_id,
         table.request_ts,
         table.prev_hash,
@@ -278,28 +289,28 @@ def _fast_columns(dialect: Dialect) -> list[ColumnElement[Any]]:
     return columns
 
 
-def _fast_rows(connection: Connection) -> Iterator[list[Any]]:
-    """Every event's raw row in seq order, in batches, from one statement (one snapshot)."""
+def _fast_rows(connection: Connection) -> Iterator[Any]:
+    """Every event's raw row in seq order, streamed from one statement (one snapshot)."""
     statement = select(*_fast_columns(connection.dialect)).order_by(AuditEvent.seq)
     if connection.dialect.name != "sqlite":
         result = connection.execution_options(stream_results=True, yield_per=VERIFY_BATCH).execute(
             statement
         )
         with result:
-            yield from result.partitions()
+            yield from result
         return
-    # pysqlite's own tuples: wrapping each in a SQLAlchemy Row would cost a fifth of the time.
+    # pysqlite's own tuples, one at a time: wrapping each in a SQLAlchemy Row, or holding a
+    # batch of them in a list, costs a third more.
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(str(statement.compile(dialect=connection.dialect)))
-        while batch := cursor.fetchmany(VERIFY_BATCH):
-            yield batch
+        cursor.arraysize = VERIFY_BATCH
+        yield from cursor.execute(str(statement.compile(dialect=connection.dialect)))
     finally:
         cursor.close()
 
 
 def _verify_rows(
-    batches: Iterable[list[Any]], exact: Callable[[int], str | None]
+    rows: Iterable[Any], exact: Callable[[int], str | None]
 ) -> tuple[int, tuple[str, int, Any] | None]:
     """Walk raw rows: (events checked, None), or (count, (kind, seq, extra)) at the first break.
 
@@ -316,54 +327,53 @@ def _verify_rows(
     cache_size = DETAILS_CACHE_SIZE
     null = _NULL
     expected_prev, expected_seq = GENESIS, 1
-    for batch in batches:
-        for (
-            seq,
-            at,
-            actor,
-            team,
-            action,
-            client_id,
-            subject,
-            details,
-            request_id,
-            request_ts,
-            prev_hash,
-            stored_hash,
-        ) in batch:
-            if seq != expected_seq:
-                return expected_seq - 1, ("missing", expected_seq, seq)
-            if prev_hash != expected_prev:
-                return expected_seq - 1, ("link", seq, prev_hash)
-            try:
-                canonical_details = cache.get(details)
-                if canonical_details is None:
-                    canonical_details = details_text(details)
-                    if len(cache) >= cache_size:
-                        cache.clear()
-                    if cache_size:
-                        cache[details] = canonical_details
-                # canonical()'s keys in sorted order. "YYYY-MM-DD HH:MM:SS.ffffff" becomes
-                # "YYYY-MM-DDTHH:MM:SS.ffffff+00:00"; a time stored any other way cannot give
-                # the hashed text, and goes the general way.
-                digest = sha256(
-                    f'{prev_hash}{{"action":{enc(action)},"actor":{enc(actor)},"actor_team":'
-                    f'{null if team is None else enc(team)},"at":"{at.replace(" ", "T", 1)}'
-                    f'+00:00","client_id":{null if client_id is None else int_text(client_id)},'
-                    f'"details":{canonical_details},"request_id":'
-                    f'{null if request_id is None else enc(request_id)},"request_ts":'
-                    f'{null if request_ts is None else enc(request_ts)},"seq":{seq},"subject":'
-                    f"{null if subject is None else enc(subject)}}}".encode()
-                ).hexdigest()
-            except (TypeError, ValueError, AttributeError):
-                digest = None
-            if digest != stored_hash:
-                exact_text = exact(seq)
-                if exact_text is None:
-                    return expected_seq - 1, ("unreadable", seq, None)
-                if chain_hash(prev_hash, exact_text) != stored_hash:
-                    return expected_seq - 1, ("changed", seq, None)
-            expected_prev, expected_seq = stored_hash, seq + 1
+    for (
+        seq,
+        at,
+        actor,
+        team,
+        action,
+        client_id,
+        subject,
+        details,
+        request_id,
+        request_ts,
+        prev_hash,
+        stored_hash,
+    ) in rows:
+        if seq != expected_seq:
+            return expected_seq - 1, ("missing", expected_seq, seq)
+        if prev_hash != expected_prev:
+            return expected_seq - 1, ("link", seq, prev_hash)
+        try:
+            canonical_details = cache.get(details)
+            if canonical_details is None:
+                canonical_details = details_text(details)
+                if len(cache) >= cache_size:
+                    cache.clear()
+                if cache_size:
+                    cache[details] = canonical_details
+            # canonical()'s keys in sorted order. "YYYY-MM-DD HH:MM:SS.ffffff" becomes
+            # "YYYY-MM-DDTHH:MM:SS.ffffff+00:00"; a time stored any other way cannot give
+            # the hashed text, and goes the general way.
+            digest = sha256(
+                f'{prev_hash}{{"action":{enc(action)},"actor":{enc(actor)},"actor_team":'
+                f'{null if team is None else enc(team)},"at":"{at.replace(" ", "T", 1)}'
+                f'+00:00","client_id":{null if client_id is None else int_text(client_id)},'
+                f'"details":{canonical_details},"request_id":'
+                f'{null if request_id is None else enc(request_id)},"request_ts":'
+                f'{null if request_ts is None else enc(request_ts)},"seq":{seq},"subject":'
+                f"{null if subject is None else enc(subject)}}}".encode()
+            ).hexdigest()
+        except (TypeError, ValueError, AttributeError):
+            digest = None
+        if digest != stored_hash:
+            exact_text = exact(seq)
+            if exact_text is None:
+                return expected_seq - 1, ("unreadable", seq, None)
+            if chain_hash(prev_hash, exact_text) != stored_hash:
+                return expected_seq - 1, ("changed", seq, None)
+        expected_prev, expected_seq = stored_hash, seq + 1
     return expected_seq - 1, None
 
 

@@ -181,5 +181,5 @@ def test_running_a_job_twice_for_the_same_moment_sends_nothing_twice(
     assert first.stdout.strip().endswith("1 queued")
     assert again.stdout.strip().endswith("0 queued")
     assert len(reminders(kickoff)) == 1
-    bad = subprocess.run(command + ["--at", "tomorrow"], env=env, capture_output=True, text=True)
+    bad = subprocess.run([*command, "--at", "tomorrow"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "not an ISO date" in bad.stderr

@@ -1,0 +1,109 @@
+"""Sends the weekly digest: Monday 08:00 in each manager's own timezone, once per week.
+
+The text goes out through the outbox; the chart follows as a separate, optional upload.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import zoneinfo
+from collections.abc import Callable
+from typing import Any
+
+from onboard.bot import outbound
+from onboard.bot.charts import digest_chart
+from onboard.bot.delivery import Outcome
+from onboard.bot.digest import Digest, build
+from onboard.bot.gateway import SlackGateway
+from onboard.bot.identity import Directory
+from onboard.messages.render import render_message
+from onboard.storage import outbox
+from onboard.storage.db import Database
+from onboard.storage.models import OutboxMessage
+
+CHART = "digest.chart"
+SEND_AT = dt.time(8, 0)
+
+
+class WeeklyDigest:
+    def __init__(
+        self,
+        db: Database,
+        directory: Directory,
+        managers: Callable[[], list[str]],
+        *,
+        nudge_days: int = 2,
+    ) -> None:
+        self.db = db
+        self.directory = directory
+        self.managers = managers
+        self.nudge_days = nudge_days
+
+    def build(self, as_of: dt.datetime) -> Digest:
+        with self.db.transaction() as session:
+            return build(session, as_of, nudge_days=self.nudge_days)
+
+    def message(self, digest: Digest, zone: str | None) -> dict[str, Any]:
+        local = digest.as_of.astimezone(_zone(zone))
+        return render_message("digest", d=digest, local_date=local.date(), no_timezone=zone is None)
+
+    def sweep(self, at: dt.datetime) -> int:
+        """Queue this week's digest for every manager whose Monday 08:00 has come."""
+        digest: Digest | None = None
+        queued = 0
+        for manager in self.managers():
+            zone = self.directory.person(manager).tz
+            local = at.astimezone(_zone(zone))
+            if local.weekday() != 0 or local.time() < SEND_AT:
+                continue
+            year, week, _ = local.isocalendar()
+            key = f"digest:{manager}:{year}-W{week:02d}"
+            digest = digest or self.build(at)
+            message = self.message(digest, zone)
+            with self.db.transaction() as session:
+                added = outbound.enqueue_call(
+                    session,
+                    key,
+                    "chat.postMessage",
+                    {"channel": manager, **message},
+                    client_id=None,
+                    audit_action="digest.sent",
+                    audit_details={"manager": manager, "week": f"{year}-W{week:02d}"},
+                    surface=False,
+                )
+                if added:
+                    outbox.enqueue(
+                        session,
+                        key + ":chart",
+                        CHART,
+                        {
+                            "manager": manager,
+                            "png": base64.b64encode(digest_chart(digest)).decode(),
+                            "title": f"Onboarding {year}-W{week:02d}",
+                        },
+                    )
+            queued += added
+        return queued
+
+
+def _zone(name: str | None) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name) if name else dt.UTC
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+def execute_chart(gateway: SlackGateway, row: OutboxMessage) -> Outcome:
+    """Upload the chart into the manager's DM (files upload v2: URL, bytes, complete)."""
+    channel = gateway.call("conversations.open", users=row.payload["manager"])["channel"]["id"]
+    content = base64.b64decode(row.payload["png"])
+    gateway.call(
+        "files_upload_v2",
+        content=content,
+        filename="onboarding-digest.png",
+        title=row.payload["title"],
+        alt_txt="Clients per stage, and median days to onboard by quarter",
+        channel=channel,
+    )
+    return Outcome(result={"channel": channel, "bytes": len(content)})

@@ -1,0 +1,144 @@
+"""Managers get a short, right digest on Monday morning in their own timezone, once a week."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from onboard.messages.render import render_message
+from onboard.storage.audit import Cause
+from onboard.storage.models import OutboxMessage
+from tests.conftest import BotFactory, FixedClock, People, Running
+from tests.handlers.test_new_client import good_form
+
+START = dt.datetime(2026, 8, 3, 9, 0, tzinfo=dt.UTC)  # a Monday
+
+
+def new_client(onboard: Running, people: People, name: str, **changes: Any) -> None:
+    onboard.bot.onboarding.submit(
+        good_form(name=name, go_live="2027-06-01", **changes), Cause(people.am.id, "T0HOME")
+    )
+
+
+def advance(onboard: Running, people: People, name: str, times: int = 1) -> None:
+    for _ in range(times):
+        onboard.bot.journey.advance(name, None, Cause(people.admin.id), force="moving on")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def portfolio(start_bot: BotFactory, people: People, clock: FixedClock) -> Running:
+    onboard = start_bot(clock=clock, managers=(people.admin.id,))
+    new_client(onboard, people, "Old Co")
+    clock.now = START + dt.timedelta(days=30)
+    advance(onboard, people, "Old Co", 7)  # completed in 30 days
+    clock.now = START + dt.timedelta(days=95)
+    new_client(onboard, people, "Acme")
+    new_client(onboard, people, "Beta")
+    clock.now = START + dt.timedelta(days=103)
+    advance(onboard, people, "Beta", 5)  # into hypercare this week
+    new_client(onboard, people, "Gamma")
+    onboard.deliver()
+    clock.now = START + dt.timedelta(days=105)  # Monday 16 November
+    return onboard
+
+
+def test_the_digest_tells_the_weeks_story(portfolio: Running) -> None:
+    digest = portfolio.bot.digest.build(portfolio.bot.clock())
+    stages = {name: (count, change) for name, count, change in digest.stages}
+    assert stages["Sales Handoff & Kickoff"] == (2, 0)  # Beta moved on, Gamma arrived
+    assert stages["Go-Live & Hypercare"] == (1, 1)
+    assert stages["Completed"] == (1, 0)
+    assert digest.started == ["Gamma"]
+    assert digest.went_live == ["Beta"]
+    risky = {r.client: r.reasons for r in digest.risks}
+    assert "Acme" in risky and any("overdue" in reason for reason in risky["Acme"])
+    assert "Gamma" not in risky  # started on Saturday: its first tasks are due today
+    assert "Old Co" not in risky  # completed, even though its channel came late
+    assert digest.kpis["Time to onboard"].startswith("median 30 days")
+    assert (
+        digest.kpis["Hypercare exit"]
+        == "1 of 1 left hypercare with every exit criterion met (1 forced)"[0:0]
+        or "forced" in digest.kpis["Hypercare exit"]
+    )
+
+
+def test_each_manager_gets_it_at_eight_on_monday_in_their_timezone_once(
+    start_bot: BotFactory, people: People, workspace: Any, clock: FixedClock
+) -> None:
+    new_york = workspace.add_user("nina.ny", tz="America/New_York")
+    sydney = workspace.add_user("sid.syd", tz="Australia/Sydney")
+    onboard = start_bot(clock=clock, managers=(new_york.id, sydney.id))
+    sweep = onboard.bot.digest.sweep
+
+    def sent_to(user: str) -> int:
+        return len(
+            [c for c in workspace.calls_to("chat.postMessage") if c.args.get("channel") == user]
+        )
+
+    # Sunday 20:59 UTC is Monday 07:59 in Sydney (AEDT, UTC+11).
+    assert sweep(dt.datetime(2026, 11, 22, 20, 59, tzinfo=dt.UTC)) == 0
+    assert sweep(dt.datetime(2026, 11, 22, 21, 0, tzinfo=dt.UTC)) == 1
+    # 13:00 UTC is 08:00 in New York (EST, UTC−5); Sydney's is not sent again.
+    assert sweep(dt.datetime(2026, 11, 23, 12, 59, tzinfo=dt.UTC)) == 0
+    assert sweep(dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC)) == 1
+    assert sweep(dt.datetime(2026, 11, 23, 18, 0, tzinfo=dt.UTC)) == 0
+    clock.now = dt.datetime(2026, 11, 23, 18, 0, tzinfo=dt.UTC)
+    onboard.deliver()
+    assert sent_to(new_york.id) == 1 and sent_to(sydney.id) == 1
+    uploads = workspace.calls_to("files.completeUploadExternal")
+    assert len(uploads) == 2
+
+
+def test_a_failed_chart_upload_leaves_the_text_digest(
+    start_bot: BotFactory, people: People, workspace: Any, clock: FixedClock
+) -> None:
+    onboard = start_bot(clock=clock, managers=(people.admin.id,))
+    workspace.inject("files.getUploadURLExternal", error="not_allowed_token_type", times=None)
+    clock.now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+    assert onboard.bot.digest.sweep(clock.now) == 1
+    onboard.deliver()
+    texts = [
+        c.args["text"]
+        for c in workspace.calls_to("chat.postMessage")
+        if c.args.get("channel") == people.admin.id
+    ]
+    assert len(texts) == 1 and texts[0].startswith("Weekly onboarding digest")
+    with onboard.bot.db.transaction() as session:
+        chart = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.operation == "digest.chart")
+        ).one()
+    assert chart.status == "failed"
+
+
+def test_an_empty_portfolio_and_a_manager_without_timezone_render_sensibly(
+    start_bot: BotFactory, clock: FixedClock
+) -> None:
+    onboard = start_bot(clock=clock)
+    digest = onboard.bot.digest.build(START)
+    message = onboard.bot.digest.message(digest, None)
+    text = str(message["blocks"])
+    assert "No clients yet." in text and "follows UTC" in text
+
+
+def test_five_hundred_clients_fit_slacks_block_limits(
+    start_bot: BotFactory, people: People, clock: FixedClock
+) -> None:
+    onboard = start_bot(clock=clock)
+    for n in range(500):
+        new_client(onboard, people, f"Client {n:03d} " + "&" * 40)
+    clock.now = START + dt.timedelta(days=20)
+    digest = onboard.bot.digest.build(clock.now)
+    message = onboard.bot.digest.message(digest, "Europe/London")
+    assert len(message["blocks"]) <= 50
+    assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in message["blocks"])
+    assert f"…and {digest.risks_more} more at risk" in str(message["blocks"])
+    assert digest.risks_more == 500 - 15
+    render_message("digest", d=digest, local_date=START.date(), no_timezone=False)
