@@ -54,7 +54,8 @@ def find_client(session: Session, reference: str, channel_id: str | None) -> Cli
             )
         ).first()
         if found is None:
-            raise NotFound(f"No client called “{reference}”. Try its channel or its slug.")
+            shown = reference if len(reference) <= 80 else reference[:79] + "…"
+            raise NotFound(f"No client called “{shown}”. Try its channel or its slug.")
         return found
     if channel_id:
         found = session.scalars(select(Client).where(Client.channel_id == channel_id)).first()

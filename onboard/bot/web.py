@@ -5,8 +5,10 @@ waitress is a production WSGI server (threaded, pure Python), embeddable in test
 
 from __future__ import annotations
 
+import io
 import json
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -35,12 +37,47 @@ def wsgi_app(bot: Onboard) -> Callable[[dict[str, Any], StartResponse], Iterable
             )
             return [body]
         if path == "/slack/events" and method == "POST":
-            if int(environ.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if length > MAX_BODY_BYTES:
                 return _plain(start_response, "413 Payload Too Large", "too large")
+            body = environ["wsgi.input"].read(length)
+            problem = shape_problem(environ.get("CONTENT_TYPE", ""), body)
+            if problem is not None:
+                return _plain(start_response, *problem)
+            environ["wsgi.input"] = io.BytesIO(body)
             return slack(environ, start_response)
         return _plain(start_response, "404 Not Found", "not found")
 
     return application
+
+
+def shape_problem(content_type: str, body: bytes) -> tuple[str, str] | None:
+    """Why a body is not something Slack sends (status, text), or None when it could be.
+
+    Only the shape is checked here; Bolt still verifies the signature of what passes.
+    """
+    kind = content_type.split(";")[0].strip().lower()
+    if kind not in ("application/x-www-form-urlencoded", "application/json"):
+        return "415 Unsupported Media Type", "Slack sends form or JSON bodies"
+    try:
+        if kind == "application/json":
+            document = json.loads(body)
+        else:
+            fields = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=bool(body))
+            if "payload" not in fields:
+                return None if "command" in fields or "ssl_check" in fields else _BAD
+            document = json.loads(fields["payload"][0])
+    except (ValueError, UnicodeDecodeError):
+        return _BAD
+    if not isinstance(document, dict) or not isinstance(document.get("type"), str):
+        return _BAD
+    view = document.get("view")
+    if view is not None and not (isinstance(view, dict) and isinstance(view.get("type"), str)):
+        return _BAD
+    return None
+
+
+_BAD = ("400 Bad Request", "not a Slack request")
 
 
 def _plain(start_response: StartResponse, status: str, text: str) -> list[bytes]:

@@ -127,5 +127,5 @@ def register(bot: Onboard) -> None:
             reply = notice(explain(exc), ":warning:")
         if not entry.ack_first:
             ack(**reply) if reply is not None else ack()
-        elif reply is not None:
+        elif reply is not None and command.get("response_url"):
             respond(**reply)

@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -395,7 +396,9 @@ def verify_connection(connection: Connection) -> tuple[int, ChainBreak | None]:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        count, problem = _verify_rows(_fast_rows(connection), exact)
+        # Closed before the diagnosis below, which queries the same connection.
+        with closing(_fast_rows(connection)) as rows:
+            count, problem = _verify_rows(rows, exact)
     finally:
         if collecting:
             gc.enable()

@@ -249,3 +249,101 @@ class Decision(Base):
     outcome: Mapped[str] = mapped_column(String(20))  # approved | changes_requested
     reason: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[dt.datetime]
+
+
+class Hypercare(Base):
+    """A client's hypercare: its window, its stand-up settings, then its BAU review cadence.
+
+    Created when the client enters a stage with hypercare automation (or when the team sets
+    stand-ups up ahead of it, as "pending"); one per client, reset if the client re-enters.
+    """
+
+    __tablename__ = "hypercare"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), unique=True
+    )
+    status: Mapped[str] = mapped_column(String(12))  # pending | active | exited | left
+    stage_key: Mapped[str | None] = mapped_column(String(80))
+    started_at: Mapped[dt.datetime | None]  # the stage_entered_at of the hypercare stage
+    start_date: Mapped[dt.date | None] = mapped_column(Date)  # client-local, inclusive
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    ended_at: Mapped[dt.datetime | None]
+    standup_time: Mapped[str | None] = mapped_column(String(5))  # "HH:MM": overrides the playbook
+    cutoff_time: Mapped[str | None] = mapped_column(String(5))
+    reminder_minutes: Mapped[int | None]
+    paused: Mapped[bool] = mapped_column(default=False)
+    responders: Mapped[list[str] | None] = mapped_column(JSON)  # None: the internal team
+    sdm: Mapped[str | None] = mapped_column(String(32))  # service delivery manager for BAU
+    review_cadence: Mapped[str | None] = mapped_column(String(12))  # monthly | quarterly
+    bau_started_on: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime]
+
+
+class StandupPrompt(Base):
+    """One stand-up (daily) or weekly review of one client's day: posted, missed or skipped.
+
+    The unique (client, day, kind) row is what makes a prompt happen once, whoever sweeps.
+    """
+
+    __tablename__ = "standup_prompts"
+    __table_args__ = (UniqueConstraint("client_id", "day", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    day: Mapped[dt.date] = mapped_column(Date)  # the client's local date
+    kind: Mapped[str] = mapped_column(String(8))  # daily | weekly
+    status: Mapped[str] = mapped_column(String(12))  # open | closed | posted | missed | paused
+    due_at: Mapped[dt.datetime]
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    expected: Mapped[list[str]] = mapped_column(JSON)  # who was asked, as of the last change
+    reminded_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+
+
+class StandupAnswer(Base):
+    """One person's update to one stand-up; a second submission replaces it (revision + 1)."""
+
+    __tablename__ = "standup_answers"
+    __table_args__ = (UniqueConstraint("prompt_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("standup_prompts.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    yesterday: Mapped[str] = mapped_column(Text)
+    today: Mapped[str] = mapped_column(Text)
+    blockers: Mapped[str | None] = mapped_column(Text)
+    health: Mapped[str] = mapped_column(String(8))  # green | amber | red
+    revision: Mapped[int] = mapped_column(default=1)
+    answered_at: Mapped[dt.datetime]
+
+
+class StandupDayOff(Base):
+    """A day without stand-ups for one client (`/onboard standup skip`), on top of holidays."""
+
+    __tablename__ = "standup_days_off"
+    __table_args__ = (UniqueConstraint("client_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    day: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    added_by: Mapped[str] = mapped_column(String(32))
+    added_at: Mapped[dt.datetime]
+
+
+class StandupAway(Base):
+    """Someone away from a client's stand-ups for some days: no reminder, not counted missing."""
+
+    __tablename__ = "standup_away"
+    __table_args__ = (Index("ix_standup_away_client", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    first_day: Mapped[dt.date] = mapped_column(Date)
+    last_day: Mapped[dt.date] = mapped_column(Date)
+    added_by: Mapped[str] = mapped_column(String(32))
+    added_at: Mapped[dt.datetime]

@@ -1,0 +1,288 @@
+"""Erasing a client's personal data, on request (GDPR) or by the retention policy.
+
+Owns `onboard client erase` and `onboard client retention`. The audit chain holds IDs, not
+personal data, so it is never touched; each erasure is itself recorded in it.
+
+What is erased: the client's contacts (names, emails), the client's name, and the payloads of
+the client's outbox rows (Slack calls that may carry names and emails); calls still pending are
+given up first. What stays: the slug and channel name (identifiers the chain refers to), Slack
+user IDs, and what Slack itself already shows in the client's channel. On SQLite freed pages
+are overwritten and the WAL truncated; on PostgreSQL the old row versions stay in the table
+files until VACUUM, which the operator runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn
+
+import typer
+from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy.orm import Session
+
+from onboard.bot.settings import SettingsError, load_settings
+from onboard.storage import audit
+from onboard.storage.db import Database
+from onboard.storage.models import AuditEvent, Client, Contact, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+ERASED_ACTION = "client.erased"
+ERASED_PAYLOAD: dict[str, Any] = {"erased": True}
+
+client_cli = typer.Typer(
+    no_args_is_help=True,
+    help="Clients' personal data: erase it on request, or by the retention policy.",
+)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What one erasure did, in counts (never the data itself)."""
+
+    client_id: int
+    slug: str
+    contacts: int  # contact rows deleted
+    outbox: int  # outbox payloads replaced
+    given_up: int  # pending Slack calls marked failed, so they never send erased data
+
+
+def erased_name(client_id: int) -> str:
+    return f"erased client {client_id}"
+
+
+def erase_client(
+    session: Session, client: Client, cause: audit.Cause, *, reason: str, now: dt.datetime
+) -> Erasure:
+    """Erase one client's personal data and audit it, in the caller's transaction."""
+    if session.get_bind().dialect.name == "sqlite":
+        # Zero what is deleted or rewritten instead of leaving it in free pages of the file.
+        session.execute(text("PRAGMA secure_delete = ON"))
+    contacts = session.execute(
+        delete(Contact).where(Contact.client_id == client.id),
+        execution_options={"synchronize_session": False},
+    ).rowcount  # type: ignore[attr-defined]
+    # Pending calls first: a worker that claims one later finds it failed, not a blank payload.
+    given_up = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.client_id == client.id, OutboxMessage.status == "pending")
+        .values(status="failed", last_error="erased", claimed_by=None, claimed_until=None),
+        execution_options={"synchronize_session": False},
+    ).rowcount  # type: ignore[attr-defined]
+    outbox = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.client_id == client.id)
+        .values(payload=ERASED_PAYLOAD),
+        execution_options={"synchronize_session": False},
+    ).rowcount  # type: ignore[attr-defined]
+    client.name = erased_name(client.id)
+    session.expire(client, ["contacts"])
+    audit.record(
+        session,
+        cause,
+        ERASED_ACTION,
+        client_id=client.id,
+        subject=f"client:{client.id}",
+        details={"reason": reason, "contacts": contacts, "outbox": outbox, "given_up": given_up},
+        at=now,
+    )
+    session.flush()
+    return Erasure(client.id, client.slug, contacts, outbox, given_up)
+
+
+def erase(
+    db: Database, slug: str, cause: audit.Cause, *, reason: str, now: dt.datetime
+) -> Erasure | None:
+    """Erase the client with this slug in one transaction; None when there is no such client."""
+    with db.transaction() as session:
+        client = session.scalars(select(Client).where(Client.slug == slug)).one_or_none()
+        if client is None:
+            return None
+        done = erase_client(session, client, cause, reason=reason, now=now)
+    _truncate_wal(db)
+    log.info(
+        "erased client %s: %s contacts, %s outbox payloads",
+        done.client_id,
+        done.contacts,
+        done.outbox,
+    )
+    return done
+
+
+@dataclass(frozen=True)
+class Due:
+    """A client the retention policy erases, and why."""
+
+    client_id: int
+    slug: str
+    completed_at: dt.datetime
+    contacts: int
+
+
+def due_for_retention(
+    session: Session, days: int, now: dt.datetime, *, client_id: int | None = None
+) -> list[Due]:
+    """Completed clients whose completion is older than `days`, not erased yet."""
+    cutoff = now - dt.timedelta(days=days)
+    already = exists().where(AuditEvent.client_id == Client.id, AuditEvent.action == ERASED_ACTION)
+    contacts = (
+        select(func.count(Contact.id)).where(Contact.client_id == Client.id).scalar_subquery()
+    )
+    rows = session.execute(
+        select(Client.id, Client.slug, Client.completed_at, contacts)
+        .where(
+            Client.status == "completed",
+            Client.completed_at.is_not(None),
+            Client.completed_at < cutoff,
+            ~already,
+            *([Client.id == client_id] if client_id is not None else []),
+        )
+        .order_by(Client.completed_at, Client.id)
+    )
+    return [Due(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+def apply_retention(db: Database, days: int, now: dt.datetime) -> list[Erasure]:
+    """Erase every client the policy says is due; one transaction per client, as `system`.
+
+    Each client is looked at again inside its own transaction, so a run that races another
+    (two schedulers, a manual erase) erases nobody twice.
+    """
+    with db.transaction() as session:
+        due = due_for_retention(session, days, now)
+    done = []
+    for candidate in due:
+        with db.transaction() as session:
+            client = session.get(Client, candidate.client_id)
+            if client is None or not due_for_retention(session, days, now, client_id=client.id):
+                continue
+            done.append(
+                erase_client(session, client, audit.Cause.system(), reason="retention", now=now)
+            )
+    if done:
+        _truncate_wal(db)
+    return done
+
+
+def _truncate_wal(db: Database) -> None:
+    """On SQLite, fold the WAL into the file and empty it: it still holds the erased rows."""
+    if not db.is_sqlite:
+        return
+    connection = db.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cursor.close()
+    finally:
+        connection.close()
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"onboard: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings() -> Any:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
+def _actor(value: str | None) -> audit.Cause:
+    if value is None:
+        return audit.Cause.system()
+    if not (value[:1] in "UW" and value[1:].isalnum() and value.isupper()):
+        _fail(f"--actor {value!r}: expected a Slack user ID (U… or W…)")
+    return audit.Cause(actor=value)
+
+
+@client_cli.command("erase")
+def erase_command(
+    slug: Annotated[
+        str, typer.Argument(help="The client's slug (its channel's name after client-).")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--actor", help="Slack user ID of who asked, for the audit chain (default: system)."
+        ),
+    ] = None,
+) -> None:
+    """Erase a client's personal data (a GDPR request); the audit chain stays whole."""
+    cause = _actor(actor)
+    db = Database(_settings().database_url)
+    try:
+        with db.transaction() as session:
+            client = session.scalars(select(Client).where(Client.slug == slug)).one_or_none()
+            if client is None:
+                _fail(f"no client {slug!r}")
+            contacts = session.scalar(
+                select(func.count(Contact.id)).where(Contact.client_id == client.id)
+            )
+            messages = session.scalar(
+                select(func.count(OutboxMessage.id)).where(OutboxMessage.client_id == client.id)
+            )
+            client_id = client.id
+        if not yes and not typer.confirm(
+            f"Erase the personal data of client {slug} (id {client_id}): its name, "
+            f"{contacts} contacts and {messages} queued or sent Slack messages? "
+            "This cannot be undone.",
+            default=False,
+        ):
+            _fail("nothing erased", code=1)
+        done = erase(db, slug, cause, reason="request", now=dt.datetime.now(dt.UTC))
+        if done is None:
+            _fail(f"no client {slug!r}")
+        typer.echo(
+            f"erased client {done.slug} (id {done.client_id}): name, {done.contacts} contacts, "
+            f"{done.outbox} Slack message payloads ({done.given_up} not yet sent, given up); "
+            "recorded in the audit chain"
+        )
+    finally:
+        db.dispose()
+
+
+@client_cli.command("retention")
+def retention_command(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the clients that would be erased; erase none.")
+    ] = False,
+) -> None:
+    """Erase the personal data of completed clients older than ONBOARD_RETENTION_DAYS."""
+    settings = _settings()
+    days = getattr(settings, "retention_days", None)
+    if days is None:
+        typer.echo("no retention policy (ONBOARD_RETENTION_DAYS is not set): nothing erased")
+        return
+    now = dt.datetime.now(dt.UTC)
+    db = Database(settings.database_url)
+    try:
+        if dry_run:
+            with db.transaction() as session:
+                due = due_for_retention(session, days, now)
+            for client in due:
+                typer.echo(
+                    f"would erase client {client.slug} (id {client.client_id}): completed "
+                    f"{client.completed_at:%Y-%m-%d}, {client.contacts} contacts"
+                )
+            typer.echo(
+                f"{len(due)} clients completed more than {days} days ago would be erased "
+                "(dry run: nothing erased)"
+            )
+            return
+        done = apply_retention(db, days, now)
+        for erasure in done:
+            typer.echo(
+                f"erased client {erasure.slug} (id {erasure.client_id}): {erasure.contacts} "
+                f"contacts, {erasure.outbox} Slack message payloads"
+            )
+        typer.echo(f"{len(done)} clients completed more than {days} days ago erased")
+    finally:
+        db.dispose()

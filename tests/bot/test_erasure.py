@@ -1,0 +1,287 @@
+"""A client asks to be forgotten, or the retention policy comes due: their personal data goes,
+and the audit chain stays whole and records the erasure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, select, text
+from typer.testing import CliRunner
+
+from onboard.bot import erasure
+from onboard.bot.erasure import client_cli
+from onboard.bot.settings import load_settings
+from onboard.storage import audit, outbox
+from onboard.storage.db import Database
+from onboard.storage.models import AuditEvent, Client, Contact, OutboxMessage
+from onboard.storage.schema import upgrade
+
+runner = CliRunner()
+NOW = dt.datetime.now(dt.UTC)
+AM = audit.Cause("U0ALICE", "T0HOME")
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+    for name in ("ONBOARD_CONFIG", "ONBOARD_RETENTION_DAYS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+@pytest.fixture
+def db(database_url: str) -> Database:
+    database = Database(database_url)
+    upgrade(database)
+    return database
+
+
+def onboard_client(
+    db: Database,
+    slug: str,
+    *,
+    person: str,
+    email: str,
+    status: str = "active",
+    completed_days_ago: int | None = None,
+) -> int:
+    """A client as the services leave it: contacts, audit events, outbox rows; its id."""
+    with db.transaction() as session:
+        client = Client(
+            slug=slug,
+            name=f"{person} Consulting",
+            tier="Gold",
+            timezone="Europe/London",
+            country="GB",
+            go_live=dt.date(2026, 4, 1),
+            playbook_key="standard",
+            playbook={"key": "standard", "stages": []},
+            stage_key="kickoff",
+            status=status,
+            account_manager=AM.actor,
+            created_at=NOW - dt.timedelta(days=400),
+            completed_at=(
+                None if completed_days_ago is None else NOW - dt.timedelta(days=completed_days_ago)
+            ),
+        )
+        client.contacts.append(Contact(role="primary", name=person, email=email))
+        client.contacts.append(Contact(role="billing", name=f"{person} Jr", email=f"b.{email}"))
+        session.add(client)
+        session.flush()
+        audit.record(session, AM, "client.created", client_id=client.id, subject=slug)
+        audit.record(
+            session, AM, "contact.added", client_id=client.id, subject="contact:1", details={}
+        )
+        for step, status_ in (("connect", "sent"), ("welcome", "failed"), ("digest", "pending")):
+            key = f"client:{client.id}:{step}"
+            outbox.enqueue(
+                session,
+                key,
+                "slack.call",
+                {"method": "chat.postMessage", "args": {"text": f"Welcome {person} <{email}>"}},
+                client_id=client.id,
+                now=NOW,
+            )
+            session.execute(
+                text("UPDATE outbox SET status = :s WHERE key = :k"), {"s": status_, "k": key}
+            )
+        return client.id
+
+
+def dump(db: Database) -> str:
+    """Every value of every table, as text: where personal data could still hide."""
+    parts = []
+    with db.engine.connect() as conn:
+        for table in inspect(conn).get_table_names():
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
+                parts.append(f"{table}: {tuple(row)!r}")
+    return "\n".join(parts)
+
+
+def chain_holds(db: Database) -> int:
+    with db.transaction() as session:
+        count, found = audit.verify_database(session)
+    assert found is None, found
+    return count
+
+
+def with_retention(monkeypatch: pytest.MonkeyPatch, days: int | None) -> None:
+    """ONBOARD_RETENTION_DAYS as the settings will carry it (`retention_days`)."""
+    settings = load_settings()
+    monkeypatch.setattr(
+        erasure,
+        "load_settings",
+        lambda: types.SimpleNamespace(database_url=settings.database_url, retention_days=days),
+    )
+
+
+# -- erase on request ----------------------------------------------------------------------------
+
+
+def test_erase_removes_names_and_emails_from_every_table_and_the_chain_still_verifies(
+    db: Database,
+) -> None:
+    acme = onboard_client(db, "acme", person="Carla Cliente", email="carla@acme.example")
+    onboard_client(db, "globex", person="Gina Globex", email="gina@globex.example")
+    before = chain_holds(db)
+    assert "carla@acme.example" in dump(db)
+
+    result = runner.invoke(client_cli, ["erase", "acme", "--yes", "--actor", "U0DPO"])
+
+    assert result.exit_code == 0, result.output
+    assert f"erased client acme (id {acme}): name, 2 contacts, 3 Slack message payloads" in (
+        result.stdout
+    )
+    everything = dump(db)
+    for personal in ("carla@acme.example", "Carla Cliente", "Carla Cliente Consulting"):
+        assert personal not in everything
+        assert personal not in result.output  # nor printed
+    # Another client's data is untouched.
+    assert "gina@globex.example" in everything and "Gina Globex Consulting" in everything
+    assert chain_holds(db) == before + 1
+    with db.transaction() as session:
+        client = session.get_one(Client, acme)
+        assert client.name == f"erased client {acme}" and client.slug == "acme"
+        last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+        assert last is not None
+        assert (last.action, last.actor, last.client_id) == ("client.erased", "U0DPO", acme)
+        assert last.details == {"reason": "request", "contacts": 2, "outbox": 3, "given_up": 1}
+        rows = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.client_id == acme).order_by(OutboxMessage.id)
+        ).all()
+        # The pending call will never send; none of the three keeps its payload.
+        assert [(r.status, r.payload) for r in rows] == [
+            ("sent", {"erased": True}),
+            ("failed", {"erased": True}),
+            ("failed", {"erased": True}),
+        ]
+        assert rows[2].last_error == "erased"
+
+
+def test_on_sqlite_the_erased_email_is_gone_from_the_files_too(db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL keeps old row versions until VACUUM; the module says so")
+    onboard_client(db, "acme", person="Carla Cliente", email="carla@acme.example")
+    with db.engine.connect():  # the bot still has the database open: its WAL stays
+        result = runner.invoke(client_cli, ["erase", "acme", "--yes"])
+        assert result.exit_code == 0, result.output
+        path = Path(db.engine.url.database or "")
+        wal = path.with_name(path.name + "-wal")
+        assert wal.exists()
+        for file in (path, wal):
+            assert b"carla@acme.example" not in file.read_bytes(), file.name
+
+
+def test_erase_asks_first_and_declining_erases_nothing(db: Database) -> None:
+    onboard_client(db, "acme", person="Carla Cliente", email="carla@acme.example")
+    before = dump(db)
+    result = runner.invoke(client_cli, ["erase", "acme"], input="n\n")
+    assert result.exit_code == 1
+    assert "Erase the personal data of client acme" in result.output
+    assert "2 contacts and 3 queued or sent Slack messages" in result.output
+    assert "nothing erased" in result.stderr
+    assert dump(db) == before
+    confirmed = runner.invoke(client_cli, ["erase", "acme"], input="y\n")
+    assert confirmed.exit_code == 0, confirmed.output
+    assert "carla@acme.example" not in dump(db)
+
+
+def test_erasing_an_unknown_client_or_with_a_bad_actor_is_refused(db: Database) -> None:
+    unknown = runner.invoke(client_cli, ["erase", "initech", "--yes"])
+    assert unknown.exit_code == 2 and "no client 'initech'" in unknown.stderr
+    onboard_client(db, "acme", person="Carla Cliente", email="carla@acme.example")
+    bad = runner.invoke(client_cli, ["erase", "acme", "--yes", "--actor", "carla"])
+    assert bad.exit_code == 2 and "expected a Slack user ID" in bad.stderr
+    assert "carla@acme.example" in dump(db)
+
+
+# -- retention -----------------------------------------------------------------------------------
+
+
+def test_retention_erases_only_completed_clients_past_the_policy(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = onboard_client(
+        db,
+        "old",
+        person="Olga Old",
+        email="olga@old.example",
+        status="completed",
+        completed_days_ago=100,
+    )
+    recent = onboard_client(
+        db,
+        "recent",
+        person="Rita Recent",
+        email="rita@recent.example",
+        status="completed",
+        completed_days_ago=10,
+    )
+    onboard_client(db, "active", person="Arne Active", email="arne@active.example")
+    with_retention(monkeypatch, 90)
+    before = chain_holds(db)
+
+    dry = runner.invoke(client_cli, ["retention", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"would erase client old (id {old})" in dry.stdout and "recent" not in dry.stdout
+    assert "1 clients completed more than 90 days ago would be erased" in dry.stdout
+    assert "olga@old.example" in dump(db) and chain_holds(db) == before
+
+    result = runner.invoke(client_cli, ["retention"])
+    assert result.exit_code == 0, result.output
+    assert f"erased client old (id {old})" in result.stdout
+    everything = dump(db)
+    assert "olga@old.example" not in everything and "Olga Old" not in everything
+    assert "rita@recent.example" in everything and "arne@active.example" in everything
+    assert chain_holds(db) == before + 1
+    with db.transaction() as session:
+        erased = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "client.erased")
+        ).all()
+        assert [(e.client_id, e.actor, e.details["reason"]) for e in erased] == [
+            (old, "system", "retention")
+        ]
+        assert session.get_one(Client, recent).name == "Rita Recent Consulting"
+
+    # Run again: nobody is due any more, and nothing new is recorded.
+    again = runner.invoke(client_cli, ["retention"])
+    assert again.exit_code == 0 and "0 clients" in again.stdout
+    assert chain_holds(db) == before + 1
+
+
+def test_without_a_policy_retention_erases_nothing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    onboard_client(
+        db,
+        "old",
+        person="Olga Old",
+        email="olga@old.example",
+        status="completed",
+        completed_days_ago=1000,
+    )
+    with_retention(monkeypatch, None)
+    result = runner.invoke(client_cli, ["retention"])
+    assert result.exit_code == 0
+    assert "ONBOARD_RETENTION_DAYS is not set" in result.stdout
+    assert "olga@old.example" in dump(db)
+
+
+def test_the_retention_service_takes_the_moment_it_runs_as(db: Database) -> None:
+    old = onboard_client(
+        db,
+        "old",
+        person="Olga Old",
+        email="olga@old.example",
+        status="completed",
+        completed_days_ago=10,
+    )
+    # As of today nobody is due; as of a month from now the client is.
+    assert erasure.apply_retention(db, 30, NOW) == []
+    done = erasure.apply_retention(db, 30, NOW + dt.timedelta(days=31))
+    assert [(d.client_id, d.contacts) for d in done] == [(old, 2)]
+    assert chain_holds(db) > 0
