@@ -5,21 +5,25 @@ personal data, so it is never touched; each erasure is itself recorded in it.
 
 What is erased: the client's contacts (names, emails), the client's name, and the payloads of
 the client's outbox rows (Slack calls that may carry names and emails); calls still pending are
-given up first. What stays: the slug and channel name (identifiers the chain refers to), Slack
-user IDs, and what Slack itself already shows in the client's channel. On SQLite freed pages
-are overwritten and the WAL truncated; on PostgreSQL the old row versions stay in the table
-files until VACUUM, which the operator runs.
+given up first (a call a worker had already claimed may still go out, once). What stays: the
+slug and channel name (identifiers the chain refers to), Slack user IDs, and what Slack itself
+already shows in the client's channel. On SQLite freed pages are overwritten and the WAL
+truncated; on PostgreSQL the old row versions stay in the table files until VACUUM, which the
+operator runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
 import typer
 from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from onboard.bot.settings import SettingsError, load_settings
@@ -187,6 +191,22 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+@contextmanager
+def _database() -> Iterator[Database]:
+    """The configured database; a database error becomes one line (its driver's first line,
+    which names no values), never a traceback."""
+    db = Database(_settings().database_url)
+    try:
+        yield db
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        if "no such table" in reason or "does not exist" in reason:
+            _fail("the database has no clients yet: run `onboard db upgrade`")
+        _fail(f"database error: {reason}")
+    finally:
+        db.dispose()
+
+
 def _settings() -> Any:
     try:
         return load_settings()
@@ -217,8 +237,7 @@ def erase_command(
 ) -> None:
     """Erase a client's personal data (a GDPR request); the audit chain stays whole."""
     cause = _actor(actor)
-    db = Database(_settings().database_url)
-    try:
+    with _database() as db:
         with db.transaction() as session:
             client = session.scalars(select(Client).where(Client.slug == slug)).one_or_none()
             if client is None:
@@ -245,8 +264,6 @@ def erase_command(
             f"{done.outbox} Slack message payloads ({done.given_up} not yet sent, given up); "
             "recorded in the audit chain"
         )
-    finally:
-        db.dispose()
 
 
 @client_cli.command("retention")
@@ -262,8 +279,7 @@ def retention_command(
         typer.echo("no retention policy (ONBOARD_RETENTION_DAYS is not set): nothing erased")
         return
     now = dt.datetime.now(dt.UTC)
-    db = Database(settings.database_url)
-    try:
+    with _database() as db:
         if dry_run:
             with db.transaction() as session:
                 due = due_for_retention(session, days, now)
@@ -284,5 +300,3 @@ def retention_command(
                 f"contacts, {erasure.outbox} Slack message payloads"
             )
         typer.echo(f"{len(done)} clients completed more than {days} days ago erased")
-    finally:
-        db.dispose()

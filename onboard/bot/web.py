@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
 from waitress.server import create_server
 
 from onboard.bot.app import Onboard
@@ -25,6 +26,9 @@ StartResponse = Callable[..., Any]
 
 def wsgi_app(bot: Onboard) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     slack = SlackRequestHandler(bot.bolt, path="/slack/events")
+    secret = bot.settings.slack_signing_secret
+    # Checked here first so that nothing unsigned is even parsed; Bolt checks again.
+    verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
@@ -41,6 +45,12 @@ def wsgi_app(bot: Onboard) -> Callable[[dict[str, Any], StartResponse], Iterable
             if length > MAX_BODY_BYTES:
                 return _plain(start_response, "413 Payload Too Large", "too large")
             body = environ["wsgi.input"].read(length)
+            headers = {
+                "x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
+                "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
+            }
+            if verifier is not None and not _signed(verifier, body, headers):
+                return _plain(start_response, "401 Unauthorized", "invalid request signature")
             problem = shape_problem(environ.get("CONTENT_TYPE", ""), body)
             if problem is not None:
                 return _plain(start_response, *problem)
@@ -49,6 +59,13 @@ def wsgi_app(bot: Onboard) -> Callable[[dict[str, Any], StartResponse], Iterable
         return _plain(start_response, "404 Not Found", "not found")
 
     return application
+
+
+def _signed(verifier: SignatureVerifier, body: bytes, headers: dict[str, str]) -> bool:
+    try:
+        return verifier.is_valid_request(body, headers)
+    except ValueError:  # a timestamp that is not a number
+        return False
 
 
 def shape_problem(content_type: str, body: bytes) -> tuple[str, str] | None:

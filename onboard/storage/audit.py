@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, DateTime, String, Text, cast, func, select, text, type_coerce
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -141,13 +142,13 @@ def verify(rows: Iterable[tuple[dict[str, Any], str, str]]) -> ChainBreak | None
 # -- reading the stored chain fast ---------------------------------------------------------------
 #
 # Verifying a million events in a few seconds leaves a few microseconds per event. So the chain
-# is read with one streamed SELECT of raw columns (no ORM objects, no per-row type processing),
-# and each event's canonical JSON is assembled around its `details` from parts encoded once per
-# column (on SQLite by SQLite itself) instead of sorting a dict per row; `details` is re-encoded
-# once per distinct stored text. The parts are optimistic: an event whose assembled text does
-# not hash right is recomputed the general way, from its values as the ORM reads them, before
-# it is called changed. Assembled text that hashes right is exactly `canonical()`'s text: each
-# part is a valid JSON encoding of one column, so equal text means equal values.
+# is read with one streamed SELECT of raw columns (no ORM objects, no per-row type processing,
+# the time as text), and each event's canonical JSON is assembled in one f-string from its
+# JSON-encoded columns instead of building and sorting a dict per row; `details` is re-encoded
+# once per distinct stored text. That is optimistic: an event whose assembled text does not hash
+# right is recomputed the general way, from its values as the ORM reads them, before it is
+# called changed. Assembled text that does hash right is `canonical()`'s text, and each column
+# in it is a valid JSON encoding of the stored value, so the stored values are the hashed ones.
 
 VERIFY_BATCH = 20_000  # rows per fetch
 # Distinct `details` texts whose canonical text is remembered: most events repeat a few shapes.
@@ -302,10 +303,15 @@ def _fast_rows(connection: Connection) -> Iterator[Any]:
         return
     # pysqlite's own tuples, one at a time: wrapping each in a SQLAlchemy Row, or holding a
     # batch of them in a list, costs a third more.
+    sql = str(statement.compile(dialect=connection.dialect))
+    driver_error = connection.dialect.loaded_dbapi.Error
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.arraysize = VERIFY_BATCH
-        yield from cursor.execute(str(statement.compile(dialect=connection.dialect)))
+        yield from cursor.execute(sql)
+    except driver_error as exc:
+        # Raised as SQLAlchemy raises it, so callers handle one kind of database error.
+        raise DBAPIError.instance(sql, None, exc, driver_error, dialect=connection.dialect) from exc
     finally:
         cursor.close()
 

@@ -1,4 +1,4 @@
-"""Whatever people type, the bot answers in words: an inline error or escaped text, never a crash."""
+"""Whatever people type, the bot answers in words: an inline error or escaped text, no crash."""
 
 from __future__ import annotations
 
