@@ -243,12 +243,15 @@ def render(
             "details through JSON parsing and canonical re-encoding, the cost when no two events "
             "share their details.",
             "",
-            "How it gets there: one `SELECT` of raw columns in seq order, streamed in batches of "
-            f"{audit.VERIFY_BATCH:,} (no ORM objects; the stored time text is not parsed into a "
-            "datetime); each event's canonical JSON is assembled in key order from JSON-encoded "
-            "parts instead of sorting a dict, with the canonical text of `details` remembered "
-            "for repeated shapes; then one SHA-256. The text is byte-identical to "
-            "`audit.canonical()` (tests/storage/test_audit_export.py compares them).",
+            "How it gets there: one `SELECT` of raw columns in seq order, read straight off "
+            "the SQLite cursor (no ORM objects, no per-row type processing; the stored time "
+            "text is not parsed into a datetime); each event's canonical JSON is assembled in "
+            "key order in one f-string from JSON-encoded columns instead of sorting a dict, "
+            "with the canonical text of `details` remembered for repeated shapes; then one "
+            "SHA-256. Python's cyclic garbage collector is paused during the walk. An event "
+            "whose assembled text does not hash right is recomputed the general way before it "
+            "is called changed, so the fast path can only be slow, never wrong; tests compare "
+            "it byte for byte with `audit.canonical()` (tests/storage/test_audit_export.py).",
             "",
             f"- Machine: {cores()} CPUs (`nproc`), {cpu_model()}; {platform.system()} "
             f"{platform.release()}",

@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -24,12 +24,14 @@ from onboard.bot import (
     outbound,
     playbooks,
     reminders,
+    standups,
     tasks,
     weekly,
 )
 from onboard.bot.delivery import Delivery
 from onboard.bot.gateway import SlackCallError, SlackGateway, web_client
 from onboard.bot.identity import Directory
+from onboard.bot.metrics import Metrics
 from onboard.bot.settings import Settings
 from onboard.schedules.scheduler import Scheduler
 from onboard.storage.db import Database
@@ -57,11 +59,13 @@ class Onboard:
     tasks: tasks.Tasks
     approvals: approvals.Approvals
     nudges: reminders.Nudges
+    standups: standups.Standups
     digest: weekly.WeeklyDigest
     bolt: App
     clock: Callable[[], dt.datetime]
 
     scheduler: Scheduler | None = None
+    metrics: Metrics = field(init=False)
 
     def start_background(self, *, scheduler: bool = True) -> None:
         """Deliver the outbox (every process) and, unless told not to, run the sweeps."""
@@ -127,6 +131,12 @@ def build(
         approval_nudge_days=settings.approval_nudge_days,
         archive_after_days=settings.archive_after_days,
     )
+    hypercare = standups.Standups(
+        db, clock, delivery.wake, team=settings.team, reminder_hour=settings.reminder_hour
+    )
+    delivery.register(
+        standups.MESSAGE, standups.make_executor(db, hypercare), outbound.on_call_refused
+    )
     digest = weekly.WeeklyDigest(
         db,
         directory,
@@ -146,6 +156,7 @@ def build(
         checklist,
         signoffs,
         nudges,
+        hypercare,
         digest,
         bolt,
         clock,
@@ -153,6 +164,9 @@ def build(
 
     from onboard.handlers import register
 
+    bot.metrics = Metrics(db, clock)
+    gateway.on_error = lambda method, error: bot.metrics.slack_errors.labels(method, error).inc()
+    delivery.on_sent = bot.metrics.outbox_sent.inc
     register(bot)
     return bot
 

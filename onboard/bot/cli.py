@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -44,13 +43,9 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    # Bolt logs the whole body of a refused request at INFO: names and IDs stay out of logs.
-    logging.getLogger("slack_bolt").setLevel(max(logging.WARNING, logging.root.level))
+    from onboard.bot.logs import configure
+
+    configure(settings.log_level, settings.log_format)
 
 
 @cli.command()

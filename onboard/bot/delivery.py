@@ -57,6 +57,7 @@ class Delivery:
         self.poll_seconds = poll_seconds
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.on_sent: Callable[[], None] = lambda: None
         self.executors: dict[str, Executor] = {}
         self.on_refused: dict[str, RefusalHandler] = {}
         self._stop = threading.Event()
@@ -135,6 +136,7 @@ class Delivery:
                 outbox.mark_sent(session, row.id, outcome.result, self.clock())
                 for follow_up in outcome.then:
                     follow_up(session)
+            self.on_sent()
             log.info("outbox sent", extra={"key": row.key, "operation": row.operation})
 
     def _retry(self, row: OutboxMessage, error: str, retry_after: float | None) -> None:

@@ -6,6 +6,7 @@ It classifies every failure as "retry later" (429, 5xx, network) or "refused" (S
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
@@ -52,6 +53,7 @@ class SlackGateway:
 
     def __init__(self, client: WebClient) -> None:
         self.client = client
+        self.on_error: Callable[[str, str], None] = lambda method, error: None
 
     def call(self, method: str, **args: Any) -> dict[str, Any]:
         function = getattr(self.client, method.replace(".", "_"), None)
@@ -61,8 +63,11 @@ class SlackGateway:
             else:
                 response = function(**args)
         except SlackApiError as exc:
-            raise _classify(method, exc) from None
+            failure = _classify(method, exc)
+            self.on_error(method, failure.error)
+            raise failure from None
         except (OSError, TimeoutError) as exc:  # connection refused, reset, timed out
+            self.on_error(method, "network")
             raise SlackRetryLater(method, f"network: {type(exc).__name__}") from None
         return dict(response.data) if isinstance(response.data, dict) else {}
 
@@ -75,7 +80,9 @@ def _classify(method: str, exc: SlackApiError) -> SlackCallError:
         header = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
         retry_after = _seconds(header)
         return SlackRetryLater(method, "ratelimited", retry_after if retry_after else 1.0)
-    if status >= 500 or error in _TRANSIENT:
+    if status >= 500:
+        return SlackRetryLater(method, f"http_{status}")  # the body is an HTML page, not a code
+    if error in _TRANSIENT:
         return SlackRetryLater(method, error)
     return SlackRefused(method, error)
 

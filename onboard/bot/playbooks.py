@@ -281,6 +281,214 @@ class Stage(_Strict):
         return f"{span} business day{'' if span == '1' else 's'}"
 
 
+# -- the client intake questionnaire --------------------------------------------------------
+
+QuestionKind = Literal[
+    "text",
+    "long_text",
+    "email",
+    "url",
+    "number",
+    "date",
+    "single_choice",
+    "multi_choice",
+    "user",
+    "file",
+    "yes_no",
+    "phone",
+    "country",
+    "timezone",
+]
+CHOICE_KINDS = ("single_choice", "multi_choice")
+TEXT_KINDS = ("text", "long_text")
+# Slack's ceilings: 100 options in a static select, 10 in checkboxes, 3000 typed characters.
+MAX_OPTIONS = 100
+MAX_CHECKBOXES = 10
+MAX_TEXT_LENGTH = 3000
+# Enough for the longest seed form; small enough that a page fits one modal (100 blocks) and the
+# "Ask for changes" list of every field fits one select (100 options).
+MAX_PAGES = 12
+MAX_PAGE_QUESTIONS = 20
+MAX_QUESTIONS = 100
+# Where an answer lands in the client record: the client's own columns, a contact by role, or a
+# named fact of its profile (compliance requirements, user count...).
+MAPS_TO_PATTERN = (
+    r"^(client\.(timezone|country)"
+    r"|contacts\.[a-z][a-z0-9-]*\.(name|email|slack_user)"
+    r"|profile\.[a-z0-9][a-z0-9-]*)$"
+)
+Choice = Annotated[str, Field(min_length=1, max_length=75)]
+
+
+class Question(_Strict):
+    """One field of an intake page: what is asked, of which kind, and where the answer goes."""
+
+    key: Key
+    label: str = Field(min_length=1, max_length=150)
+    kind: QuestionKind = "text"
+    required: bool = False
+    help: str | None = Field(None, max_length=500, description="Shown under the field.")
+    placeholder: str | None = Field(None, max_length=150)
+    options: list[Choice] = Field(
+        default_factory=list, max_length=MAX_OPTIONS, description="For single or multi choice."
+    )
+    min: float | None = Field(None, description="Smallest number accepted (number only).")
+    max: float | None = Field(None, description="Largest number accepted (number only).")
+    decimal: bool = Field(False, description="Numbers may have decimals (number only).")
+    max_length: int | None = Field(None, ge=1, le=MAX_TEXT_LENGTH)
+    max_files: int = Field(1, ge=1, le=10, description="Files accepted (file only).")
+    credential: bool = Field(
+        False,
+        description="The question is about access to a system: the form explains how to share "
+        "access safely, and anything that looks like a password is refused.",
+    )
+    maps_to: str | None = Field(
+        None,
+        pattern=MAPS_TO_PATTERN,
+        description="client.timezone, client.country, contacts.<role>.name|email|slack_user, "
+        "or profile.<key>: the answer feeds the client record when the data is verified.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Question:
+        problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+        if self.kind in CHOICE_KINDS and not self.options:
+            problems.append((("options",), f"a {self.kind} question needs options", ""))
+        if self.kind not in CHOICE_KINDS and self.options:
+            problems.append((("options",), "only single_choice and multi_choice take options", ""))
+        if len(set(self.options)) != len(self.options):
+            problems.append((("options",), "an option is listed twice", ""))
+        if self.kind != "number" and (self.min is not None or self.max is not None):
+            problems.append((("min",), "only a number question takes min and max", self.min))
+        if self.min is not None and self.max is not None and self.min > self.max:
+            problems.append((("min",), f"min ({self.min}) must not exceed max ({self.max})", ""))
+        if self.max_length is not None and self.kind not in TEXT_KINDS:
+            problems.append((("max_length",), "only text questions take max_length", ""))
+        wanted = _MAPPABLE.get((self.maps_to or "").rsplit(".", 1)[-1] if self.maps_to else "")
+        if self.maps_to and not self.maps_to.startswith("profile.") and self.kind not in wanted:
+            problems.append(
+                (
+                    ("maps_to",),
+                    f"{self.maps_to} needs a question of kind {' or '.join(wanted)}",
+                    self.maps_to,
+                )
+            )
+        _refuse("Question", problems)
+        return self
+
+    @property
+    def text_limit(self) -> int:
+        """The most characters Slack lets the person type here."""
+        if self.max_length is not None:
+            return self.max_length
+        return MAX_TEXT_LENGTH if self.kind == "long_text" else 300
+
+
+# maps_to's last part → the question kinds whose answers fit it.
+_MAPPABLE: dict[str, tuple[str, ...]] = {
+    "timezone": ("timezone",),
+    "country": ("country",),
+    "name": ("text",),
+    "email": ("email",),
+    "slack_user": ("user",),
+}
+
+
+class QuestionPage(_Strict):
+    """One modal page of the questionnaire: a section of related questions."""
+
+    key: Key
+    title: str = Field(min_length=1, max_length=60)
+    intro: str | None = Field(None, max_length=1000)
+    questions: list[Question] = Field(min_length=1, max_length=MAX_PAGE_QUESTIONS)
+
+
+class IntakeReminders(_Strict):
+    """The reminder loop of an unfinished intake (seed 001): channel, then DM, then a call."""
+
+    channel_after_business_days: int = Field(
+        2, ge=1, le=60, description="A friendly nudge in the client channel."
+    )
+    dm_after_business_days: int = Field(
+        4, ge=1, le=60, description="A direct message to the primary contact."
+    )
+    support_call_after_business_days: int = Field(
+        6, ge=1, le=60, description="Prompt the account manager to book a support call."
+    )
+    every_business_days: int = Field(
+        2, ge=1, le=60, description="After the support call prompt, channel nudges this often."
+    )
+    max_reminders: int = Field(4, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntakeReminders:
+        steps = (
+            self.channel_after_business_days,
+            self.dm_after_business_days,
+            self.support_call_after_business_days,
+        )
+        if list(steps) != sorted(steps):
+            raise ValueError("the channel nudge comes first, then the DM, then the support call")
+        return self
+
+
+class Questionnaire(_Strict):
+    """What the client is asked in the intake modals, when, and which gate it passes."""
+
+    title: str = Field("Client intake", min_length=1, max_length=60)
+    why: str = Field(min_length=1, max_length=500, description="What the answers are for.")
+    minutes: int = Field(ge=1, le=480, description="About how long it takes to fill.")
+    stage: Key = Field(description="The stage whose start posts the intake in the channel.")
+    gate: Key | None = Field(
+        None, description="A gate of that stage, passed when the team marks the data verified."
+    )
+    access_guidance: str = Field(
+        "Never paste passwords, keys or tokens here. To give us access, invite our team's "
+        "account as a user of the system, or share the login through your password manager "
+        "(a 1Password or Bitwarden share) and tell us here that you did.",
+        min_length=1,
+        max_length=1000,
+        description="How to share access safely, shown with every credential question.",
+    )
+    reminders: IntakeReminders = Field(default_factory=IntakeReminders)
+    pages: list[QuestionPage] = Field(min_length=1, max_length=MAX_PAGES)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Questionnaire:
+        problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+        pages: set[str] = set()
+        seen: dict[str, int] = {}
+        for p, page in enumerate(self.pages):
+            if page.key in pages:
+                problems.append((("pages", p, "key"), f"page key {page.key!r} is used twice", ""))
+            pages.add(page.key)
+            for q, question in enumerate(page.questions):
+                if question.key in seen:
+                    problems.append(
+                        (
+                            ("pages", p, "questions", q, "key"),
+                            f"question key {question.key!r} is already used on page "
+                            f"{seen[question.key]}",
+                            question.key,
+                        )
+                    )
+                seen.setdefault(question.key, p)
+        if len(seen) > MAX_QUESTIONS:
+            problems.append((("pages",), f"at most {MAX_QUESTIONS} questions in all", ""))
+        _refuse("Questionnaire", problems)
+        return self
+
+    def questions(self) -> list[tuple[QuestionPage, Question]]:
+        """Every question with its page, in the order the client meets them."""
+        return [(page, question) for page in self.pages for question in page.questions]
+
+    def question(self, key: str) -> Question:
+        for _, question in self.questions():
+            if question.key == key:
+                return question
+        raise KeyError(key)
+
+
 class Playbook(_Strict):
     """An onboarding process: ordered stages, and what applies to all of them."""
 
@@ -294,6 +502,9 @@ class Playbook(_Strict):
     ] = Field(default_factory=dict, description="Service tier → how often the client is reviewed.")
     governance: list[Line] = Field(
         default_factory=list, max_length=20, description="Rules that apply to every stage."
+    )
+    intake: Questionnaire | None = Field(
+        None, description="The client intake questionnaire, filled in modals in the channel."
     )
 
     @model_validator(mode="after")
@@ -335,6 +546,22 @@ class Playbook(_Strict):
                             loc,
                             f"a loop goes back to this stage or an earlier one, not {target!r}",
                             target,
+                        )
+                    )
+        if self.intake is not None:
+            if self.intake.stage not in position:
+                problems.append(
+                    (("intake", "stage"), f"no stage {self.intake.stage!r} in this playbook", "")
+                )
+            elif self.intake.gate is not None:
+                stage_gates = {g.key for g in self.stages[position[self.intake.stage]].gates}
+                if self.intake.gate not in stage_gates:
+                    problems.append(
+                        (
+                            ("intake", "gate"),
+                            f"no gate {self.intake.gate!r} in stage {self.intake.stage!r} "
+                            f"(gates: {', '.join(sorted(stage_gates)) or 'none'})",
+                            self.intake.gate,
                         )
                     )
         _refuse("Playbook", problems)

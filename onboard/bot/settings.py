@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         12, ge=1, le=100, validation_alias=_env("ONBOARD_OUTBOX_MAX_ATTEMPTS")
     )
     log_level: str = Field("INFO", validation_alias=_env("ONBOARD_LOG_LEVEL"))
+    log_format: str = Field(
+        "text", pattern="^(text|json)$", validation_alias=_env("ONBOARD_LOG_FORMAT")
+    )
     reminder_hour: int = Field(9, ge=0, le=23, validation_alias=_env("ONBOARD_REMINDER_HOUR"))
     approval_nudge_days: int = Field(
         2, ge=1, le=60, validation_alias=_env("ONBOARD_APPROVAL_NUDGE_DAYS")

@@ -1,6 +1,6 @@
-"""Hypercare: stand-up prompts, answers, reminders, cut-off summaries, weekly reviews, BAU reviews.
+"""Hypercare: stand-up prompts, answers, reminders, cut-off summaries, weekly and BAU reviews.
 
-Sweeps run "as of" a moment; each send is keyed (`standup:<client>:<local date>`), so re-runs add nothing.
+Sweeps run "as of" a moment; each send is keyed (`standup:<client>:<date>`): re-runs add nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from calendar import monthrange
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,8 @@ from onboard.bot.delivery import Outcome
 from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
 from onboard.bot.gateway import SlackGateway, SlackRetryLater
 from onboard.bot.journey import find_client
-from onboard.bot.playbooks import WEEKDAYS, Hypercare as HypercareRules
+from onboard.bot.playbooks import WEEKDAYS
+from onboard.bot.playbooks import Hypercare as HypercareRules
 from onboard.messages.render import render_message
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
@@ -42,15 +43,15 @@ from onboard.storage.models import (
 
 log = logging.getLogger(__name__)
 
-MESSAGE = "standup.message"  # the outbox operation of a prompt: posted, then updated in place
+MESSAGE = "standup.message"  # outbox operation: a prompt posted once, then updated in place
 DAILY, WEEKLY = "daily", "weekly"
-HEALTH = ("green", "amber", "red")  # worst last
+HEALTH = ("green", "amber", "red")  # best first, worst last
 DEFAULT_CUTOFF = dt.time(17, 0)
 DEFAULT_REMINDER_MINUTES = 120
-TREND_DAYS = 5  # stand-ups shown in a summary's health trend
-MAX_FIELD = 1000  # characters per answer field; three fit a thread reply with room to spare
+TREND_DAYS = 5  # stand-ups in a summary's health trend
+MAX_FIELD = 1000  # characters per answer field: three fit one thread reply with room to spare
 MAX_AWAY_DAYS = 90
-REVIEW_GRACE_DAYS = 7  # a BAU review reminder missed by downtime is still sent within a week
+REVIEW_GRACE_DAYS = 7  # a BAU review reminder missed through downtime is still sent within a week
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
 
 
@@ -59,19 +60,22 @@ _CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
 
 @dataclass(frozen=True)
 class Care:
-    """The hypercare stage of a client's playbook snapshot: its rules and its exit criteria."""
+    """The hypercare stage of a client's playbook snapshot: its rules and exit criteria."""
 
     stage_key: str
     stage_name: str
     stage_index: int
     rules: HypercareRules
     criteria: tuple[tuple[str, str], ...]  # (gate key, gate name) of each exit criterion
-    next_stage: str | None  # the name of the stage after it, for "advance moves it to …"
+    next_stage: str | None  # the name of the stage after it
 
 
 def care_of(snapshot: dict[str, Any]) -> Care | None:
-    """The first stage with hypercare automation, read from the raw snapshot (no full parse:
-    the sweep asks this of every client and a whole playbook costs milliseconds to validate)."""
+    """The first stage with hypercare automation, read from the raw snapshot.
+
+    The sweep asks this of every active client; validating a whole playbook costs milliseconds,
+    reading one stage's dictionary costs nothing.
+    """
     stages = snapshot.get("stages") or []
     for index, stage in enumerate(stages):
         rules = (stage.get("automation") or {}).get("hypercare")
@@ -104,15 +108,17 @@ class Slot:
 
 
 def parse_clock(text: str) -> dt.time:
-    """ "9:30" or "09:30" as a time of day; InvalidInput otherwise."""
+    """ "9:30" or "09:30" as a time of day."""
     found = _CLOCK.fullmatch(text.strip())
     if not found or int(found.group(1)) > 23 or int(found.group(2)) > 59:
         raise InvalidInput({"time": "Give a 24-hour time such as 09:30."})
     return dt.time(int(found.group(1)), int(found.group(2)))
 
 
-def standup_time(row: Hypercare, rules: HypercareRules) -> dt.time:
-    return parse_clock(row.standup_time) if row.standup_time else rules.standup_time
+def standup_time(row: Hypercare, rules: HypercareRules | None) -> dt.time:
+    if row.standup_time:
+        return parse_clock(row.standup_time)
+    return rules.standup_time if rules else dt.time(9, 30)
 
 
 def cutoff_time(row: Hypercare) -> dt.time:
@@ -125,20 +131,20 @@ def reminder_delay(row: Hypercare) -> dt.timedelta:
 
 
 def cutoff_of(calendar: BusinessCalendar, day: dt.date, due: dt.time, cut: dt.time) -> dt.datetime:
-    """The day's cut-off; a stand-up set after the cut-off time closes at the local midnight."""
+    """The day's cut-off; a stand-up set at or after the cut-off time closes at local midnight."""
     if cut > due:
         return calendar.at_local_time(day, cut)
     return calendar.at_local_time(day + dt.timedelta(days=1), dt.time(0))
 
 
 def slots(row: Hypercare, rules: HypercareRules, calendar: BusinessCalendar) -> list[Slot]:
-    """Every stand-up and weekly review of the window, in order.
+    """Every stand-up and weekly review of the hypercare window, in order.
 
     Stand-ups fall on the first `standup_business_days` business days (weekends, the country's
     holidays and the client's days off skipped) whose stand-up time is not before hypercare
-    began: a go-live at 14:00 has its first stand-up the next business morning. Weekly reviews
-    fall on the playbook's weekday of each following week, moved to the next business day
-    when that is a day off (and dropped when that is past the window).
+    began: a go-live at 14:00 has its first stand-up the next business morning. A weekly review
+    falls on the playbook's weekday of each following week, moved to the next business day
+    when that is a day off, and dropped when that is past the window.
     """
     assert row.start_date and row.end_date and row.started_at
     at, cut = standup_time(row, rules), cutoff_time(row)
@@ -159,7 +165,7 @@ def slots(row: Hypercare, rules: HypercareRules, calendar: BusinessCalendar) -> 
         while day <= row.end_date:
             try:
                 moved = calendar.roll_forward(day)
-            except ValueError:  # a calendar with no business day at all: no reviews
+            except ValueError:  # a calendar without a single business day: no reviews
                 break
             due = calendar.at_local_time(moved, at)
             if moved <= row.end_date and moved not in seen and due >= row.started_at:
@@ -170,14 +176,14 @@ def slots(row: Hypercare, rules: HypercareRules, calendar: BusinessCalendar) -> 
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day `months` later, clamped to the month's end (31 Jan + 1 → 28/29 Feb)."""
+    """The same day `months` later, clamped to the month's end (31 Jan + 1 → 28 or 29 Feb)."""
     total = day.month - 1 + months
     year, month = day.year + total // 12, total % 12 + 1
     return dt.date(year, month, min(day.day, monthrange(year, month)[1]))
 
 
 def review_dates(start: dt.date, cadence: str, calendar: BusinessCalendar) -> Iterator[dt.date]:
-    """BAU service reviews: every month (or quarter) after BAU began, on a business day."""
+    """BAU service reviews: each month (or quarter) after BAU began, on a business day."""
     step = 1 if cadence == "monthly" else 3
     n = 1
     while True:
@@ -192,8 +198,8 @@ class Pacer:
     """Keeps this process's posts within Slack's published pace: one message a second per
     channel, and after a 429 no call of that method until its Retry-After has passed.
 
-    A short wait is slept (the next post could not go sooner anyway); a longer one is handed
-    back to the outbox as "retry later", so the delivery thread is never held for long.
+    A short wait is slept (nothing could go sooner anyway); a longer one goes back to the
+    outbox as "retry later", so the delivery thread is never held for long.
     """
 
     def __init__(
@@ -217,12 +223,12 @@ class Pacer:
             ready = self._held.get(method, 0.0)
             paced = method == "chat.postMessage" and channel is not None
             if paced:
-                ready = max(ready, self._next.get(channel or "", 0.0))
+                ready = max(ready, self._next.get(str(channel), 0.0))
             delay = ready - now
             if delay > self.max_sleep:
                 raise SlackRetryLater(method, "paced", retry_after=delay)
             if paced:
-                self._next[channel or ""] = max(now, ready) + self.per_channel
+                self._next[str(channel)] = max(now, ready) + self.per_channel
                 if len(self._next) > 10_000:  # forget channels whose spacing has passed
                     self._next = {c: t for c, t in self._next.items() if t > now}
         if delay > 0:
@@ -258,7 +264,7 @@ class PacedGateway(SlackGateway):
 
 @dataclass(frozen=True)
 class DayLine:
-    """One day of a client's hypercare as a summary, weekly review or report shows it."""
+    """One day of a client's hypercare as a summary, a weekly review or a report shows it."""
 
     day: dt.date
     kind: str  # daily | weekly | off
@@ -276,9 +282,8 @@ class PromptView:
 
     client: Client
     prompt: StandupPrompt
-    timezone: str
     due_local: dt.time
-    cutoff_local: dt.time
+    closes_at: str  # "17:00" or "midnight"
     hypercare_day: int
     hypercare_days: int
     end_date: dt.date
@@ -295,6 +300,10 @@ class PromptView:
     def blockers(self) -> list[StandupAnswer]:
         return [a for a in self.answers if a.blockers]
 
+    @property
+    def criteria_met(self) -> int:
+        return sum(1 for _, _, status in self.criteria if status == "passed")
+
 
 @dataclass(frozen=True)
 class Status:
@@ -308,7 +317,7 @@ class Status:
     reminder_minutes: int
     responders: list[str]
     default_responders: bool
-    upcoming: list[Slot]
+    upcoming: list[tuple[Slot, dt.datetime]]  # with its local time
     days_off: list[StandupDayOff]
     away: list[StandupAway]
     criteria: list[tuple[str, str, str]]
@@ -318,7 +327,7 @@ class Status:
 
 @dataclass(frozen=True)
 class Report:
-    """Stand-ups of a date range, for `/onboard standup report`."""
+    """The stand-ups of a date range, for `/onboard standup report`."""
 
     client: Client
     first: dt.date
@@ -328,26 +337,32 @@ class Report:
 
     @property
     def held(self) -> int:
-        return sum(1 for line in self.lines if line.kind == DAILY and line.status != "missed")
+        return sum(1 for x in self.lines if x.kind == DAILY and x.status in ("open", "closed"))
+
+    @property
+    def missed(self) -> int:
+        return sum(1 for x in self.lines if x.kind == DAILY and x.status == "missed")
 
     @property
     def answered(self) -> int:
-        return sum(line.answered for line in self.lines if line.kind == DAILY)
+        return sum(x.answered for x in self.lines if x.kind == DAILY)
 
     @property
     def expected(self) -> int:
-        return sum(line.expected for line in self.lines if line.kind == DAILY)
+        return sum(x.expected for x in self.lines if x.kind == DAILY and x.status != "missed")
 
     @property
     def blockers(self) -> int:
-        return sum(line.blockers for line in self.lines)
+        return sum(x.blockers for x in self.lines)
 
 
 # -- the service ------------------------------------------------------------------------------
 
+Change = Callable[[Session, "Client", Care, Hypercare, dt.date], dict[str, Any]]
+
 
 class Standups:
-    """Hypercare stand-ups for every client in a hypercare stage, and BAU reviews after it."""
+    """Hypercare for every client in a hypercare stage, and BAU service reviews after it."""
 
     def __init__(
         self,
@@ -365,12 +380,13 @@ class Standups:
         self.team = tuple(team)
         self.reminder_hour = reminder_hour
         self.pacer = pacer or Pacer()
-        self._cares: dict[int, Care | None] = {}  # snapshots never change: read each once
+        self._cares: dict[int, Care | None] = {}  # a snapshot never changes: read each once
 
     # -- the sweep ----------------------------------------------------------------------------
 
     def sweep(self, at: dt.datetime) -> int:
-        """Start and end hypercare windows, post what fell due, remind, summarise at cut-off."""
+        """Start and end hypercare windows, post what fell due, remind once, summarise at the
+        cut-off; the number of sends queued."""
         with self.db.transaction() as session:
             clients = session.execute(
                 select(
@@ -393,7 +409,7 @@ class Standups:
         ]
         queued, failed = 0, 0
         for client_id in due:
-            # One transaction per client: one client's trouble never holds back the others.
+            # A transaction per client: one client's trouble never holds back the others.
             try:
                 with self.db.transaction() as session:
                     queued += self._sweep_client(session, client_id, at)
@@ -401,7 +417,7 @@ class Standups:
                 log.exception("stand-up sweep failed for client %s", client_id)
                 failed += 1
         if failed:
-            raise RuntimeError(f"stand-up sweep failed for {failed} client(s); see the log")
+            raise RuntimeError(f"the stand-up sweep failed for {failed} client(s); see the log")
         return queued
 
     def _care_stage(self, client_id: int) -> str | None:
@@ -418,8 +434,8 @@ class Standups:
         return self._cares[client.id]
 
     def _sweep_client(self, session: Session, client_id: int, at: dt.datetime) -> int:
-        # Locks come first and in one order (hypercare row, then prompts, then the audit
-        # chain's), so two schedulers serialise per client instead of deadlocking.
+        # Locks are taken first and in one order (the hypercare row, its prompts, then the
+        # audit chain's), so two schedulers take turns per client instead of deadlocking.
         row = _locked(session, client_id)
         client = session.get_one(Client, client_id)
         care = self._care(client)
@@ -442,15 +458,13 @@ class Standups:
             )
         )
         queued = 0
-        if in_care and (row.status != "active" or row.started_at != client.stage_entered_at):
-            assert care is not None
-            queued += self._start(session, client, row, care, at)
-        elif row.status == "active" and not in_care:
-            assert care is not None
-            self._finish(session, client, row, care, at)
-            queued += 1
+        if care is not None and in_care:
+            if row.status != "active" or row.started_at != client.stage_entered_at:
+                queued += self._start(session, client, row, care, at)
+        elif care is not None and row.status == "active":
+            queued += self._finish(session, client, row, care, at)
         calendar = _calendar(session, client)
-        if row.status == "active" and care is not None:
+        if care is not None and row.status == "active":
             queued += self._open_due(session, client, row, care, calendar, prompts, at)
             queued += self._milestones(session, client, row, care, calendar, at)
         for prompt in prompts:
@@ -475,8 +489,8 @@ class Standups:
             client=client,
             care=care,
             row=row,
-            standups=[s for s in planned if s.kind == DAILY],
-            reviews=[s for s in planned if s.kind == WEEKLY],
+            standups=[s.day for s in planned if s.kind == DAILY],
+            reviews=[s.day for s in planned if s.kind == WEEKLY],
             time=standup_time(row, care.rules),
             criteria=_criteria(session, client, care),
         )
@@ -506,14 +520,12 @@ class Standups:
 
     def _finish(
         self, session: Session, client: Client, row: Hypercare, care: Care, at: dt.datetime
-    ) -> None:
-        """The client left the hypercare stage: forward means BAU begins, back means it paused."""
+    ) -> int:
+        """The client left the hypercare stage: forward, BAU begins; back, hypercare stops."""
         keys = [s["key"] for s in client.playbook.get("stages", [])]
         forward = client.status == "completed" or (
             client.stage_key in keys and keys.index(client.stage_key) > care.stage_index
         )
-        criteria = _criteria(session, client, care)
-        met = sum(1 for _, _, status in criteria if status == "passed")
         if not forward:
             row.status, row.ended_at = "left", at
             audit.record(
@@ -524,7 +536,9 @@ class Standups:
                 subject=client.stage_key,
                 at=at,
             )
-            return
+            return 0
+        criteria = _criteria(session, client, care)
+        met = sum(1 for _, _, status in criteria if status == "passed")
         ended = (client.completed_at if client.status == "completed" else None) or (
             client.stage_entered_at or at
         )
@@ -556,25 +570,27 @@ class Standups:
             },
             at=at,
         )
-        if client.channel_id is not None:
-            message = render_message(
-                "hypercare_bau",
-                client=client,
-                cadence=cadence,
-                first=first,
-                reviewer=reviewer,
-                criteria=criteria,
-                met=met,
-            )
-            outbound.enqueue_call(
-                session,
-                f"hypercare:{client.id}:bau:{row.bau_started_on.isoformat()}",
-                "chat.postMessage",
-                {"channel": client.channel_id, **message},
-                client_id=client.id,
-                audit_action="bau.announced",
-                not_before=at,
-            )
+        if client.channel_id is None:
+            return 0
+        message = render_message(
+            "hypercare_bau",
+            client=client,
+            cadence=cadence,
+            first=first,
+            reviewer=reviewer,
+            criteria=criteria,
+            met=met,
+        )
+        outbound.enqueue_call(
+            session,
+            f"hypercare:{client.id}:bau:{row.bau_started_on.isoformat()}",
+            "chat.postMessage",
+            {"channel": client.channel_id, **message},
+            client_id=client.id,
+            audit_action="bau.announced",
+            not_before=at,
+        )
+        return 1
 
     def _open_due(
         self,
@@ -600,14 +616,16 @@ class Standups:
     def _open(
         self, session: Session, client: Client, row: Hypercare, slot: Slot, at: dt.datetime
     ) -> StandupPrompt | None:
-        """Post a prompt that fell due, unless its day is over: then it is recorded as missed
-        (the bot was down) or paused, and nothing stale is posted."""
+        """Post a prompt that fell due; once its day's cut-off has passed (the bot was down, or
+        stand-ups were paused) it is recorded instead, and nothing stale is posted."""
         late = at >= slot.cutoff
         if row.paused and not late:
-            return None  # resuming before the cut-off still posts today's
-        status = ("paused" if row.paused else "missed") if late else "open"
-        if status == "open" and slot.kind == WEEKLY:
-            status = "posted"
+            return None  # resuming before the cut-off still posts the day's prompt
+        if late:
+            status = "paused" if row.paused else "missed"
+        else:
+            status = "open" if slot.kind == DAILY else "posted"
+        key = prompt_key(client.id, slot.day, slot.kind)
         prompt = StandupPrompt(
             client_id=client.id,
             day=slot.day,
@@ -619,7 +637,7 @@ class Standups:
         )
         session.add(prompt)
         session.flush()
-        details = {"day": slot.day.isoformat(), "kind": slot.kind, "due": slot.due.isoformat()}
+        details: dict[str, Any] = {"kind": slot.kind, "due": slot.due.isoformat()}
         if late:
             action = "standup.paused_day" if row.paused else "standup.missed"
             audit.record(
@@ -627,26 +645,19 @@ class Standups:
                 audit.Cause.system(),
                 action,
                 client_id=client.id,
-                subject=prompt_key(client.id, slot.day, slot.kind),
+                subject=key,
                 details=details,
                 at=at,
             )
             return prompt
-        outbox.enqueue(
-            session,
-            prompt_key(client.id, slot.day, slot.kind),
-            MESSAGE,
-            {"prompt_id": prompt.id},
-            client_id=client.id,
-            now=at,
-        )
+        outbox.enqueue(session, key, MESSAGE, {"prompt_id": prompt.id}, client_id=client.id, now=at)
         details["late_seconds"] = int((at - slot.due).total_seconds())
         audit.record(
             session,
             audit.Cause.system(),
             "standup.prompted" if slot.kind == DAILY else "hypercare.review_prompted",
             client_id=client.id,
-            subject=prompt_key(client.id, slot.day, slot.kind),
+            subject=key,
             details=details,
             at=at,
         )
@@ -663,9 +674,7 @@ class Standups:
         at: dt.datetime,
     ) -> int:
         """An open stand-up: one reminder at reminder time, then the summary at the cut-off."""
-        rules_time = standup_time(row, care.rules) if care else prompt.due_at.time()
-        closes = cutoff_of(calendar, prompt.day, rules_time, cutoff_time(row))
-        closes = max(closes, prompt.due_at + dt.timedelta(minutes=1))
+        closes = _closes(row, care, calendar, prompt)
         if at >= closes:
             return self._close(session, client, row, prompt, at)
         remind_at = max(prompt.due_at, prompt.created_at) + reminder_delay(row)
@@ -676,7 +685,7 @@ class Standups:
             and row.status == "active"
             and not row.paused
         ):
-            return self._remind(session, client, row, prompt, at)
+            return self._remind(session, client, row, care, calendar, prompt, at)
         return 0
 
     def _remind(
@@ -684,6 +693,8 @@ class Standups:
         session: Session,
         client: Client,
         row: Hypercare,
+        care: Care | None,
+        calendar: BusinessCalendar,
         prompt: StandupPrompt,
         at: dt.datetime,
     ) -> int:
@@ -692,14 +703,15 @@ class Standups:
         away = _away(session, client.id, prompt.day)
         waiting = [u for u in prompt.expected if u not in answered and u not in away]
         prompt.reminded_at = at
-        closes = cutoff_time(row)
+        key = prompt_key(client.id, prompt.day, DAILY)
+        closes = _closing_label(row, care)
         for user in waiting:
             message = render_message(
-                "standup_reminder", client=client, prompt=prompt, cutoff=closes
+                "standup_reminder", client=client, prompt=prompt, closes=closes
             )
             outbound.enqueue_call(
                 session,
-                f"{prompt_key(client.id, prompt.day, DAILY)}:remind:{user}",
+                f"{key}:remind:{user}",
                 "chat.postMessage",
                 {"channel": user, **message},
                 client_id=client.id,
@@ -712,7 +724,7 @@ class Standups:
             audit.Cause.system(),
             "standup.reminded",
             client_id=client.id,
-            subject=prompt_key(client.id, prompt.day, DAILY),
+            subject=key,
             details={"waiting": waiting, "away": sorted(away & set(prompt.expected))},
             at=at,
         )
@@ -730,9 +742,10 @@ class Standups:
             prompt.expected = self._expected(row, client)
         prompt.status, prompt.closed_at = "closed", at
         answers = _answers(session, prompt.id)
+        key = prompt_key(client.id, prompt.day, DAILY)
         outbox.enqueue(
             session,
-            f"{prompt_key(client.id, prompt.day, DAILY)}:summary",
+            f"{key}:summary",
             MESSAGE,
             {"prompt_id": prompt.id},
             client_id=client.id,
@@ -743,7 +756,7 @@ class Standups:
             audit.Cause.system(),
             "standup.summarised",
             client_id=client.id,
-            subject=prompt_key(client.id, prompt.day, DAILY),
+            subject=key,
             details={
                 "answered": len(answers),
                 "expected": len(prompt.expected),
@@ -768,8 +781,8 @@ class Standups:
         held = bool(criteria) and all(status == "passed" for _, _, status in criteria)
         assert row.started_at is not None and row.end_date is not None
         if held and client.channel_id:
-            message = render_message("hypercare_exit_ready", client=client, care=care)
             key = f"hypercare:{client.id}:exit-ready:{row.started_at.isoformat()}"
+            message = render_message("hypercare_exit_ready", client=client, care=care)
             if outbound.enqueue_call(
                 session,
                 key,
@@ -788,10 +801,10 @@ class Standups:
                 )
                 return 1
         if not held and calendar.local_date(at) > row.end_date:
+            key = f"hypercare:{client.id}:overrun:{row.started_at.isoformat()}"
             message = render_message(
                 "hypercare_overrun", client=client, care=care, row=row, criteria=criteria
             )
-            key = f"hypercare:{client.id}:overrun:{row.started_at.isoformat()}"
             if outbound.enqueue_call(
                 session,
                 key,
@@ -800,14 +813,13 @@ class Standups:
                 client_id=client.id,
                 not_before=at,
             ):
-                open_criteria = [k for k, _, status in criteria if status != "passed"]
                 audit.record(
                     session,
                     audit.Cause.system(),
                     "hypercare.window_ended",
                     client_id=client.id,
                     subject=key,
-                    details={"open_criteria": open_criteria},
+                    details={"open": [k for k, _, s in criteria if s != "passed"]},
                     at=at,
                 )
                 return 1
@@ -844,7 +856,7 @@ class Standups:
                     client=client,
                     due=due,
                     cadence=row.review_cadence,
-                    reviewer=reviewer,
+                    following=_following_review(row, calendar, due),
                 )
                 queued += outbound.enqueue_call(
                     session,
@@ -861,15 +873,15 @@ class Standups:
     # -- answering ----------------------------------------------------------------------------
 
     def answer_form(
-        self, prompt_id: int, user: str, channel_id: str | None, message_ts: str | None = None
+        self, prompt_id: int, channel_id: str | None, user: str, message_ts: str | None = None
     ) -> dict[str, Any]:
-        """What the update modal needs, once the click is known to be about an open stand-up in
-        the client's own channel (only its members see the button)."""
+        """What the update modal needs, once the click is known to be about an open stand-up
+        of the channel it was made in (only the channel's members see the button)."""
         now = self.clock()
         with self.db.transaction() as session:
-            prompt, client, row = self._open_prompt(session, prompt_id, now)
+            prompt, client = self._open_prompt(session, prompt_id, now)
             if channel_id is not None and channel_id != client.channel_id:
-                raise NotAllowed("This stand-up belongs to another client's channel.")
+                raise NotAllowed("This stand-up belongs to another channel.")
             if prompt.message_ts is None and message_ts:
                 prompt.message_ts = message_ts  # its post's answer was lost; Slack says where
             mine = session.scalars(
@@ -886,12 +898,12 @@ class Standups:
             }
 
     def answer(self, prompt_id: int, form: dict[str, Any], cause: audit.Cause) -> StandupAnswer:
-        """Record someone's update and post it in the prompt's thread; Red or a blocker tells
-        the account manager straight away."""
+        """Record an update and post it in the prompt's thread; Red health or a blocker tells
+        the account manager at once."""
         fields = _valid_answer(form)
         now = self.clock()
         with self.db.transaction() as session:
-            prompt, client, row = self._open_prompt(session, prompt_id, now, lock=True)
+            prompt, client = self._open_prompt(session, prompt_id, now, lock=True)
             if prompt.message_ts is None:
                 raise NotFound("The stand-up is still being posted: try again in a minute.")
             mine = session.scalars(
@@ -901,14 +913,13 @@ class Standups:
             ).first()
             before = (mine.health, mine.blockers) if mine else None
             if mine is None:
-                mine = StandupAnswer(prompt_id=prompt.id, user_id=cause.actor, revision=1, **fields)
-                mine.answered_at = now
+                mine = StandupAnswer(prompt_id=prompt.id, user_id=cause.actor, revision=1)
                 session.add(mine)
             else:
-                for name, value in fields.items():
-                    setattr(mine, name, value)
                 mine.revision += 1
-                mine.answered_at = now
+            for name, value in fields.items():
+                setattr(mine, name, value)
+            mine.answered_at = now
             session.flush()
             key = f"{prompt_key(client.id, prompt.day, DAILY)}:answer:{cause.actor}:{mine.revision}"
             assert client.channel_id is not None
@@ -924,6 +935,7 @@ class Standups:
                 client_id=client.id,
                 audit_action="standup.answer_posted",
                 audit_details={"user": cause.actor, "revision": mine.revision},
+                not_before=now,
             )
             outbox.enqueue(
                 session,
@@ -931,26 +943,23 @@ class Standups:
                 MESSAGE,
                 {"prompt_id": prompt.id},
                 client_id=client.id,
+                now=now,
             )
             alarming = mine.health == "red" or bool(mine.blockers)
-            if (
-                alarming
-                and before != (mine.health, mine.blockers)
-                and (cause.actor != client.account_manager)
-            ):
+            changed = before != (mine.health, mine.blockers)  # an edit repeating it stays quiet
+            if alarming and changed and cause.actor != client.account_manager:
+                message = render_message(
+                    "standup_escalation", client=client, prompt=prompt, answer=mine
+                )
                 outbound.enqueue_call(
                     session,
                     f"{key}:escalate",
                     "chat.postMessage",
-                    {
-                        "channel": client.account_manager,
-                        **render_message(
-                            "standup_escalation", client=client, prompt=prompt, answer=mine
-                        ),
-                    },
+                    {"channel": client.account_manager, **message},
                     client_id=client.id,
                     audit_action="standup.escalated",
                     audit_details={"user": cause.actor, "health": mine.health},
+                    not_before=now,
                 )
             audit.record(
                 session,
@@ -970,7 +979,7 @@ class Standups:
 
     def _open_prompt(
         self, session: Session, prompt_id: int, now: dt.datetime, *, lock: bool = False
-    ) -> tuple[StandupPrompt, Client, Hypercare]:
+    ) -> tuple[StandupPrompt, Client]:
         query = select(StandupPrompt).where(StandupPrompt.id == prompt_id)
         prompt = session.scalars(query.with_for_update() if lock else query).first()
         if prompt is None or prompt.kind != DAILY:
@@ -978,110 +987,100 @@ class Standups:
         client = session.get_one(Client, prompt.client_id)
         row = session.scalars(select(Hypercare).where(Hypercare.client_id == client.id)).one()
         care = self._care(client)
-        calendar = _calendar(session, client)
-        at = standup_time(row, care.rules) if care else prompt.due_at.time()
-        cut = cutoff_time(row)
-        closes = max(cutoff_of(calendar, prompt.day, at, cut), prompt.due_at)
-        if prompt.status != "open" or now >= closes:
-            when = f"{cut:%H:%M}" if cut > at else "midnight"
+        if prompt.status != "open" or now >= _closes(row, care, _calendar(session, client), prompt):
             raise NotAllowed(
-                f"The stand-up of {prompt.day:%A %-d %B} closed at {when}: "
+                f"The stand-up of {prompt.day:%A %-d %B} closed at {_closing_label(row, care)}: "
                 "reply in its thread instead."
             )
-        return prompt, client, row
+        return prompt, client
 
     # -- settings -----------------------------------------------------------------------------
 
     def _setup(
-        self, session: Session, channel_id: str | None, reference: str = ""
+        self, session: Session, channel_id: str | None, reference: str = "", *, create: bool
     ) -> tuple[Client, Care, Hypercare]:
         client = find_client(session, reference, channel_id)
         care = self._care(client)
         if care is None:
             raise NotFound(f"{client.name}'s playbook has no hypercare stage.")
-        row = _locked(session, client.id) or _create(session, client.id, self.clock())
+        row = _locked(session, client.id)
+        if row is None:
+            if create:
+                row = _create(session, client.id, self.clock())
+            else:  # reading: show the defaults without writing anything
+                row = Hypercare(client_id=client.id, status="pending", paused=False)
         return client, care, row
 
     def _change(
-        self,
-        channel_id: str | None,
-        cause: audit.Cause,
-        action: str,
-        change: Callable[[Session, Client, Care, Hypercare, dt.date], dict[str, Any]],
+        self, channel_id: str | None, cause: audit.Cause, action: str, change: Change
     ) -> Client:
         now = self.clock()
         with self.db.transaction() as session:
-            client, care, row = self._setup(session, channel_id)
+            client, care, row = self._setup(session, channel_id, create=True)
             today = calendar_for(client).local_date(now)
             details = change(session, client, care, row, today)
             audit.record(session, cause, action, client_id=client.id, details=details, at=now)
         self.wake()
         return client
 
-    def set_time(
-        self, channel_id: str | None, text: str, cause: audit.Cause
-    ) -> tuple[Client, dt.time]:
+    def set_time(self, channel_id: str | None, text: str, cause: audit.Cause) -> Client:
         wanted = parse_clock(text)
 
         def change(
-            session: Session, client: Client, care: Care, row: Hypercare, _: dt.date
+            session: Session, client: Client, care: Care, row: Hypercare, today: dt.date
         ) -> dict[str, Any]:
             if wanted >= cutoff_time(row):
                 raise InvalidInput(
                     {
-                        "time": f"Pick a time before the cut-off ({cutoff_time(row):%H:%M}), or move "
-                        "the cut-off first: `/onboard standup cutoff 18:00`."
-                    }  # fmt: skip
+                        "time": f"Pick a time before the cut-off ({cutoff_time(row):%H:%M}), "
+                        "or move the cut-off first: `/onboard standup cutoff 18:00`."
+                    }
                 )
             row.standup_time = f"{wanted:%H:%M}"
             return {"time": row.standup_time}
 
-        return self._change(channel_id, cause, "standup.time_set", change), wanted
+        return self._change(channel_id, cause, "standup.time_set", change)
 
-    def set_cutoff(
-        self, channel_id: str | None, text: str, cause: audit.Cause
-    ) -> tuple[Client, dt.time]:
+    def set_cutoff(self, channel_id: str | None, text: str, cause: audit.Cause) -> Client:
         wanted = parse_clock(text)
 
         def change(
-            session: Session, client: Client, care: Care, row: Hypercare, _: dt.date
+            session: Session, client: Client, care: Care, row: Hypercare, today: dt.date
         ) -> dict[str, Any]:
             if wanted <= standup_time(row, care.rules):
                 raise InvalidInput(
                     {
-                        "time": f"The cut-off must be after the stand-up "
+                        "time": "The cut-off must come after the stand-up "
                         f"({standup_time(row, care.rules):%H:%M})."
-                    }  # fmt: skip
+                    }
                 )
             row.cutoff_time = f"{wanted:%H:%M}"
             return {"cutoff": row.cutoff_time}
 
-        return self._change(channel_id, cause, "standup.cutoff_set", change), wanted
+        return self._change(channel_id, cause, "standup.cutoff_set", change)
 
-    def set_reminder(
-        self, channel_id: str | None, minutes: int, cause: audit.Cause
-    ) -> tuple[Client, int]:
+    def set_reminder(self, channel_id: str | None, minutes: int, cause: audit.Cause) -> Client:
         if not 1 <= minutes <= 12 * 60:
-            raise InvalidInput({"reminder": "Remind between 1 minute and 12 hours after."})
+            raise InvalidInput({"reminder": "Remind between 1 minute and 12 hours after it."})
 
         def change(
-            session: Session, client: Client, care: Care, row: Hypercare, _: dt.date
+            session: Session, client: Client, care: Care, row: Hypercare, today: dt.date
         ) -> dict[str, Any]:
             row.reminder_minutes = minutes
             return {"minutes": minutes}
 
-        return self._change(channel_id, cause, "standup.reminder_set", change), minutes
+        return self._change(channel_id, cause, "standup.reminder_set", change)
 
     def set_responders(
         self, channel_id: str | None, users: list[str] | None, cause: audit.Cause
     ) -> tuple[Client, list[str]]:
-        """Who is asked to answer; None goes back to the default (the internal team)."""
+        """Who is asked to answer; None goes back to the default, the internal team."""
         if users is not None and not users:
             raise InvalidInput({"users": "Mention who: `/onboard standup who @a @b`."})
         chosen: list[str] = []
 
         def change(
-            session: Session, client: Client, care: Care, row: Hypercare, _: dt.date
+            session: Session, client: Client, care: Care, row: Hypercare, today: dt.date
         ) -> dict[str, Any]:
             row.responders = list(dict.fromkeys(users)) if users is not None else None
             chosen.extend(self._expected(row, client))
@@ -1091,7 +1090,7 @@ class Standups:
                 )
             ):
                 prompt.expected = list(chosen)
-                _refresh(session, client, prompt, f"who:{self.clock().isoformat()}")
+                _refresh(session, client, prompt, f"who:{self.clock().isoformat()}", self.clock())
             return {"responders": list(chosen), "default": users is None}
 
         client = self._change(channel_id, cause, "standup.responders_set", change)
@@ -1108,7 +1107,7 @@ class Standups:
         if last < first:
             raise InvalidInput({"dates": "The last day comes before the first."})
         if (last - first).days >= MAX_AWAY_DAYS:
-            raise InvalidInput({"dates": f"Mark at most {MAX_AWAY_DAYS} days at once."})
+            raise InvalidInput({"dates": f"Mark at most {MAX_AWAY_DAYS} days at a time."})
 
         def change(
             session: Session, client: Client, care: Care, row: Hypercare, today: dt.date
@@ -1159,18 +1158,17 @@ class Standups:
 
     def pause(self, channel_id: str | None, paused: bool, cause: audit.Cause) -> Client:
         def change(
-            session: Session, client: Client, care: Care, row: Hypercare, _: dt.date
+            session: Session, client: Client, care: Care, row: Hypercare, today: dt.date
         ) -> dict[str, Any]:
             row.paused = paused
             return {}
 
-        return self._change(
-            channel_id, cause, "standup.paused" if paused else "standup.resumed", change
-        )
+        action = "standup.paused" if paused else "standup.resumed"
+        return self._change(channel_id, cause, action, change)
 
     def set_sdm(self, channel_id: str | None, user: str, cause: audit.Cause) -> Client:
         def change(
-            session: Session, client: Client, care: Care, row: Hypercare, _: dt.date
+            session: Session, client: Client, care: Care, row: Hypercare, today: dt.date
         ) -> dict[str, Any]:
             row.sdm = user
             return {"sdm": user}
@@ -1182,12 +1180,16 @@ class Standups:
     def status(self, reference: str, channel_id: str | None) -> Status:
         now = self.clock()
         with self.db.transaction() as session:
-            client, care, row = self._setup(session, channel_id, reference)
+            client, care, row = self._setup(session, channel_id, reference, create=False)
             calendar = _calendar(session, client)
             today = calendar.local_date(now)
-            upcoming: list[Slot] = []
+            upcoming: list[tuple[Slot, dt.datetime]] = []
             if row.status == "active":
-                upcoming = [s for s in slots(row, care.rules, calendar) if s.cutoff > now][:6]
+                upcoming = [
+                    (s, s.due.astimezone(calendar.zone))
+                    for s in slots(row, care.rules, calendar)
+                    if s.cutoff > now
+                ][:6]
             days_off = list(
                 session.scalars(
                     select(StandupDayOff)
@@ -1235,10 +1237,10 @@ class Standups:
     ) -> Report:
         now = self.clock()
         with self.db.transaction() as session:
-            client, care, row = self._setup(session, channel_id, reference)
+            client, care, row = self._setup(session, channel_id, reference, create=False)
             today = calendar_for(client).local_date(now)
             first = first or row.start_date or today
-            last = last or min(today, row.end_date or today)
+            last = last or (min(today, row.end_date) if row.end_date else today)
             if last < first:
                 raise InvalidInput({"dates": "The end of the range comes before its start."})
             if (last - first).days > 366:
@@ -1247,33 +1249,26 @@ class Standups:
             return Report(client, first, last, lines, _criteria(session, client, care))
 
     def view(self, session: Session, prompt: StandupPrompt) -> PromptView:
-        """What the prompt's message shows now: the open prompt, its summary, or a review."""
+        """What a prompt's message shows now: the open prompt, its summary, or a review."""
         client = session.get_one(Client, prompt.client_id)
         row = session.scalars(select(Hypercare).where(Hypercare.client_id == client.id)).one()
         care = self._care(client)
         calendar = _calendar(session, client)
-        due = standup_time(row, care.rules) if care else prompt.due_at.time()
         answers = _answers(session, prompt.id)
         away = _away(session, client.id, prompt.day)
         answered = {a.user_id for a in answers}
         start = row.start_date or prompt.day
-        week: list[DayLine] = []
-        if prompt.kind == WEEKLY:
-            week = [
-                line
-                for line in _lines(
-                    session, client.id, prompt.day - dt.timedelta(days=6), prompt.day
-                )
-                if line.kind == DAILY
-            ]
+        recent = [
+            line
+            for line in _lines(session, client.id, prompt.day - dt.timedelta(days=31), prompt.day)
+            if line.kind == DAILY
+        ]
+        week = [line for line in recent if line.day > prompt.day - dt.timedelta(days=7)]
         return PromptView(
             client=client,
             prompt=prompt,
-            timezone=client.timezone,
-            due_local=calendar.local_time(prompt.due_at)
-            if hasattr(calendar, "local_time")
-            else prompt.due_at.astimezone(calendar.zone).time(),
-            cutoff_local=cutoff_time(row) if cutoff_time(row) > due else dt.time(0),
+            due_local=prompt.due_at.astimezone(calendar.zone).time(),
+            closes_at=_closing_label(row, care),
             hypercare_day=(prompt.day - start).days + 1,
             hypercare_days=care.rules.days if care else 0,
             end_date=row.end_date or prompt.day,
@@ -1281,14 +1276,8 @@ class Standups:
             answers=answers,
             waiting=[u for u in prompt.expected if u not in answered and u not in away],
             away=sorted(away & set(prompt.expected)),
-            trend=[
-                line
-                for line in _lines(
-                    session, client.id, prompt.day - dt.timedelta(days=31), prompt.day
-                )
-                if line.kind == DAILY
-            ][-TREND_DAYS:],
-            week=week,
+            trend=recent[-TREND_DAYS:],
+            week=week if prompt.kind == WEEKLY else [],
             criteria=_criteria(session, client, care) if care else [],
             week_number=(prompt.day - start).days // 7 + 1,
         )
@@ -1298,6 +1287,7 @@ class Standups:
 
 
 def prompt_key(client_id: int, day: dt.date, kind: str) -> str:
+    """The idempotency key of a day's prompt: the one post that day, whoever sweeps."""
     prefix = "standup" if kind == DAILY else "weekly-review"
     return f"{prefix}:{client_id}:{day.isoformat()}"
 
@@ -1305,17 +1295,16 @@ def prompt_key(client_id: int, day: dt.date, kind: str) -> str:
 def make_executor(
     db: Database, service: Standups
 ) -> Callable[[SlackGateway, OutboxMessage], Outcome]:
-    """Posts a prompt once, then updates it in place (answers so far, then the summary)."""
+    """Posts a prompt once, then updates it in place: answers so far, then the summary."""
 
     def load(session: Session, payload: dict[str, Any]) -> live_messages.Shown:
         prompt = session.get_one(StandupPrompt, payload["prompt_id"])
         view = service.view(session, prompt)
-        message = render_message("standup_prompt", v=view)
         assert view.client.channel_id is not None
         return live_messages.Shown(
             view.client.channel_id,
             prompt.message_ts,
-            message,
+            render_message("standup_prompt", v=view),
             prompt_key(prompt.client_id, prompt.day, prompt.kind),
         )
 
@@ -1342,15 +1331,30 @@ def make_executor(
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def calendar_for(client: Client, days_off: Sequence[dt.date] = ()) -> BusinessCalendar:
+def calendar_for(client: Client, days_off: Iterable[dt.date] = ()) -> BusinessCalendar:
     return BusinessCalendar(client.timezone, client.country, days_off)
 
 
 def _calendar(session: Session, client: Client) -> BusinessCalendar:
+    """The client's calendar with its stand-up days off."""
     days_off = session.scalars(
         select(StandupDayOff.day).where(StandupDayOff.client_id == client.id)
     ).all()
     return calendar_for(client, days_off)
+
+
+def _closes(
+    row: Hypercare, care: Care | None, calendar: BusinessCalendar, prompt: StandupPrompt
+) -> dt.datetime:
+    rules = care.rules if care else None
+    closes = cutoff_of(calendar, prompt.day, standup_time(row, rules), cutoff_time(row))
+    # A stand-up moved later after it was posted still stays open a while.
+    return max(closes, prompt.due_at + dt.timedelta(minutes=1))
+
+
+def _closing_label(row: Hypercare, care: Care | None) -> str:
+    cut = cutoff_time(row)
+    return f"{cut:%H:%M}" if cut > standup_time(row, care.rules if care else None) else "midnight"
 
 
 def _locked(session: Session, client_id: int) -> Hypercare | None:
@@ -1360,7 +1364,7 @@ def _locked(session: Session, client_id: int) -> Hypercare | None:
 
 
 def _create(session: Session, client_id: int, at: dt.datetime) -> Hypercare:
-    """The client's hypercare row, created at most once even by two schedulers at a time."""
+    """The client's hypercare row, created once even when two schedulers race to it."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(
@@ -1403,7 +1407,7 @@ def _criteria(session: Session, client: Client, care: Care) -> list[tuple[str, s
     return [(key, name, states.get(key, "open")) for key, name in care.criteria]
 
 
-def _worst(healths: Iterator[str] | Sequence[str] | Any) -> str | None:
+def _worst(healths: Iterable[str]) -> str | None:
     ranked = [h for h in healths if h in HEALTH]
     return max(ranked, key=HEALTH.index) if ranked else None
 
@@ -1457,43 +1461,49 @@ def _latest_review(
     latest = None
     for due in review_dates(start, cadence, calendar):
         if due > today:
-            return latest
+            break
         latest = due
-    return latest  # unreachable: the dates go on for ever
+    return latest
+
+
+def _following_review(row: Hypercare, calendar: BusinessCalendar, due: dt.date) -> dt.date:
+    assert row.bau_started_on is not None and row.review_cadence is not None
+    return next(
+        d for d in review_dates(row.bau_started_on, row.review_cadence, calendar) if d > due
+    )
 
 
 def _valid_answer(form: dict[str, Any]) -> dict[str, Any]:
-    """The modal's fields, cleaned; every problem named under its own field."""
+    """The modal's fields, cleaned; each problem named under its own field."""
     errors: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    for name, label in (("yesterday", "yesterday"), ("today", "today")):
-        text = str(form.get(name) or "").strip()
-        if not text:
-            errors[name] = (
-                f"Say what you did {label}."
-                if name == "yesterday"
-                else ("Say what you will do today.")
-            )
-        values[name] = text
-    values["blockers"] = str(form.get("blockers") or "").strip() or None
+    values: dict[str, Any] = {
+        "yesterday": str(form.get("yesterday") or "").strip(),
+        "today": str(form.get("today") or "").strip(),
+        "blockers": str(form.get("blockers") or "").strip() or None,
+        "health": str(form.get("health") or ""),
+    }
+    if not values["yesterday"]:
+        errors["yesterday"] = "Say what you did since the last stand-up."
+    if not values["today"]:
+        errors["today"] = "Say what you will do today."
     for name in ("yesterday", "today", "blockers"):
         if values[name] and len(values[name]) > MAX_FIELD:
             errors[name] = f"Keep it under {MAX_FIELD:,} characters."
-    health = str(form.get("health") or "")
-    if health not in HEALTH:
+    if values["health"] not in HEALTH:
         errors["health"] = "Choose Green, Amber or Red."
-    values["health"] = health
     if errors:
         raise InvalidInput(errors)
     return values
 
 
-def _refresh(session: Session, client: Client, prompt: StandupPrompt, reason: str) -> None:
+def _refresh(
+    session: Session, client: Client, prompt: StandupPrompt, reason: str, now: dt.datetime
+) -> None:
     outbox.enqueue(
         session,
         f"{prompt_key(client.id, prompt.day, prompt.kind)}:{reason}",
         MESSAGE,
         {"prompt_id": prompt.id},
         client_id=client.id,
+        now=now,
     )
-

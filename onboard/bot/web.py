@@ -8,7 +8,9 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import urllib.parse
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -17,6 +19,8 @@ from slack_sdk.signature import SignatureVerifier
 from waitress.server import create_server
 
 from onboard.bot.app import Onboard
+from onboard.bot.logs import request_id
+from onboard.bot.metrics import CONTENT_TYPE
 
 # Slack's own payloads stay far below this; anything larger is refused before parsing.
 MAX_BODY_BYTES = 1024 * 1024
@@ -30,8 +34,33 @@ def wsgi_app(bot: Onboard) -> Callable[[dict[str, Any], StartResponse], Iterable
     # Checked here first so that nothing unsigned is even parsed; Bolt checks again.
     verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
+    metrics = bot.metrics
+
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        rid = uuid.uuid4().hex[:16]
+        token = request_id.set(rid)
+        path = environ.get("PATH_INFO", "")
+
+        def respond(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            metrics.requests.labels(path if path in _KNOWN else "other", status[:3]).inc()
+            if path == "/slack/events":
+                metrics.ack_seconds.observe(time.perf_counter() - started)
+            return start_response(status, [*headers, ("X-Request-Id", rid)], *rest)
+
+        try:
+            return route(environ, respond)
+        finally:
+            request_id.reset(token)
+
+    def route(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        if path == "/metrics" and method == "GET":
+            body = metrics.exposition()
+            start_response(
+                "200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))]
+            )
+            return [body]
         if path == "/healthz" and method == "GET":
             healthy = bot.db.ping()
             body = json.dumps({"status": "ok" if healthy else "database unavailable"}).encode()
@@ -95,6 +124,7 @@ def shape_problem(content_type: str, body: bytes) -> tuple[str, str] | None:
 
 
 _BAD = ("400 Bad Request", "not a Slack request")
+_KNOWN = {"/slack/events", "/healthz", "/metrics"}
 
 
 def _plain(start_response: StartResponse, status: str, text: str) -> list[bytes]:

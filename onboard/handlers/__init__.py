@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def register(bot: Onboard) -> None:
-    from onboard.handlers import actions, approvals, commands, events, options, views
+    from onboard.handlers import actions, approvals, commands, events, options, standups, views
 
     events.register(bot)
     commands.register(bot)
@@ -20,3 +20,4 @@ def register(bot: Onboard) -> None:
     options.register(bot)
     actions.register(bot)
     approvals.register(bot)
+    standups.register(bot)

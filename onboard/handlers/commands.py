@@ -92,7 +92,12 @@ def notice(text: str, icon: str = ":information_source:") -> dict[str, Any]:
 
 
 def register(bot: Onboard) -> None:
-    from onboard.handlers import approvals, journey, new_client  # noqa: F401 - add subcommands
+    from onboard.handlers import (  # noqa: F401 - add subcommands
+        approvals,
+        journey,
+        new_client,
+        standups,
+    )
 
     @bot.bolt.command("/onboard")
     def onboard(

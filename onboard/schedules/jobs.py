@@ -49,5 +49,17 @@ JOBS: dict[str, Job] = {
             "DM each manager the weekly digest, Monday 08:00 in their timezone",
             lambda bot, at: bot.digest.sweep(at),
         ),
+        Job(
+            "standups",
+            60,
+            "hypercare: stand-up prompts, one reminder, cut-off summaries, weekly reviews, exit",
+            lambda bot, at: bot.standups.sweep(at),
+        ),
+        Job(
+            "service-reviews",
+            900,
+            "remind the service delivery manager of BAU service reviews due",
+            lambda bot, at: bot.standups.service_reviews(at),
+        ),
     )
 }

@@ -9,6 +9,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
@@ -80,7 +81,12 @@ class Scheduler:
                 next_run_time=self.bot.clock(),  # catch up at start: downtime is swept now
                 max_instances=1,
             )
+        self.scheduler.add_listener(self._lag, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self.scheduler.start()
+
+    def _lag(self, event: JobExecutionEvent) -> None:
+        late = (self.bot.clock() - event.scheduled_run_time).total_seconds()
+        self.bot.metrics.scheduler_lag.labels(event.job_id).set(max(0.0, late))
 
     def _run(self, name: str) -> None:
         try:

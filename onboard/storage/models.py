@@ -347,3 +347,64 @@ class StandupAway(Base):
     last_day: Mapped[dt.date] = mapped_column(Date)
     added_by: Mapped[str] = mapped_column(String(32))
     added_at: Mapped[dt.datetime]
+
+
+class Intake(Base):
+    """A client's intake questionnaire: where it stands, its messages, review and reminders.
+
+    One per client. The answers are `IntakeAnswer` rows: data, never copied into the audit chain.
+    """
+
+    __tablename__ = "intakes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), unique=True
+    )
+    stage_key: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    # open | submitted | changes_requested | verified
+    pages_saved: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reopened: Mapped[list[str]] = mapped_column(JSON, default=list)  # asked again by a reviewer
+    review_note: Mapped[str | None] = mapped_column(Text)  # the reviewer's words to the client
+    posts: Mapped[int] = mapped_column(default=0)  # times the intake message was posted
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    review_channel: Mapped[str | None] = mapped_column(String(32))  # the reviewer's DM
+    review_ts: Mapped[str | None] = mapped_column(String(32))
+    active_at: Mapped[dt.datetime]  # posted or last saved: reminders count from here
+    submitted_at: Mapped[dt.datetime | None]
+    submitted_by: Mapped[str | None] = mapped_column(String(32))
+    verified_at: Mapped[dt.datetime | None]
+    verified_by: Mapped[str | None] = mapped_column(String(32))
+    reminders_sent: Mapped[int] = mapped_column(default=0)
+    reminded_on: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime]
+
+
+class IntakeAnswer(Base):
+    """The current answer to one question of one intake; the last save wins."""
+
+    __tablename__ = "intake_answers"
+    __table_args__ = (UniqueConstraint("intake_id", "question_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    intake_id: Mapped[int] = mapped_column(ForeignKey("intakes.id", ondelete="CASCADE"))
+    question_key: Mapped[str] = mapped_column(String(60))
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    answered_by: Mapped[str] = mapped_column(String(32))
+    answered_at: Mapped[dt.datetime]
+
+
+class ClientFact(Base):
+    """Something the client told us that the playbook maps to its record (profile.<key>)."""
+
+    __tablename__ = "client_facts"
+    __table_args__ = (UniqueConstraint("client_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(80))
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    source: Mapped[str] = mapped_column(String(80))  # e.g. intake:regulations
+    updated_by: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[dt.datetime]

@@ -53,3 +53,17 @@ def test_the_timezone_and_country_lists_filter_as_the_user_types(
     assert countries["options"][0]["value"] == "DE"
     everything = onboard.driver.suggest(people.am.id, view_id, "timezone", "").json()
     assert len(everything["options"]) == 100
+
+
+def test_operators_scrape_metrics_in_prometheus_format(onboard: Running, people: People) -> None:
+    onboard.driver.command(people.am.id, "help")
+    onboard.workspace.inject("users.info", status=500)
+    onboard.driver.command(people.engineer.id, "help")
+    answer = onboard.driver.get("/metrics")
+    assert answer.status == 200
+    text = answer.text
+    assert 'onboard_requests_total{path="/slack/events",status="200"}' in text
+    assert "onboard_ack_seconds_bucket" in text
+    assert "onboard_outbox_depth 0.0" in text
+    assert 'onboard_slack_errors_total{error="http_500",method="users.info"} 1.0' in text
+    assert answer.headers.get("X-Request-Id")

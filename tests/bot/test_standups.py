@@ -1,0 +1,383 @@
+"""Stand-up scheduling holds up: crashes, lost answers, two schedulers, the date line, pacing.
+
+Clients are put straight into hypercare in the database; the sweeps are the scheduler's own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from onboard.bot.gateway import SlackRetryLater
+from onboard.bot.playbooks import available
+from onboard.bot.standups import Pacer, add_months
+from onboard.schedules.jobs import JOBS
+from onboard.standin.workspace import Workspace
+from onboard.storage.db import Database
+from onboard.storage.models import (
+    AuditEvent,
+    Client,
+    Hypercare,
+    OutboxMessage,
+    StandupAnswer,
+    StandupPrompt,
+)
+from tests.conftest import BotFactory, FixedClock, People, Running
+
+UTC = dt.UTC
+MANAGED = available()["managed-services"].snapshot()
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def in_hypercare(
+    db: Database,
+    workspace: Workspace,
+    am: str,
+    *,
+    name: str = "Acme",
+    timezone: str = "Europe/London",
+    country: str = "GB",
+    entered: dt.datetime,
+    tier: str = "Gold",
+) -> int:
+    """A client already live and in the hypercare stage since `entered`, with its channel."""
+    slug = name.lower().replace(" ", "-")
+    channel = workspace.add_channel(f"client-{slug}", is_private=True, members=[workspace.bot_user_id, am])
+    with db.transaction() as session:
+        client = Client(
+            slug=slug,
+            name=name,
+            tier=tier,
+            timezone=timezone,
+            country=country,
+            go_live=entered.date(),
+            playbook_key="managed-services",
+            playbook=MANAGED,
+            stage_key="hypercare",
+            status="active",
+            channel_id=channel.id,
+            channel_name=channel.name,
+            stage_entered_at=entered,
+            account_manager=am,
+            created_at=entered,
+        )
+        session.add(client)
+        session.flush()
+        return client.id
+
+
+def sweep(onboard: Running, clock: FixedClock, when: dt.datetime) -> int:
+    clock.now = when
+    queued = JOBS["standups"].run(onboard.bot, when)
+    onboard.deliver()
+    return queued
+
+
+def posts(workspace: Workspace, channel: str) -> list[str]:
+    return [m.text for m in workspace.messages_in(channel) if m.text.startswith("Stand-up")]
+
+
+def channel_of(onboard: Running, client_id: int) -> str:
+    with onboard.bot.db.transaction() as session:
+        channel = session.get_one(Client, client_id).channel_id
+    assert channel is not None
+    return channel
+
+
+def outbox_keys(onboard: Running) -> list[str]:
+    with onboard.bot.db.transaction() as session:
+        return list(session.scalars(select(OutboxMessage.key).order_by(OutboxMessage.id)))
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(at("2027-03-25T08:00"))
+
+
+@pytest.fixture
+def bot(start_bot: BotFactory, clock: FixedClock) -> Running:
+    onboard = start_bot(clock=clock)
+    onboard.bot.standups.pacer.per_channel = 0
+    return onboard
+
+
+def test_a_crash_between_the_outbox_write_and_the_send_posts_once_after_restart(
+    start_bot: BotFactory, people: People, clock: FixedClock
+) -> None:
+    first = start_bot(clock=clock)
+    client = in_hypercare(first.bot.db, first.workspace, people.am.id, entered=at("2027-03-25T07:00"))
+    clock.now = at("2027-03-25T09:30")
+    assert JOBS["standups"].run(first.bot, clock.now) == 2  # the announcement and the prompt
+    # The process dies here: the prompt is committed in the outbox, nothing was sent.
+    first.server.stop()
+    first.bot.stop()
+    assert posts(first.workspace, channel_of(first, client)) == []
+
+    second = start_bot(clock=clock)
+    assert JOBS["standups"].run(second.bot, clock.now) == 0  # the restart's catch-up adds nothing
+    second.deliver()
+    second.deliver()
+    assert len(posts(second.workspace, channel_of(second, client))) == 1
+
+
+def test_a_prompt_whose_answer_from_slack_was_lost_is_not_posted_twice(
+    bot: Running, people: People, clock: FixedClock
+) -> None:
+    client = in_hypercare(bot.bot.db, bot.workspace, people.am.id, entered=at("2027-03-25T07:00"))
+    original = bot.bot.gateway.call
+    lost = {"done": False}
+
+    def lose_the_prompts_answer(method: str, **args: Any) -> dict[str, Any]:
+        answer = original(method, **args)
+        if method == "chat.postMessage" and "Stand-up" in str(args.get("text")) and not lost["done"]:
+            lost["done"] = True
+            raise SlackRetryLater(method, "network: ConnectionResetError")
+        return answer
+
+    bot.bot.gateway.call = lose_the_prompts_answer  # type: ignore[method-assign]
+    sweep(bot, clock, at("2027-03-25T09:30"))
+    for minute in range(1, 6):
+        clock.now = at("2027-03-25T09:30") + dt.timedelta(minutes=minute)
+        bot.deliver()
+    assert lost["done"]
+    assert len(posts(bot.workspace, channel_of(bot, client))) == 1
+    with bot.bot.db.transaction() as session:
+        assert session.scalars(select(StandupPrompt.message_ts)).one() is not None
+
+
+@pytest.mark.skipif(
+    not os.environ.get("ONBOARD_TEST_DATABASE_URL"),
+    reason="two schedulers share a PostgreSQL database: set ONBOARD_TEST_DATABASE_URL",
+)
+def test_two_schedulers_on_one_postgresql_database_post_each_prompt_once(
+    start_bot: BotFactory, people: People, clock: FixedClock
+) -> None:
+    one, two = start_bot(clock=clock), start_bot(clock=clock)
+    clients = [
+        in_hypercare(
+            one.bot.db, one.workspace, people.am.id, name=f"Client {n}", entered=at("2027-03-25T07:00")
+        )
+        for n in range(12)
+    ]
+    for moment in (at("2027-03-25T08:00"), at("2027-03-25T09:30"), at("2027-03-25T11:30")):
+        clock.now = moment
+        start = threading.Barrier(4)
+        queued: list[int] = []
+
+        def run(onboard: Running) -> None:
+            start.wait()
+            queued.append(JOBS["standups"].run(onboard.bot, moment))
+
+        threads = [threading.Thread(target=run, args=(b,)) for b in (one, two, one, two)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        one.deliver()
+        two.deliver()
+    for client in clients:
+        assert len(posts(one.workspace, channel_of(one, client))) == 1
+    with one.bot.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(StandupPrompt)) == len(clients)
+        prompted = select(func.count()).where(AuditEvent.action == "standup.prompted")
+        assert session.scalar(prompted) == len(clients)
+        started = select(func.count()).where(AuditEvent.action == "hypercare.started")
+        assert session.scalar(started) == len(clients)
+    reminded = [c for c in one.workspace.calls_to("chat.postMessage") if c.args["channel"] == people.am.id]
+    assert len(reminded) == len(clients)  # the AM, the one responder, reminded once per client
+
+
+def test_stand_ups_fall_on_local_days_either_side_of_the_date_line(
+    bot: Running, people: People, clock: FixedClock
+) -> None:
+    # Kiritimati is UTC+14, Pago Pago UTC−11: 25 hours apart, often on different dates.
+    east = in_hypercare(
+        bot.bot.db,
+        bot.workspace,
+        people.am.id,
+        name="Line Islands",
+        timezone="Pacific/Kiritimati",
+        country="KI",
+        entered=at("2027-03-23T18:00"),  # Wed 24 March, 08:00 local
+    )
+    west = in_hypercare(
+        bot.bot.db,
+        bot.workspace,
+        people.am.id,
+        name="Samoa",
+        timezone="Pacific/Pago_Pago",
+        country="AS",
+        entered=at("2027-03-24T19:00"),  # Wed 24 March, 08:00 local
+    )
+    # Wed 24 March 09:30 in Kiritimati is Tuesday 19:30 UTC; Samoa's is Wednesday 20:30 UTC.
+    sweep(bot, clock, at("2027-03-23T19:30"))
+    sweep(bot, clock, at("2027-03-24T20:30"))
+    assert [k for k in outbox_keys(bot) if k.startswith("standup:")] == [
+        f"standup:{east}:2027-03-24",
+        f"standup:{west}:2027-03-24",
+    ]
+    # Kiritimati keeps Good Friday and Easter Monday; its Friday begins on Thursday in UTC.
+    for when in ("2027-03-25T19:30", "2027-03-28T19:30"):  # Fri 26 and Mon 29 there
+        sweep(bot, clock, at(when))
+    sweep(bot, clock, at("2027-03-29T19:30"))  # Tuesday 30 there
+    days = sorted(k.split(":")[2] for k in outbox_keys(bot) if k.startswith(f"standup:{east}:"))
+    assert days == ["2027-03-24", "2027-03-25", "2027-03-30"]
+    # Samoa's Friday 26 March starts at 11:00 UTC on Friday (American Samoa keeps Good Friday
+    # as a business day), and its weekend is the UTC Saturday and Sunday afternoon.
+    sweep(bot, clock, at("2027-03-26T20:30"))
+    sweep(bot, clock, at("2027-03-27T20:30"))  # Saturday there
+    west_days = sorted(k.split(":")[2] for k in outbox_keys(bot) if k.startswith(f"standup:{west}:"))
+    assert west_days == ["2027-03-24", "2027-03-26"]
+
+
+def test_a_stand_up_time_inside_the_spring_gap_still_happens_that_day(
+    bot: Running, people: People, clock: FixedClock
+) -> None:
+    # New York skips 02:00–03:00 on Sunday 14 March 2027; a 02:30 stand-up on a weekend-working
+    # client is read as 03:30 EDT that day, not lost and not moved to Monday.
+    client = in_hypercare(
+        bot.bot.db,
+        bot.workspace,
+        people.am.id,
+        timezone="America/New_York",
+        country="AE",  # a Monday-to-Friday country would skip the Sunday; the UAE works it
+        entered=at("2027-03-13T12:00"),
+    )
+    with bot.bot.db.transaction() as session:
+        session.scalars(select(Hypercare)).first()
+    bot.bot.standups.sweep(at("2027-03-13T12:00"))
+    with bot.bot.db.transaction() as session:
+        row = session.scalars(select(Hypercare).where(Hypercare.client_id == client)).one()
+        row.standup_time = "02:30"
+    assert sweep(bot, clock, at("2027-03-14T07:29")) == 0
+    sweep(bot, clock, at("2027-03-14T07:30"))  # 03:30 EDT
+    assert f"standup:{client}:2027-03-14" in outbox_keys(bot)
+
+
+def test_a_paused_client_gets_no_prompt_and_resuming_before_the_cutoff_posts_it(
+    bot: Running, people: People, clock: FixedClock
+) -> None:
+    client = in_hypercare(bot.bot.db, bot.workspace, people.am.id, entered=at("2027-03-25T07:00"))
+    channel = channel_of(bot, client)
+    sweep(bot, clock, at("2027-03-25T08:00"))
+    bot.bot.standups.pause(channel, True, _cause(people))
+    assert sweep(bot, clock, at("2027-03-25T09:30")) == 0
+    sweep(bot, clock, at("2027-03-25T17:00"))
+    assert posts(bot.workspace, channel) == []
+    sweep(bot, clock, at("2027-03-29T08:30"))  # Monday (BST), still paused
+    clock.now = at("2027-03-29T10:00")
+    bot.bot.standups.pause(channel, False, _cause(people))
+    sweep(bot, clock, at("2027-03-29T10:00"))
+    assert len(posts(bot.workspace, channel)) == 1
+    with bot.bot.db.transaction() as session:
+        statuses = dict(session.execute(select(StandupPrompt.day, StandupPrompt.status)).all())
+    assert statuses == {dt.date(2027, 3, 25): "paused", dt.date(2027, 3, 29): "open"}
+
+
+def test_a_closed_stand_up_refuses_answers_and_bad_answers_stay_in_the_modal(
+    bot: Running, people: People, clock: FixedClock
+) -> None:
+    client = in_hypercare(bot.bot.db, bot.workspace, people.am.id, entered=at("2027-03-25T07:00"))
+    sweep(bot, clock, at("2027-03-25T09:30"))
+    with bot.bot.db.transaction() as session:
+        prompt_id = session.scalars(select(StandupPrompt.id)).one()
+    service = bot.bot.standups
+    with pytest.raises(Exception, match="today") as bad:
+        service.answer(prompt_id, {"yesterday": "x", "today": " ", "health": "purple"}, _cause(people))
+    assert set(bad.value.fields) == {"today", "health"}  # type: ignore[attr-defined]
+    with pytest.raises(Exception, match="another channel"):
+        service.answer_form(prompt_id, "C0GENERAL", people.am.id)
+    clock.now = at("2027-03-25T17:00")
+    with pytest.raises(Exception, match="closed at 17:00"):
+        service.answer(
+            prompt_id, {"yesterday": "a", "today": "b", "health": "green"}, _cause(people)
+        )
+    with bot.bot.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(StandupAnswer)) == 0
+    assert channel_of(bot, client)
+
+
+def test_a_stand_up_slack_refuses_for_good_is_tried_once_and_the_account_manager_told(
+    bot: Running, people: People, clock: FixedClock
+) -> None:
+    client = in_hypercare(bot.bot.db, bot.workspace, people.am.id, entered=at("2027-03-25T07:00"))
+    sweep(bot, clock, at("2027-03-25T08:00"))
+    bot.workspace.channels[channel_of(bot, client)].is_archived = True
+    sweep(bot, clock, at("2027-03-25T09:30"))
+    sweep(bot, clock, at("2027-03-25T09:35"))
+    tries = [
+        c for c in bot.workspace.calls_to("chat.postMessage") if c.args["channel"] == channel_of(bot, client)
+    ]
+    assert [c.error for c in tries if "Stand-up" in str(c.args.get("text"))] == ["is_archived"]
+    told = [c.args["text"] for c in bot.workspace.calls_to("chat.postMessage") if c.args["channel"] == people.am.id]
+    assert len(told) == 1 and "is_archived" in told[0]
+
+
+def test_the_journey_going_back_stops_hypercare_and_coming_back_restarts_it(
+    bot: Running, people: People, clock: FixedClock
+) -> None:
+    client = in_hypercare(bot.bot.db, bot.workspace, people.am.id, entered=at("2027-03-25T07:00"))
+    channel = channel_of(bot, client)
+    sweep(bot, clock, at("2027-03-25T08:00"))
+    clock.now = at("2027-03-25T08:10")
+    bot.bot.journey.back("", channel, "deployment", "rollback", _cause(people))
+    sweep(bot, clock, at("2027-03-25T09:30"))
+    assert posts(bot.workspace, channel) == []
+    clock.now = at("2027-03-29T07:00")
+    bot.bot.journey.advance("", channel, _cause(people, admin=True), force="redeployed")
+    sweep(bot, clock, at("2027-03-29T08:30"))
+    assert len(posts(bot.workspace, channel)) == 1
+    with bot.bot.db.transaction() as session:
+        actions = list(session.scalars(select(AuditEvent.action)))
+    assert actions.count("hypercare.started") == 1
+    assert "hypercare.left" in actions and actions.count("hypercare.restarted") == 1
+
+
+def test_the_pacer_spaces_posts_to_one_channel_and_honours_retry_after() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    pacer = Pacer(clock=lambda: now[0], sleep=sleep)
+    pacer.wait("chat.postMessage", "C1")
+    pacer.wait("chat.postMessage", "C2")  # another channel goes at once
+    pacer.wait("chat.postMessage", "C1")  # the same channel waits out the second
+    assert slept == [1.0]
+    pacer.limited("chat.postMessage", 30)
+    with pytest.raises(SlackRetryLater) as held:
+        pacer.wait("chat.postMessage", "C3")
+    assert held.value.retry_after == pytest.approx(30)
+    pacer.wait("chat.update", "C1")  # other methods are not held
+    assert slept == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "expected"),
+    [
+        (dt.date(2027, 1, 31), 1, dt.date(2027, 2, 28)),
+        (dt.date(2028, 1, 31), 1, dt.date(2028, 2, 29)),
+        (dt.date(2027, 11, 30), 3, dt.date(2028, 2, 29)),
+        (dt.date(2027, 4, 12), 12, dt.date(2028, 4, 12)),
+    ],
+)
+def test_review_months_clamp_to_the_month_end(
+    start: dt.date, months: int, expected: dt.date
+) -> None:
+    assert add_months(start, months) == expected
+
+
+def _cause(people: People, *, admin: bool = False) -> Any:
+    from onboard.storage.audit import Cause
+
+    return Cause(actor=people.admin.id if admin else people.am.id)
