@@ -71,7 +71,9 @@ class Onboard:
         """Deliver the outbox (every process) and, unless told not to, run the sweeps."""
         self.delivery.start()
         if scheduler:
-            self.scheduler = Scheduler(self)
+            self.scheduler = Scheduler(
+                self, standby_poll_seconds=self.settings.scheduler_standby_seconds
+            )
             self.scheduler.start()
 
     def stop(self) -> None:

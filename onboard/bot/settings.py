@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     log_format: str = Field(
         "text", pattern="^(text|json)$", validation_alias=_env("ONBOARD_LOG_FORMAT")
     )
+    scheduler_standby_seconds: float = Field(
+        15, gt=0, le=300, validation_alias=_env("ONBOARD_SCHEDULER_STANDBY_SECONDS")
+    )
     reminder_hour: int = Field(9, ge=0, le=23, validation_alias=_env("ONBOARD_REMINDER_HOUR"))
     approval_nudge_days: int = Field(
         2, ge=1, le=60, validation_alias=_env("ONBOARD_APPROVAL_NUDGE_DAYS")
