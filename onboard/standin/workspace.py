@@ -160,9 +160,14 @@ class Fault:
     error: str | None = None
     delay: float = 0.0
     drop: bool = False
+    share: float = 1.0  # the fraction of matching calls it hits (chaos), drawn from the seed
+    lose_answer: bool = False  # the method runs, then the connection drops before the answer
+    hits: int = 0
 
     @property
     def replaces_answer(self) -> bool:
+        if self.lose_answer:
+            return False
         return self.drop or self.error is not None or self.status != 200
 
 
@@ -390,6 +395,8 @@ class Workspace:
         error: str | None = None,
         delay: float = 0.0,
         drop: bool = False,
+        share: float = 1.0,
+        lose_answer: bool = False,
     ) -> Fault:
         """Fault the next `times` calls of method ("*" = any; times None = until cleared).
 
@@ -399,7 +406,7 @@ class Workspace:
         """
         if status is None:
             status = 200 if delay > 0 and error is None and not drop else 429
-        fault = Fault(method, status, retry_after, times, error, delay, drop)
+        fault = Fault(method, status, retry_after, times, error, delay, drop, share, lose_answer)
         with self.lock:
             self.faults.append(fault)
         return fault
@@ -411,6 +418,9 @@ class Workspace:
     def _take_fault(self, method: str) -> Fault | None:
         for fault in self.faults:
             if fault.method in (method, "*"):
+                if fault.share < 1.0 and self._rng.random() >= fault.share:
+                    continue
+                fault.hits += 1
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
@@ -437,6 +447,9 @@ class Workspace:
         faulted = reply is not None
         if reply is None:
             reply = Reply(200, self.dispatch(method, args, token))
+            if fault is not None and fault.lose_answer:
+                reply = Reply(200, reply.body, drop=True)
+                faulted = True
         with self.lock:
             record.faulted = faulted
             record.error = reply.body.get("error") if reply.body else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from onboard.bot.playbooks import available
+from onboard.bot.playbooks import Playbook, available
 from onboard.storage import audit
 from onboard.storage.models import AuditEvent, Client, GateState
 from tests.conftest import BotFactory, People, Running
@@ -36,6 +36,19 @@ def sign_off(onboard: Running, people: People, gate_key: str) -> None:
 
     onboard.wait_until(passed)
     onboard.deliver()
+
+
+def pass_gates_and_advance(onboard: Running, people: People) -> None:
+    """The team confirms each condition, the client signs off each approval, then advance."""
+    client = current(onboard)
+    stage = Playbook.model_validate(client.playbook).stage(client.stage_key)
+    for gate in stage.gates:
+        if gate.kind == "condition":
+            assert "Recorded" in say(onboard, people.am.id, f"gate {gate.key} pass")
+        else:
+            sign_off(onboard, people, gate.key)
+    answer = say(onboard, people.am.id, "advance")
+    assert "moved on" in answer or "completed onboarding" in answer, answer
 
 
 @pytest.mark.parametrize("key", sorted(available()))
