@@ -1,8 +1,7 @@
-"""How fast `onboard audit verify` recomputes the audit chain: 1,000,000 events on SQLite.
+"""How fast `onboard audit verify` recomputes a chain of 1,000,000 events on SQLite.
 
-Owns building the chain for the run and the "## Audit chain verification" section of
-docs/benchmarks.md (the other sections belong to the other benchmarks and are left as they are).
-Run it as `python -m bench.audit_verify` from the repository root.
+Owns building that chain and the "## Audit chain verification" section of docs/benchmarks.md
+(run `python -m bench.audit_verify`); the other sections are left as they are.
 """
 
 from __future__ import annotations

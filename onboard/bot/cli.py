@@ -12,6 +12,9 @@ from typing import Annotated
 
 import typer
 
+from onboard.bot.audit_cli import audit_cli
+from onboard.bot.erasure import client_cli
+from onboard.bot.intake_cli import intake_cli
 from onboard.bot.playbook_cli import playbook_cli
 from onboard.bot.settings import Settings, SettingsError, load_settings
 
@@ -22,12 +25,13 @@ cli = typer.Typer(
     help="onboard: client onboarding in Slack.",
 )
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
-audit_cli = typer.Typer(no_args_is_help=True, help="The tamper-evident audit chain.")
 jobs_cli = typer.Typer(no_args_is_help=True, help="The scheduler's periodic sweeps.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(playbook_cli, name="playbook", help="Playbooks: list, show, validate, plan.")
+cli.add_typer(client_cli, name="client", help="Clients' personal data: erase, retention.")
+cli.add_typer(intake_cli, name="intake", help="Client intake answers: export.")
 
 
 def _settings() -> Settings:
@@ -201,20 +205,6 @@ def db_upgrade() -> None:
     settings = _settings()
     upgrade(Database(settings.database_url))
     typer.echo("database is up to date")
-
-
-@audit_cli.command("verify")
-def audit_verify() -> None:
-    """Recompute the whole audit chain; exit 1 naming the first bad event."""
-    from onboard.storage.audit import verify_database
-    from onboard.storage.db import Database
-
-    db = Database(_settings().database_url)
-    with db.transaction() as session:
-        count, found = verify_database(session)
-    if found is not None:
-        _fail(f"audit chain broken at seq {found.seq}: {found.reason}", code=1)
-    typer.echo(f"audit chain intact: {count} events")
 
 
 @cli.command()

@@ -1,15 +1,6 @@
 """Erasing a client's personal data, on request (GDPR) or by the retention policy.
 
-Owns `onboard client erase` and `onboard client retention`. The audit chain holds IDs, not
-personal data, so it is never touched; each erasure is itself recorded in it.
-
-What is erased: the client's contacts (names, emails), the client's name, and the payloads of
-the client's outbox rows (Slack calls that may carry names and emails); calls still pending are
-given up first (a call a worker had already claimed may still go out, once). What stays: the
-slug and channel name (identifiers the chain refers to), Slack user IDs, and what Slack itself
-already shows in the client's channel. On SQLite freed pages are overwritten and the WAL
-truncated; on PostgreSQL the old row versions stay in the table files until VACUUM, which the
-operator runs.
+Owns `onboard client erase` and `onboard client retention`; the audit chain is never touched.
 """
 
 from __future__ import annotations
@@ -29,7 +20,15 @@ from sqlalchemy.orm import Session
 from onboard.bot.settings import SettingsError, load_settings
 from onboard.storage import audit
 from onboard.storage.db import Database
-from onboard.storage.models import AuditEvent, Client, Contact, OutboxMessage
+from onboard.storage.models import (
+    AuditEvent,
+    Client,
+    Contact,
+    Decision,
+    Deliverable,
+    DeliverableVersion,
+    OutboxMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,17 @@ def erased_name(client_id: int) -> str:
 def erase_client(
     session: Session, client: Client, cause: audit.Cause, *, reason: str, now: dt.datetime
 ) -> Erasure:
-    """Erase one client's personal data and audit it, in the caller's transaction."""
+    """Erase one client's personal data and audit it, in the caller's transaction.
+
+    The audit chain holds IDs, not personal data, so it is left whole; the erasure is appended
+    to it. Erased: the client's contacts (names, emails), the client's name, and the payloads
+    of the client's outbox rows (Slack calls that may carry names and emails); calls still
+    pending are given up first (a call a worker had already claimed may still go out, once).
+    Kept: the slug and channel name (identifiers the chain refers to), Slack user IDs, and what
+    Slack already shows in the client's channel. On SQLite freed pages are overwritten and the
+    WAL is truncated after the commit; on PostgreSQL the old row versions stay in the table
+    files until VACUUM, which the operator runs.
+    """
     if session.get_bind().dialect.name == "sqlite":
         # Zero what is deleted or rewritten instead of leaving it in free pages of the file.
         session.execute(text("PRAGMA secure_delete = ON"))
@@ -81,6 +90,25 @@ def erase_client(
         .values(payload=ERASED_PAYLOAD),
         execution_options={"synchronize_session": False},
     ).rowcount  # type: ignore[attr-defined]
+    # Deliverable content (titles, links, descriptions, reasons people gave) may name people.
+    deliverables = select(Deliverable.id).where(Deliverable.client_id == client.id)
+    versions = select(DeliverableVersion.id).where(
+        DeliverableVersion.deliverable_id.in_(deliverables)
+    )
+    session.execute(
+        update(Decision).where(Decision.version_id.in_(versions)).values(reason=None),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(
+        update(DeliverableVersion)
+        .where(DeliverableVersion.deliverable_id.in_(deliverables))
+        .values(link=None, description=None),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(
+        update(Deliverable).where(Deliverable.client_id == client.id).values(title="erased"),
+        execution_options={"synchronize_session": False},
+    )
     client.name = erased_name(client.id)
     session.expire(client, ["contacts"])
     audit.record(

@@ -2,12 +2,6 @@
 
 Owns appending (serialised: an advisory lock on PostgreSQL, IMMEDIATE transactions on SQLite),
 verifying the stored chain fast, reading it out for export, and verifying an export offline.
-
-What the chain proves: every event is unchanged, none is missing before the newest one, and
-none has moved. What it cannot prove on its own: that the newest events were not deleted (a
-truncated chain is still a valid chain), or that events were not forged and appended by someone
-with write access, since hashing needs no secret. Keeping a hash printed by `onboard audit
-export` somewhere else, and checking it is still in the chain later, closes both.
 """
 
 from __future__ import annotations
@@ -385,7 +379,15 @@ def _verify_rows(
 
 
 def verify_connection(connection: Connection) -> tuple[int, ChainBreak | None]:
-    """Recompute the whole stored chain; (events checked, None) or the first break found."""
+    """Recompute the whole stored chain; (events checked, None) or the first break found.
+
+    What the chain proves: every event is unchanged, none is missing before the newest one, and
+    none has moved. What it cannot prove on its own: that the newest events were not deleted (a
+    truncated chain is still a valid chain), or that events were not forged and appended by
+    someone with write access, since hashing needs no secret. Keeping the last hash printed by
+    `onboard audit export` somewhere else, and checking later that the chain still holds it at
+    that seq, closes both.
+    """
     at_text = _at_converter(connection.dialect)
 
     def exact(seq: int) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import select
 
@@ -18,15 +20,18 @@ def current(onboard: Running) -> Client:
         return session.scalars(select(Client)).one()
 
 
-def sign_off(onboard: Running, people: People, gate_key: str) -> None:
+def sign_off(
+    onboard: Running, people: People, gate_key: str, deliver: Callable[[], None] | None = None
+) -> None:
     """The account manager posts a deliverable for the gate; the client approves it."""
+    deliver = deliver or onboard.deliver
     say(onboard, people.am.id, "deliverable")
     view_id = onboard.wait_for_view(people.am.id)
     form = {"title": f"Sign-off: {gate_key}", "gate": gate_key, "approvers": [people.client.id]}
     assert onboard.driver.submit_view(people.am.id, view_id, form).json() == {
         "response_action": "clear"
     }
-    onboard.deliver()
+    deliver()
     onboard.driver.click_button(people.client.id, channel_of(onboard), "approve")
 
     def passed() -> bool:
@@ -35,10 +40,12 @@ def sign_off(onboard: Running, people: People, gate_key: str) -> None:
             return state.status == "passed"
 
     onboard.wait_until(passed)
-    onboard.deliver()
+    deliver()
 
 
-def pass_gates_and_advance(onboard: Running, people: People) -> None:
+def pass_gates_and_advance(
+    onboard: Running, people: People, deliver: Callable[[], None] | None = None
+) -> None:
     """The team confirms each condition, the client signs off each approval, then advance."""
     client = current(onboard)
     stage = Playbook.model_validate(client.playbook).stage(client.stage_key)
@@ -46,7 +53,7 @@ def pass_gates_and_advance(onboard: Running, people: People) -> None:
         if gate.kind == "condition":
             assert "Recorded" in say(onboard, people.am.id, f"gate {gate.key} pass")
         else:
-            sign_off(onboard, people, gate.key)
+            sign_off(onboard, people, gate.key, deliver)
     answer = say(onboard, people.am.id, "advance")
     assert "moved on" in answer or "completed onboarding" in answer, answer
 
