@@ -19,12 +19,14 @@ from onboard.bot import (
     approvals,
     cards,
     channels,
+    intake,
     journey,
     onboarding,
     outbound,
     playbooks,
     reminders,
     standups,
+    surveys,
     tasks,
     weekly,
 )
@@ -61,11 +63,13 @@ class Onboard:
     nudges: reminders.Nudges
     standups: standups.Standups
     digest: weekly.WeeklyDigest
+    intake: intake.Intakes
     bolt: App
     clock: Callable[[], dt.datetime]
 
     scheduler: Scheduler | None = None
     metrics: Metrics = field(init=False)
+    surveys: surveys.Surveys = field(init=False)
 
     def start_background(self, *, scheduler: bool = True) -> None:
         """Deliver the outbox (every process) and, unless told not to, run the sweeps."""
@@ -146,6 +150,9 @@ def build(
         nudge_days=settings.approval_nudge_days,
     )
     delivery.register(weekly.CHART, weekly.execute_chart)
+    intakes = intake.Intakes.install(
+        db, directory, gateway, delivery, clock, reminder_hour=settings.reminder_hour
+    )
     bolt = _bolt_app(settings, token)
     bot = Onboard(
         settings,
@@ -160,6 +167,7 @@ def build(
         nudges,
         hypercare,
         digest,
+        intakes,
         bolt,
         clock,
     )
@@ -167,6 +175,8 @@ def build(
     from onboard.handlers import register
 
     bot.metrics = Metrics(db, clock)
+    bot.surveys = surveys.Surveys(db, clock, delivery.wake)
+    delivery.register(surveys.MESSAGE, surveys.make_executor(db, clock), outbound.on_call_refused)
     gateway.on_error = lambda method, error: bot.metrics.slack_errors.labels(method, error).inc()
     delivery.on_sent = bot.metrics.outbox_sent.inc
     register(bot)

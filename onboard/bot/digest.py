@@ -16,6 +16,7 @@ from onboard.bot.journey import calendar_of
 from onboard.bot.playbooks import Playbook
 from onboard.bot.portfolio import DONE, Portfolio, median_days, portfolio_as_of
 from onboard.bot.progress import progress
+from onboard.bot.surveys import satisfaction
 from onboard.storage.models import (
     AuditEvent,
     Client,
@@ -248,9 +249,16 @@ def _kpis(
         if completed_year
         else "no clients onboarded in the last year"
     )
+    average, answers = satisfaction(session, quarter_start, as_of)
+    satisfied = (
+        f"{average:g}/10 from {answers} answer{'s' if answers != 1 else ''} in 91 days"
+        if answers
+        else "no survey answers in the last 91 days"
+    )
     return (
         {
             "Time to onboard": time_to_onboard,
+            "Client satisfaction": satisfied,
             "First delivery success": first_delivery,
             "Retention": retention,
             "Hypercare exit": hypercare_exit,

@@ -197,6 +197,9 @@ class Journey:
                     at=now,
                 )
                 _announce_completion(session, client)
+                from onboard.bot.surveys import open_survey  # surveys build on the journey
+
+                open_survey(session, client, "completion", now)
             else:
                 following = playbook.stages[index + 1]
                 details["to"] = following.key

@@ -160,6 +160,12 @@ class Hypercare(_Strict):
     exit_criteria: list[Key] = Field(
         default_factory=list, description="Keys of this stage's gates that end hypercare."
     )
+    satisfaction_gate: Key | None = Field(
+        None,
+        description="The gate a satisfaction survey passes when its average reaches "
+        "`satisfaction_target` (seed 002: 8/10).",
+    )
+    satisfaction_target: float = Field(8.0, ge=0, le=10)
 
     @field_validator("standup_time", mode="before")
     @classmethod

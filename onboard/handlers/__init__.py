@@ -12,7 +12,17 @@ if TYPE_CHECKING:
 
 
 def register(bot: Onboard) -> None:
-    from onboard.handlers import actions, approvals, commands, events, options, standups, views
+    from onboard.handlers import (
+        actions,
+        approvals,
+        commands,
+        events,
+        intake,
+        options,
+        standups,
+        surveys,
+        views,
+    )
 
     events.register(bot)
     commands.register(bot)
@@ -20,4 +30,6 @@ def register(bot: Onboard) -> None:
     options.register(bot)
     actions.register(bot)
     approvals.register(bot)
+    intake.register(bot)
     standups.register(bot)
+    surveys.register(bot)

@@ -94,9 +94,11 @@ def notice(text: str, icon: str = ":information_source:") -> dict[str, Any]:
 def register(bot: Onboard) -> None:
     from onboard.handlers import (  # noqa: F401 - add subcommands
         approvals,
+        intake,
         journey,
         new_client,
         standups,
+        surveys,
     )
 
     @bot.bolt.command("/onboard")

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from onboard.bot.erasure import apply_retention
+from onboard.bot.surveys import hypercare_sweep
+
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
 
@@ -42,6 +45,28 @@ JOBS: dict[str, Job] = {
             3600,
             "offer to archive channels of completed clients",
             lambda bot, at: bot.nudges.archive_offers(at),
+        ),
+        Job(
+            "intake-reminders",
+            900,
+            "post intakes their stage waits for; nudge unfinished ones (channel, DM, support call)",
+            lambda bot, at: bot.intake.sweep(at),
+        ),
+        Job(
+            "retention",
+            86400,
+            "erase personal data of completed clients past ONBOARD_RETENTION_DAYS",
+            lambda bot, at: len(
+                apply_retention(bot.db, bot.settings.retention_days, at)
+                if bot.settings.retention_days
+                else []
+            ),
+        ),
+        Job(
+            "surveys",
+            3600,
+            "post the hypercare satisfaction survey in the window's last week",
+            lambda bot, at: hypercare_sweep(bot.db, at),
         ),
         Job(
             "weekly-digest",

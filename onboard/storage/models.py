@@ -408,3 +408,31 @@ class ClientFact(Base):
     source: Mapped[str] = mapped_column(String(80))  # e.g. intake:regulations
     updated_by: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[dt.datetime]
+
+
+class Survey(Base):
+    """A satisfaction survey sent to a client's approvers (at completion, at hypercare exit)."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (UniqueConstraint("client_id", "occasion"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    occasion: Mapped[str] = mapped_column(String(20))  # completion | hypercare
+    opened_at: Mapped[dt.datetime]
+    closes_at: Mapped[dt.datetime]
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class SurveyAnswer(Base):
+    """One person's score (0–10) and comment; changeable until the survey closes."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (UniqueConstraint("survey_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    score: Mapped[int]
+    comment: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[dt.datetime]

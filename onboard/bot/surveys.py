@@ -1,0 +1,251 @@
+"""Client satisfaction: a 0–10 survey to the client's approvers at completion and in hypercare.
+
+Only that client's approvers answer; one answer each, changeable until the survey closes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from onboard.bot import live_messages, outbound
+from onboard.bot.delivery import Outcome
+from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
+from onboard.bot.gateway import SlackGateway
+from onboard.bot.journey import find_client, playbook_of, refresh_card, set_gate
+from onboard.messages.render import Mrkdwn, render_message
+from onboard.storage import audit, outbox
+from onboard.storage.db import Database
+from onboard.storage.models import Approver, Client, OutboxMessage, Survey, SurveyAnswer
+
+MESSAGE = "survey.message"
+OPEN_FOR = dt.timedelta(days=14)
+LOW_SCORE = 6  # 0–6 are detractors: the account manager hears at once
+
+
+def open_survey(session: Session, client: Client, occasion: str, now: dt.datetime) -> bool:
+    """Post a survey for `occasion` once per client; False when it exists already."""
+    if session.scalars(
+        select(Survey).where(Survey.client_id == client.id, Survey.occasion == occasion)
+    ).first():
+        return False
+    survey = Survey(client_id=client.id, occasion=occasion, opened_at=now, closes_at=now + OPEN_FOR)
+    session.add(survey)
+    session.flush()
+    audit.record(
+        session,
+        audit.Cause.system(),
+        "survey.opened",
+        client_id=client.id,
+        subject=f"survey:{survey.id}",
+        details={"occasion": occasion},
+        at=now,
+    )
+    _refresh(session, survey, "posted")
+    return True
+
+
+class Surveys:
+    def __init__(
+        self, db: Database, clock: Callable[[], dt.datetime], wake: Callable[[], None]
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.wake = wake
+
+    def post(self, channel_id: str | None, occasion: str, cause: audit.Cause) -> bool:
+        """`/onboard survey`: the team asks for the hypercare survey when they are ready."""
+        with self.db.transaction() as session:
+            client = find_client(session, "", channel_id)
+            posted = open_survey(session, client, occasion, self.clock())
+        self.wake()
+        return posted
+
+    def check_can_answer(self, survey_id: int, user: str) -> None:
+        with self.db.transaction() as session:
+            survey = _survey(session, survey_id)
+            _refusal(session, survey, user, self.clock())
+
+    def answer(self, survey_id: int, score: int, comment: str | None, cause: audit.Cause) -> str:
+        if not 0 <= score <= 10:
+            raise InvalidInput({"score": "Choose a score from 0 to 10."})
+        if comment is not None and len(comment) > 3000:
+            raise InvalidInput({"comment": "Keep the comment under 3,000 characters."})
+        now = self.clock()
+        for _ in range(2):  # a concurrent first answer by the same person: update it instead
+            try:
+                with self.db.transaction() as session:
+                    text = self._record(session, survey_id, score, comment, cause, now)
+                self.wake()
+                return text
+            except IntegrityError:
+                continue
+        raise InvalidInput({"score": "Your answer could not be saved: try again."})
+
+    def _record(
+        self,
+        session: Session,
+        survey_id: int,
+        score: int,
+        comment: str | None,
+        cause: audit.Cause,
+        now: dt.datetime,
+    ) -> str:
+        survey = _survey(session, survey_id, lock=True)
+        _refusal(session, survey, cause.actor, now)
+        answer = session.scalars(
+            select(SurveyAnswer).where(
+                SurveyAnswer.survey_id == survey.id, SurveyAnswer.user_id == cause.actor
+            )
+        ).first()
+        changed = answer is not None
+        if answer is None:
+            answer = SurveyAnswer(
+                survey_id=survey.id, user_id=cause.actor, score=score, answered_at=now
+            )
+            session.add(answer)
+        answer.score, answer.answered_at = score, now
+        if comment is not None:
+            answer.comment = comment.strip() or None
+        session.flush()
+        client = session.get_one(Client, survey.client_id)
+        audit.record(
+            session,
+            cause,
+            "survey.changed" if changed else "survey.answered",
+            client_id=client.id,
+            subject=f"survey:{survey.id}",
+            details={"score": score, "has_comment": bool(answer.comment)},
+            at=now,
+        )
+        if score <= LOW_SCORE:
+            message = render_message("survey_low", client=client, score=score, who=cause.actor)
+            outbound.enqueue_call(
+                session,
+                f"survey:{survey.id}:low:{cause.actor}:{now.isoformat()}",
+                "chat.postMessage",
+                {"channel": client.account_manager, **message},
+                client_id=client.id,
+                audit_action="survey.low_score_alerted",
+            )
+        self._maybe_pass_gate(session, survey, client, now)
+        _refresh(session, survey, f"answer:{answer.id}:{now.isoformat()}")
+        return f"Thank you: you gave {score}/10. You can change it until the survey closes."
+
+    def _maybe_pass_gate(
+        self, session: Session, survey: Survey, client: Client, now: dt.datetime
+    ) -> None:
+        if survey.occasion != "hypercare":
+            return
+        stage = next(s for s in playbook_of(client).stages if s.key == client.stage_key)
+        hypercare = stage.automation.hypercare if stage.automation else None
+        if hypercare is None or hypercare.satisfaction_gate is None:
+            return
+        average = _average(session, survey.id)
+        if average is not None:
+            passed = average >= hypercare.satisfaction_target
+            set_gate(
+                session,
+                client,
+                hypercare.satisfaction_gate,
+                passed,
+                audit.Cause.system(),
+                now,
+                note=f"survey average {average:.1f}/10",
+            )
+            refresh_card(session, client, f"survey:{survey.id}:{now.isoformat()}")
+
+
+def satisfaction(session: Session, since: dt.datetime, until: dt.datetime) -> tuple[float, int]:
+    """Average score and number of answers given in [since, until)."""
+    scores = list(
+        session.scalars(
+            select(SurveyAnswer.score).where(
+                SurveyAnswer.answered_at >= since, SurveyAnswer.answered_at < until
+            )
+        )
+    )
+    return (round(statistics.fmean(scores), 1), len(scores)) if scores else (0.0, 0)
+
+
+def _average(session: Session, survey_id: int) -> float | None:
+    scores = list(
+        session.scalars(select(SurveyAnswer.score).where(SurveyAnswer.survey_id == survey_id))
+    )
+    return statistics.fmean(scores) if scores else None
+
+
+def _survey(session: Session, survey_id: int, *, lock: bool = False) -> Survey:
+    query = select(Survey).where(Survey.id == survey_id)
+    survey = session.scalars(query.with_for_update() if lock else query).first()
+    if survey is None:
+        raise NotFound("This survey no longer exists.")
+    return survey
+
+
+def _refusal(session: Session, survey: Survey, user: str, now: dt.datetime) -> None:
+    if now >= survey.closes_at:
+        raise NotAllowed("This survey has closed. Thank you all the same!")
+    approvers = set(
+        session.scalars(select(Approver.user_id).where(Approver.client_id == survey.client_id))
+    )
+    if user not in approvers:
+        raise NotAllowed(Mrkdwn("This survey is for the client's approvers."))
+
+
+def _refresh(session: Session, survey: Survey, reason: str) -> None:
+    outbox.enqueue(
+        session,
+        f"survey:{survey.id}:{reason}",
+        MESSAGE,
+        {"survey_id": survey.id},
+        client_id=survey.client_id,
+    )
+
+
+def make_executor(
+    db: Database, clock: Callable[[], dt.datetime]
+) -> Callable[[SlackGateway, OutboxMessage], Outcome]:
+    def load(session: Session, payload: dict[str, Any]) -> live_messages.Shown:
+        survey = _survey(session, payload["survey_id"])
+        client = session.get_one(Client, survey.client_id)
+        answers = list(
+            session.scalars(select(SurveyAnswer).where(SurveyAnswer.survey_id == survey.id))
+        )
+        message = render_message(
+            "survey",
+            client=client,
+            survey=survey,
+            answered=len(answers),
+            closed=clock() >= survey.closes_at,
+        )
+        assert client.channel_id is not None
+        return live_messages.Shown(
+            client.channel_id, survey.message_ts, message, f"survey:{survey.id}"
+        )
+
+    def remember(session: Session, payload: dict[str, Any], ts: str) -> None:
+        session.get_one(Survey, payload["survey_id"]).message_ts = ts
+
+    return live_messages.make_executor(db, load, remember)
+
+
+def hypercare_sweep(db: Database, at: dt.datetime) -> int:
+    """Open the hypercare survey in the window's last week, so its score can pass the exit."""
+    opened = 0
+    with db.transaction() as session:
+        for client in session.scalars(select(Client).where(Client.status == "active")):
+            stage = next(s for s in playbook_of(client).stages if s.key == client.stage_key)
+            hypercare = stage.automation.hypercare if stage.automation else None
+            if hypercare is None or hypercare.satisfaction_gate is None:
+                continue
+            entered = client.stage_entered_at or client.created_at
+            if at >= entered + dt.timedelta(days=max(0, hypercare.days - 7)):
+                opened += open_survey(session, client, "hypercare", at)
+    return opened

@@ -1,0 +1,138 @@
+"""Clients score their onboarding 0–10; only their approvers answer, and the team hears early."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from onboard.storage.models import GateState, SurveyAnswer
+from tests.conftest import BotFactory, FixedClock, People, Running
+from tests.handlers.test_approvals import SIGNOFF
+from tests.handlers.test_journey import channel_of, say
+from tests.handlers.test_new_client import onboard_client
+
+NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def completed(start_bot: BotFactory, tmp_path: Path, people: People, clock: FixedClock) -> Running:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(SIGNOFF)
+    onboard = start_bot(clock=clock, playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny")
+    onboard.workspace.channels[channel_of(onboard)].members.append(people.client.id)
+    say(onboard, people.am.id, "approvers")  # the primary contact becomes an approver
+    for _ in range(3):
+        say(onboard, people.admin.id, "advance --force wrapping up")
+    return onboard
+
+
+def answers(onboard: Running) -> list[tuple[str, int, str | None]]:
+    with onboard.bot.db.transaction() as session:
+        return [(a.user_id, a.score, a.comment) for a in session.scalars(select(SurveyAnswer))]
+
+
+def score(onboard: Running, user: str, points: int) -> None:
+    onboard.driver.click_button(user, channel_of(onboard), f"survey_score_{points}")
+
+
+def test_an_approver_scores_comments_and_changes_their_mind(
+    completed: Running, people: People
+) -> None:
+    texts = [m.text for m in completed.workspace.messages_in(channel_of(completed))]
+    assert any(t.startswith("How was your onboarding?") for t in texts)
+    score(completed, people.client.id, 9)
+    view_id = completed.wait_for_view(people.client.id)
+    completed.driver.submit_view(people.client.id, view_id, {"comment": "Smooth <!channel>"})
+    assert answers(completed) == [(people.client.id, 9, "Smooth <!channel>")]
+    score(completed, people.client.id, 7)
+    completed.wait_until(lambda: answers(completed)[0][1] == 7)
+    assert answers(completed) == [(people.client.id, 7, "Smooth <!channel>")]  # one answer each
+    completed.deliver()
+    survey = [
+        m for m in completed.workspace.messages_in(channel_of(completed)) if "How was" in m.text
+    ]
+    assert "1 answer so far" in str(survey[0].blocks)
+
+
+@pytest.mark.parametrize("who", ["am", "engineer", "stranger"])
+def test_only_the_clients_approvers_may_answer(
+    completed: Running,
+    people: People,
+    workspace,
+    who: str,  # type: ignore[no-untyped-def]
+) -> None:
+    user = (
+        workspace.add_user("olga.other", team_id="T0OTHER")
+        if who == "stranger"
+        else getattr(people, who)
+    )
+    workspace.channels[channel_of(completed)].members.append(user.id)
+    score(completed, user.id, 10)
+    told = completed.wait_until(lambda: [e for e in workspace.ephemerals if e.user == user.id])
+    assert "for the client's approvers" in told[-1].text
+    assert answers(completed) == []
+
+
+def test_a_low_score_tells_the_account_manager_at_once(completed: Running, people: People) -> None:
+    score(completed, people.client.id, 3)
+    completed.wait_until(lambda: answers(completed))
+    completed.deliver()
+    alerts = [
+        c.args["text"]
+        for c in completed.workspace.calls_to("chat.postMessage")
+        if c.args.get("channel") == people.am.id and "satisfaction" in c.args["text"]
+    ]
+    assert alerts == ["Low satisfaction score from Acme Rockets: 3/10"]
+
+
+def test_a_closed_survey_takes_no_answers(
+    completed: Running, people: People, clock: FixedClock
+) -> None:
+    clock.now = NOW + dt.timedelta(days=15)
+    score(completed, people.client.id, 8)
+    told = completed.wait_until(
+        lambda: [e for e in completed.workspace.ephemerals if e.user == people.client.id]
+    )
+    assert "closed" in told[-1].text
+    assert answers(completed) == []
+
+
+def test_the_hypercare_survey_decides_the_satisfaction_exit_criterion(
+    start_bot: BotFactory,
+    people: People,
+    workspace,
+    clock: FixedClock,  # type: ignore[no-untyped-def]
+) -> None:
+    onboard = start_bot(clock=clock)
+    onboard_client(onboard, people)
+    channel = channel_of(onboard)
+    second = workspace.add_user("sam.client", team_id="T0CLIENT")
+    workspace.channels[channel].members += [people.client.id, second.id]
+    say(onboard, people.am.id, f"approvers add <@{people.client.id}> <@{second.id}>")
+    for _ in range(5):  # into Go-Live & Hypercare
+        say(onboard, people.admin.id, "advance --force testing the survey")
+    assert "posted" in say(onboard, people.am.id, "survey")
+    assert "already" in say(onboard, people.am.id, "survey")
+
+    def gate() -> str:
+        with onboard.bot.db.transaction() as session:
+            return session.scalars(
+                select(GateState.status).where(GateState.gate_key == "satisfaction-score")
+            ).one()
+
+    score(onboard, people.client.id, 9)
+    onboard.wait_until(lambda: gate() == "passed")
+    score(onboard, second.id, 5)  # the average falls to 7: below the seed's 8/10
+    onboard.wait_until(lambda: gate() == "failed")
+    digest = onboard.bot.digest.build(clock.now + dt.timedelta(minutes=1))
+    assert digest.kpis["Client satisfaction"] == "7/10 from 2 answers in 91 days"
