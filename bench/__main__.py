@@ -1,21 +1,38 @@
-"""The `python -m bench` command line: parses the options and runs the ack-latency benchmark.
+"""The `python -m bench` command line: runs the benchmark suite and rewrites docs/benchmarks.md.
 
-Owns argument parsing and the exit code; the measuring and the report live in bench.ack_latency.
+Owns the options, the order of the benchmarks and the exit code; each module measures one thing.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import time
+from pathlib import Path
 
-from bench import ack_latency
+from bench import ack_latency, memory
+from bench.scenarios import HTTP_THREADS
+
+HERE = Path(__file__).resolve().parent
+OURS = {"__init__", "__main__", "ack_latency", "memory", "scenarios"}
+
+
+def others() -> list[str]:
+    """Other benchmark modules in bench/ that run on their own (`python -m bench.<name>`)."""
+    return sorted(
+        path.stem
+        for path in HERE.glob("*.py")
+        if path.stem not in OURS and 'if __name__ == "__main__"' in path.read_text()
+    )
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Measure how fast the bot answers /onboard slash commands over HTTP, "
-        "next to a bare Bolt app that only acks, and rewrite docs/benchmarks.md.",
+        description="Measure the bot's ack latency (a slash command, a button click and a modal "
+        "submission, next to a bare Bolt app that only acks) and the memory of `onboard serve`, "
+        "and rewrite their sections of docs/benchmarks.md.",
     )
     parser.add_argument(
         "--quick",
@@ -23,24 +40,66 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="send a tenth of the requests (a smoke run; the figures are noisier)",
     )
     parser.add_argument(
+        "--only",
+        choices=("ack", "memory"),
+        help="run one of the two benchmarks only",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=HTTP_THREADS,
+        metavar="N",
+        help=f"ONBOARD_HTTP_THREADS, and the bare app's threads (default {HTTP_THREADS})",
+    )
+    parser.add_argument(
         "--database-url",
         metavar="URL",
-        help="also measure the bot on this database (postgresql://…), next to SQLite",
+        help="also measure the bot's ack latency on this database (postgresql://…), next to "
+        "SQLite; it must be one the bot may create its tables in",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="then run the other benchmarks in bench/ too ("
+        + (", ".join(others()) or "none")
+        + "), each as `python -m bench.<name>`; they take longer",
     )
     parser.add_argument(
         "--no-write",
         action="store_true",
-        help="print the table only; leave docs/benchmarks.md as it is",
+        help="print the figures only; leave docs/benchmarks.md as it is",
     )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
-    return ack_latency.main(
-        quick=options.quick, database_url=options.database_url, write=not options.no_write
+    write = not options.no_write
+    codes: dict[str, int] = {}
+    began = time.monotonic()
+    if options.only in (None, "ack"):
+        codes["ack_latency"] = ack_latency.main(
+            quick=options.quick,
+            database_url=options.database_url,
+            write=write,
+            threads=options.threads,
+        )
+    if options.only in (None, "memory"):
+        codes["memory"] = memory.main(quick=options.quick, write=write, threads=options.threads)
+    if options.all:
+        for name in others():
+            command = [sys.executable, "-m", f"bench.{name}"]
+            if options.no_write:
+                command.append("--no-write")
+            print(f"\n$ {' '.join(command[1:])}", flush=True)
+            codes[name] = subprocess.run(command, cwd=HERE.parent, check=False).returncode
+    failed = [name for name, code in codes.items() if code]
+    print(
+        f"\nbench: {len(codes)} benchmark(s) in {time.monotonic() - began:.0f} s"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
     )
+    return 1 if failed else 0
 
 
-if __name__ == "__main__":  # the guard matters: the server process is spawned, and imports this
+if __name__ == "__main__":  # the guard matters: the bare app's process is spawned
     sys.exit(main())

@@ -301,7 +301,10 @@ def _random_looking(token: str) -> bool:
 
 def _link_carries_secret(link: str) -> bool:
     # A shared-folder link's long ID is expected; a token in its query string is not.
-    query = urllib.parse.parse_qsl(urllib.parse.urlsplit(link).query)
+    parts = urllib.parse.urlsplit(link)
+    if parts.password:
+        return True  # https://user:password@host, whatever characters the password uses
+    query = urllib.parse.parse_qsl(parts.query)
     return any(_SENSITIVE_PARAM.search(name) and len(value) >= 8 for name, value in query)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from onboard.bot import live_messages, outbound
 from onboard.bot.calendar import BusinessCalendar
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MESSAGE = "standup.message"  # outbox operation: a prompt posted once, then updated in place
 DAILY, WEEKLY = "daily", "weekly"
+NEVER_SENT = {"ratelimited", "paced"}  # outbox errors after which Slack surely posted nothing
 HEALTH = ("green", "amber", "red")  # best first, worst last
 DEFAULT_CUTOFF = dt.time(17, 0)
 DEFAULT_REMINDER_MINUTES = 120
@@ -198,8 +199,9 @@ class Pacer:
     """Keeps this process's posts within Slack's published pace: one message a second per
     channel, and after a 429 no call of that method until its Retry-After has passed.
 
-    A short wait is slept (nothing could go sooner anyway); a longer one goes back to the
-    outbox as "retry later", so the delivery thread is never held for long.
+    A channel's next post that is not due yet goes back to the outbox ("retry later"), so posts
+    to other channels go meanwhile; a method held after a 429 is waited out when the wait is
+    short, since no other call of it could go sooner anyway.
     """
 
     def __init__(
@@ -220,19 +222,19 @@ class Pacer:
     def wait(self, method: str, channel: str | None) -> None:
         with self._lock:
             now = self.clock()
-            ready = self._held.get(method, 0.0)
-            paced = method == "chat.postMessage" and channel is not None
-            if paced:
-                ready = max(ready, self._next.get(str(channel), 0.0))
-            delay = ready - now
-            if delay > self.max_sleep:
-                raise SlackRetryLater(method, "paced", retry_after=delay)
-            if paced:
-                self._next[str(channel)] = max(now, ready) + self.per_channel
+            held = self._held.get(method, 0.0) - now
+            if held > self.max_sleep:
+                raise SlackRetryLater(method, "paced", retry_after=held)
+            start = now + max(held, 0.0)
+            if method == "chat.postMessage" and channel is not None:
+                spacing = self._next.get(channel, 0.0) - start
+                if spacing > 0:
+                    raise SlackRetryLater(method, "paced", retry_after=spacing + max(held, 0.0))
+                self._next[channel] = start + self.per_channel
                 if len(self._next) > 10_000:  # forget channels whose spacing has passed
                     self._next = {c: t for c, t in self._next.items() if t > now}
-        if delay > 0:
-            self.sleep(delay)
+        if held > 0:
+            self.sleep(held)
 
     def limited(self, method: str, retry_after: float) -> None:
         with self._lock:
@@ -349,7 +351,9 @@ class Report:
 
     @property
     def expected(self) -> int:
-        return sum(x.expected for x in self.lines if x.kind == DAILY and x.status != "missed")
+        return sum(
+            x.expected for x in self.lines if x.kind == DAILY and x.status in ("open", "closed")
+        )
 
     @property
     def blockers(self) -> int:
@@ -380,7 +384,9 @@ class Standups:
         self.team = tuple(team)
         self.reminder_hour = reminder_hour
         self.pacer = pacer or Pacer()
-        self._cares: dict[int, Care | None] = {}  # a snapshot never changes: read each once
+        # A client's snapshot never changes: each is read once (keyed with its creation, as a
+        # database may hand a deleted client's ID to a new one).
+        self._cares: dict[tuple[int, dt.datetime], Care | None] = {}
 
     # -- the sweep ----------------------------------------------------------------------------
 
@@ -390,7 +396,12 @@ class Standups:
         with self.db.transaction() as session:
             clients = session.execute(
                 select(
-                    Client.id, Client.stage_key, Client.status, Client.channel_id, Hypercare.status
+                    Client.id,
+                    Client.created_at,
+                    Client.stage_key,
+                    Client.status,
+                    Client.channel_id,
+                    Hypercare.status,
                 )
                 .outerjoin(Hypercare, Hypercare.client_id == Client.id)
                 .order_by(Client.id)
@@ -402,10 +413,12 @@ class Standups:
             )
         due = [
             client_id
-            for client_id, stage_key, status, channel, care_status in clients
+            for client_id, created, stage_key, status, channel, care_status in clients
             if care_status == "active"
             or client_id in unsettled
-            or (status == "active" and channel and self._care_stage(client_id) == stage_key)
+            or (
+                status == "active" and channel and self._care_stage(client_id, created) == stage_key
+            )
         ]
         queued, failed = 0, 0
         for client_id in due:
@@ -420,24 +433,24 @@ class Standups:
             raise RuntimeError(f"the stand-up sweep failed for {failed} client(s); see the log")
         return queued
 
-    def _care_stage(self, client_id: int) -> str | None:
-        if client_id not in self._cares:
+    def _care_stage(self, client_id: int, created: dt.datetime) -> str | None:
+        if (client_id, created) not in self._cares:
             with self.db.transaction() as session:
                 snapshot = session.scalar(select(Client.playbook).where(Client.id == client_id))
-            self._cares[client_id] = care_of(snapshot or {})
-        care = self._cares[client_id]
+            self._cares[client_id, created] = care_of(snapshot or {})
+        care = self._cares[client_id, created]
         return care.stage_key if care else None
 
     def _care(self, client: Client) -> Care | None:
-        if client.id not in self._cares:
-            self._cares[client.id] = care_of(client.playbook)
-        return self._cares[client.id]
+        if (client.id, client.created_at) not in self._cares:
+            self._cares[client.id, client.created_at] = care_of(client.playbook)
+        return self._cares[client.id, client.created_at]
 
     def _sweep_client(self, session: Session, client_id: int, at: dt.datetime) -> int:
         # Locks are taken first and in one order (the hypercare row, its prompts, then the
         # audit chain's), so two schedulers take turns per client instead of deadlocking.
         row = _locked(session, client_id)
-        client = session.get_one(Client, client_id)
+        client = _client(session, client_id)
         care = self._care(client)
         in_care = (
             care is not None
@@ -776,53 +789,60 @@ class Standups:
         calendar: BusinessCalendar,
         at: dt.datetime,
     ) -> int:
-        """Say once when every exit criterion holds, and once when the window ends without."""
+        """Say once when every exit criterion holds, and once when the window ends without.
+
+        "Once" is the outbox key, checked under the client's lock before it is written.
+        """
         criteria = _criteria(session, client, care)
         held = bool(criteria) and all(status == "passed" for _, _, status in criteria)
         assert row.started_at is not None and row.end_date is not None
         if held and client.channel_id:
             key = f"hypercare:{client.id}:exit-ready:{row.started_at.isoformat()}"
+            if _queued(session, key):
+                return 0
             message = render_message("hypercare_exit_ready", client=client, care=care)
-            if outbound.enqueue_call(
+            outbound.enqueue_call(
                 session,
                 key,
                 "chat.postMessage",
                 {"channel": client.channel_id, **message},
                 client_id=client.id,
                 not_before=at,
-            ):
-                audit.record(
-                    session,
-                    audit.Cause.system(),
-                    "hypercare.exit_ready",
-                    client_id=client.id,
-                    subject=key,
-                    at=at,
-                )
-                return 1
+            )
+            audit.record(
+                session,
+                audit.Cause.system(),
+                "hypercare.exit_ready",
+                client_id=client.id,
+                subject=key,
+                at=at,
+            )
+            return 1
         if not held and calendar.local_date(at) > row.end_date:
             key = f"hypercare:{client.id}:overrun:{row.started_at.isoformat()}"
+            if _queued(session, key):
+                return 0
             message = render_message(
                 "hypercare_overrun", client=client, care=care, row=row, criteria=criteria
             )
-            if outbound.enqueue_call(
+            outbound.enqueue_call(
                 session,
                 key,
                 "chat.postMessage",
                 {"channel": client.account_manager, **message},
                 client_id=client.id,
                 not_before=at,
-            ):
-                audit.record(
-                    session,
-                    audit.Cause.system(),
-                    "hypercare.window_ended",
-                    client_id=client.id,
-                    subject=key,
-                    details={"open": [k for k, _, s in criteria if s != "passed"]},
-                    at=at,
-                )
-                return 1
+            )
+            audit.record(
+                session,
+                audit.Cause.system(),
+                "hypercare.window_ended",
+                client_id=client.id,
+                subject=key,
+                details={"open": [k for k, _, s in criteria if s != "passed"]},
+                at=at,
+            )
+            return 1
         return 0
 
     def _expected(self, row: Hypercare, client: Client) -> list[str]:
@@ -850,6 +870,9 @@ class Standups:
                     continue
                 if due == today and at < calendar.at_local_time(today, dt.time(self.reminder_hour)):
                     continue
+                key = f"bau-review:{client.id}:{due.isoformat()}"
+                if _queued(session, key):
+                    continue
                 reviewer = row.sdm or client.account_manager
                 message = render_message(
                     "bau_review_reminder",
@@ -858,9 +881,10 @@ class Standups:
                     cadence=row.review_cadence,
                     following=_following_review(row, calendar, due),
                 )
-                queued += outbound.enqueue_call(
+                queued += 1
+                outbound.enqueue_call(
                     session,
-                    f"bau-review:{client.id}:{due.isoformat()}",
+                    key,
                     "chat.postMessage",
                     {"channel": reviewer, **message},
                     client_id=client.id,
@@ -984,7 +1008,7 @@ class Standups:
         prompt = session.scalars(query.with_for_update() if lock else query).first()
         if prompt is None or prompt.kind != DAILY:
             raise NotFound("That stand-up no longer exists.")
-        client = session.get_one(Client, prompt.client_id)
+        client = _client(session, prompt.client_id)
         row = session.scalars(select(Hypercare).where(Hypercare.client_id == client.id)).one()
         care = self._care(client)
         if prompt.status != "open" or now >= _closes(row, care, _calendar(session, client), prompt):
@@ -1250,7 +1274,7 @@ class Standups:
 
     def view(self, session: Session, prompt: StandupPrompt) -> PromptView:
         """What a prompt's message shows now: the open prompt, its summary, or a review."""
-        client = session.get_one(Client, prompt.client_id)
+        client = _client(session, prompt.client_id)
         row = session.scalars(select(Hypercare).where(Hypercare.client_id == client.id)).one()
         care = self._care(client)
         calendar = _calendar(session, client)
@@ -1323,9 +1347,23 @@ def make_executor(
     send = live_messages.make_executor(db, load, remember)
 
     def paced(gateway: SlackGateway, row: OutboxMessage) -> Outcome:
-        return send(PacedGateway(gateway, service.pacer), row)
+        attempt: Any = row
+        if row.attempts == 2 and row.last_error in NEVER_SENT:
+            # The one earlier attempt provably posted nothing (a 429, or the pacer held it):
+            # no need to search the channel's history (a Tier 3 call) before posting, as a
+            # retry after a lost answer must. With more attempts an earlier one may have posted.
+            attempt = _FirstAttempt(row.payload)
+        return send(PacedGateway(gateway, service.pacer), attempt)
 
     return paced
+
+
+@dataclass(frozen=True)
+class _FirstAttempt:
+    """What the live-message executor reads of a row, for a retry that can skip the search."""
+
+    payload: dict[str, Any]
+    attempts: int = 1
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -1355,6 +1393,18 @@ def _closes(
 def _closing_label(row: Hypercare, care: Care | None) -> str:
     cut = cutoff_time(row)
     return f"{cut:%H:%M}" if cut > standup_time(row, care.rules if care else None) else "midnight"
+
+
+def _client(session: Session, client_id: int) -> Client:
+    """The client without its playbook snapshot, read only on the rare first use (`_care`):
+    decoding tens of kilobytes of JSON per prompt was most of a burst's database time."""
+    return session.get_one(Client, client_id, options=[defer(Client.playbook)])
+
+
+def _queued(session: Session, key: str) -> bool:
+    """Whether a send with this key is in the outbox already. Asked rather than trusting what
+    `outbox.enqueue` returns: on PostgreSQL (psycopg 3) its rowcount is -1, so it says False."""
+    return session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)) is not None
 
 
 def _locked(session: Session, client_id: int) -> Hypercare | None:

@@ -140,7 +140,9 @@ def test_a_whole_hypercare_window_through_slack(
     assert sweep(live, clock, at("2027-03-25T11:29")) == 0
     sweep(live, clock, at("2027-03-25T11:30"))
     sweep(live, clock, at("2027-03-25T13:00"))
-    reminded = {u: [t for t in dms(live, u) if "still to come" in t] for u in (am, engineer, client)}
+    reminded = {
+        u: [t for t in dms(live, u) if "still to come" in t] for u in (am, engineer, client)
+    }
     assert {u: len(t) for u, t in reminded.items()} == {am: 1, engineer: 0, client: 0}
 
     # 17:00: the prompt becomes the day's summary, in place.
@@ -175,7 +177,9 @@ def test_a_whole_hypercare_window_through_slack(
     # Wednesday: the engineer is away, so the reminder goes to the other two only.
     sweep(live, clock, at("2027-03-31T08:30"))
     sweep(live, clock, at("2027-03-31T10:30"))
-    assert [len([t for t in dms(live, u) if "still to come" in t]) for u in (am, engineer, client)] == [
+    assert [
+        len([t for t in dms(live, u) if "still to come" in t]) for u in (am, engineer, client)
+    ] == [
         2,
         0,
         1,
@@ -229,7 +233,7 @@ def test_a_whole_hypercare_window_through_slack(
     assert sweep(live, clock, at("2027-05-12T07:59"), "service-reviews") == 0
     assert sweep(live, clock, at("2027-05-12T08:00"), "service-reviews") == 1
     assert sweep(live, clock, at("2027-05-12T12:00"), "service-reviews") == 0
-    reminders = [t for t in dms(live, people.admin.id) if "service review" in t]
+    reminders = [t for t in dms(live, people.admin.id) if t.startswith("Service review")]
     assert reminders == ["Service review due on Wed 12 May: Acme Rockets (monthly)"]
 
     recorded = actions(live)
@@ -268,3 +272,40 @@ def test_rerunning_a_sweep_for_the_same_moment_sends_nothing_new(
     with live.bot.db.transaction() as session:
         assert session.scalars(select(StandupPrompt.status)).all() == ["closed"]
         assert session.scalars(select(Client.stage_key)).one() == "hypercare"
+
+
+def test_the_team_tunes_stand_ups_from_slack(
+    live: Running, people: People, clock: FixedClock
+) -> None:
+    am = people.am.id
+    sweep(live, clock, at("2027-03-25T08:01"))
+    assert "before the cut-off" in say(live, am, "standup time 17:30")
+    assert "24-hour time" in say(live, am, "standup time 25:00")
+    assert "Write dates as" in say(live, am, "standup skip tomorrow")
+    assert "over already" in say(live, am, "standup skip 2027-03-24")
+    assert "standup away" in say(live, am, "standup away 2027-03-26")
+    say(live, am, "standup time 10:15")
+    say(live, am, "standup cutoff 16:00")
+    assert "30 minutes" in say(live, am, "standup reminder 30m")
+    status = say(live, am, "standup")
+    assert "10:15 (Europe/London)" in status and "Thu 25 Mar 10:15 · stand-up" in status
+    assert f"<@{am}> <@{people.engineer.id}> (the team)" in status
+
+    assert sweep(live, clock, at("2027-03-25T09:30")) == 0
+    sweep(live, clock, at("2027-03-25T10:15"))
+    assert len(prompts(live)) == 1
+    assert sweep(live, clock, at("2027-03-25T10:44")) == 0
+    assert sweep(live, clock, at("2027-03-25T10:45")) == 2  # the AM and the engineer
+    sweep(live, clock, at("2027-03-25T16:00"))
+    assert "Closed at 16:00" in str(prompts(live)[0].blocks)
+
+    # Paused: Monday's stand-up does not happen; the report says so.
+    assert "paused" in say(live, am, "standup pause")
+    sweep(live, clock, at("2027-03-29T15:00"))  # after Monday's cut-off
+    assert len(prompts(live)) == 1
+    assert "back on" in say(live, am, "standup resume")
+    report = say(live, am, "standup report")
+    assert "1 stand-up held" in report and "paused" in report and "0 of 2 updates" in report
+
+    # The client cannot change any of it.
+    assert "for the onboarding team" in say(live, people.client.id, "standup pause")

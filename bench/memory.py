@@ -1,0 +1,332 @@
+"""How much memory `onboard serve` holds: resident size idle, and as 10,000 requests go by.
+
+Owns the memory run (a fresh `onboard serve`, a mixed load) and its section of the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from itertools import pairwise
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.scenarios import (
+    APPROVERS,
+    HTTP_THREADS,
+    REPORT,
+    TEAM,
+    KeepAlive,
+    Kind,
+    Others,
+    Prepared,
+    Server,
+    Stage,
+    drive,
+    load_average,
+    machine,
+    onboard_serve,
+    quiet,
+    rss_kib,
+    set_up,
+    write_section,
+)
+from onboard.standin.server import SlackStandIn
+from onboard.standin.workspace import Workspace
+
+REQUESTS = 10_000
+ROUNDS = 5  # the requests go in rounds; the resident size is read when each has settled
+CONCURRENCY = 16
+# Forty requests in the mix, repeated: mostly commands and forms, some clicks, a new client.
+MIX: dict[Kind, int] = {"help": 18, "new": 6, "errors": 13, "approve": 2, "valid": 1}
+GOAL_MIB = 150
+SETTLE_SECONDS = 240
+SECTION = "## Memory of `onboard serve`"
+AFTER = "## Ack latency"
+
+
+def pattern() -> list[Kind]:
+    """One cycle of the mix, interleaved (not all the helps first)."""
+    left = dict(MIX)
+    cycle: list[Kind] = []
+    while any(left.values()):
+        for kind in MIX:
+            if left[kind]:
+                cycle.append(kind)
+                left[kind] -= 1
+    return cycle
+
+
+def mixed(stage: Stage, count: int) -> Iterator[Prepared]:
+    """The mix's requests, each made just before it is sent (a trigger_id lives 3 s)."""
+    cycle = pattern()
+    return (stage.prepare(cycle[i % len(cycle)]) for i in range(count))
+
+
+@dataclass(frozen=True)
+class Sample:
+    answered: int  # requests answered so far, the set-up's not counted
+    rss: int  # KiB
+    idle: bool  # read when the process had settled, not under load
+
+
+@dataclass(frozen=True)
+class Run:
+    started: int  # KiB, resident once serving, before any request
+    set_up: int  # KiB, idle after the set-up's requests
+    samples: list[Sample]
+    peak: int  # KiB, VmHWM: the most it was ever resident
+    failures: list[str]
+    seconds: float  # wall time of the mixed requests, settling included
+    cpu: float  # the server's CPU seconds over them
+    setup_requests: int
+
+    def idle_at(self, answered: int) -> int:
+        return next(s.rss for s in self.samples if s.idle and s.answered == answered)
+
+    @property
+    def slope(self) -> float:
+        """KiB per 1,000 requests between the first and the last idle reading."""
+        idle = [s for s in self.samples if s.idle]
+        first, last = idle[0], idle[-1]
+        if last.answered == first.answered:
+            return math.nan
+        return 1000 * (last.rss - first.rss) / (last.answered - first.answered)
+
+
+def measure(server: Server, stage: Stage, total: int, setup_requests: int, started: int) -> Run:
+    after_setup = rss_kib(server.pid)
+    samples: list[Sample] = [Sample(0, after_setup, True)]
+    failures: list[str] = []
+    clients = [KeepAlive(server.url) for _ in range(CONCURRENCY)]
+    per_round = total // ROUNDS
+    done = 0
+    began, cpu = time.monotonic(), server.cpu()
+    try:
+        for _ in range(ROUNDS):
+            every = max(per_round // 4, 1)
+
+            def sample(n: int, base: int = done, every: int = every) -> None:
+                if n % every == 0 and n < per_round:
+                    samples.append(Sample(base + n, rss_kib(server.pid), False))
+
+            phase = drive(clients, mixed(stage, per_round), on_answer=sample)
+            failures += phase.failures
+            done += per_round
+            quiet([server.pid, os.getpid()], most=SETTLE_SECONDS)
+            samples.append(Sample(done, rss_kib(server.pid), True))
+            print(f"  {done:>6} requests: {samples[-1].rss / 1024:.1f} MiB resident", flush=True)
+    finally:
+        for client in clients:
+            client.close()
+    return Run(
+        started,
+        after_setup,
+        samples,
+        rss_kib(server.pid, "VmHWM"),
+        failures,
+        time.monotonic() - began,
+        server.cpu() - cpu,
+        setup_requests,
+    )
+
+
+# Run in a fresh interpreter: the resident size after each step, in KiB, one line per step.
+IMPORTS = """
+import os, sys
+def rss():
+    for line in open(f"/proc/{os.getpid()}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+steps = [
+    ("the interpreter", ""),
+    ("Bolt, the Slack SDK and waitress", "import slack_bolt, slack_sdk, waitress.server"),
+    ("SQLAlchemy and pydantic settings", "import sqlalchemy.orm, pydantic_settings"),
+    ("alembic", "import alembic.context, alembic.runtime.migration"),
+    ("matplotlib (pyplot, Agg)", "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"),
+    ("the rest of the bot", "import onboard.bot.app, onboard.handlers.commands"),
+]
+before = 0
+for name, code in steps:
+    exec(code)
+    now = rss()
+    print(f"{now - before}\t{name}")
+    before = now
+"""
+
+
+def import_costs() -> list[tuple[str, int]]:
+    """What each group of imports adds to a fresh interpreter's resident size (KiB)."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS], capture_output=True, text=True, check=True, timeout=120
+    )
+    return [
+        (name, int(kib)) for kib, name in (line.split("\t", 1) for line in done.stdout.splitlines())
+    ]
+
+
+def mib(kib: float) -> str:
+    return f"{kib / 1024:.1f}"
+
+
+def render(
+    run: Run,
+    *,
+    took: float,
+    quick: bool,
+    threads: int,
+    total: int,
+    imports: list[tuple[str, int]],
+    others: float,
+    load: str,
+) -> str:
+    m = machine()
+    final = run.samples[-1].rss
+    idle = [s for s in run.samples if s.idle]
+    second = idle[1] if len(idle) > 2 else idle[0]  # the first round warms caches and pools
+    growth = 1000 * (final - second.rss) / max(idle[-1].answered - second.answered, 1)
+    under = max(run.peak, final) < GOAL_MIB * 1024
+    loaded = [s for s in run.samples if not s.idle]
+    steps = [b.rss - a.rss for a, b in pairwise(idle[1:])]  # KiB a round, after the first
+    lines = [
+        SECTION,
+        "",
+        "<!-- Written by `python -m bench` (bench/memory.py); edits to this section are "
+        "overwritten. -->",
+        "",
+        f"The resident set size (`VmRSS` in `/proc/<pid>/status`) of a fresh `onboard serve` "
+        f"process (outbox worker and scheduler running, SQLite, {threads} HTTP threads), idle "
+        f"and as {total:,} mixed requests go by, {CONCURRENCY} clients at a time. Goal: under "
+        f"{GOAL_MIB} MB and no growth.",
+        "",
+        "| when | requests | resident MiB |",
+        "| --- | ---: | ---: |",
+        f"| serving, before any request | 0 | {mib(run.started)} |",
+        f"| idle after the set-up ({run.setup_requests} requests: a client, its "
+        f"{APPROVERS} approvers, deliverables) | 0 | {mib(run.set_up)} |",
+        *(
+            f"| {'idle after' if s.idle else 'under load, at'} {s.answered:,} | "
+            f"{s.answered:,} | {mib(s.rss)} |"
+            for s in run.samples[1:]
+            if s.idle or s.answered % (total // ROUNDS) == (total // ROUNDS) // 2
+        ),
+        f"| peak (`VmHWM`) over the run | {total:,} | {mib(run.peak)} |",
+        "",
+        f"- **Size:** {mib(run.started)} MiB serving before any request, {mib(final)} MiB "
+        f"idle after {total:,} requests, {mib(run.peak)} MiB at the peak: "
+        + (
+            f"under the goal of {GOAL_MIB} MB (read as MiB)."
+            if under
+            else f"**over** the goal of {GOAL_MIB} MB (read as MiB, the kinder reading)."
+        )
+        + (
+            f" Under load it read between {mib(min(s.rss for s in loaded))} and "
+            f"{mib(max(s.rss for s in loaded))} MiB."
+            if loaded
+            else ""
+        ),
+        "- **Where the idle size comes from** (a fresh interpreter importing, in this order; "
+        "each figure is what that step added): "
+        + "; ".join(f"{what} {mib(kib)} MiB" for what, kib in imports)
+        + ". The charting library is imported when the app is built, for the weekly digest's "
+        "chart; the migration tool, for the migrations `serve` runs at start.",
+        f"- **Growth:** idle after each round of {total // ROUNDS:,} requests: "
+        + ", ".join(f"{mib(s.rss)}" for s in idle[1:])
+        + " MiB, that is "
+        + ", ".join(f"{(b.rss - a.rss) / 1024:+.1f}" for a, b in pairwise(idle[1:]))
+        + f" MiB a round after the first. From {second.answered:,} to {idle[-1].answered:,} "
+        f"requests it grew {(final - second.rss) / 1024:+.1f} MiB ({growth:+.0f} KiB per 1,000 "
+        "requests)"
+        + (
+            ", each round adding less than the one before: slowing, but not yet flat."
+            if steps and all(y < x for x, y in pairwise(steps)) and steps[-1] > 256
+            else (": flat." if steps and max(steps) <= 256 else ": it still grows.")
+        ),
+        "- The mix, repeated in this order: "
+        + ", ".join(f"{n} × {kind}" for kind, n in MIX.items())
+        + " in every "
+        + f"{sum(MIX.values())} requests (help: `/onboard help`; new: `/onboard new`, which "
+        "opens a modal; errors: the New client form with two mistakes; approve: a client "
+        "approver's first decision; valid: a New client form that creates a client, its "
+        "channel and its journey). The database grows with every client and decision, and "
+        "what SQLite caches of it (up to 2 MB per pooled connection by default) is part of "
+        "the figure.",
+        f"- The run took {run.seconds:.0f} s for the mixed requests ({run.cpu:.0f} s of the "
+        f"server's CPU, {1000 * run.cpu / total:.1f} ms per request with the work after the "
+        f"ack), {len(run.failures)} failed or unexpected answers"
+        + (f" (first: `{run.failures[0][:160]}`)" if run.failures else "")
+        + f". Other processes on the machine used {others:.0%} of one CPU on average meanwhile.",
+        "",
+        f"- Machine: {m['cores']} CPUs (`nproc`), {m['cpu']}; {m['os']}; load average {load} "
+        "at the start",
+        f"- Python {m['python']}; {m['packages']}",
+        f"- Date: {m['date']}; the whole run took {took:.0f} s"
+        + (" (`--quick`: a tenth of the requests)" if quick else ""),
+        "- Reproduce: `./dev bench` (all of this file's sections but the audit one), or "
+        "`.venv/bin/python -m bench.memory` for this section alone",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(*, quick: bool = False, write: bool = True, threads: int = HTTP_THREADS) -> int:
+    """Measure, print, and write the report's section; 1 when an answer was wrong, else 0."""
+    began, load = time.monotonic(), load_average()
+    total = REQUESTS // 10 if quick else REQUESTS
+    imports = import_costs()
+    workspace = Workspace()
+    team = [workspace.add_user(f"member{i}.team").id for i in range(TEAM)]
+    with (
+        tempfile.TemporaryDirectory(prefix="onboard-memory-") as tmp,
+        SlackStandIn(workspace) as standin,
+        onboard_serve(standin.api_url, workspace.bot_token, Path(tmp), threads, team) as server,
+    ):
+        quiet([server.pid], most=SETTLE_SECONDS)
+        started = rss_kib(server.pid)
+        print(f"onboard serve: {started / 1024:.1f} MiB resident before any request", flush=True)
+        clicks = total * MIX["approve"] // sum(MIX.values()) + APPROVERS
+        deliverables = math.ceil(clicks / APPROVERS)
+        stage = set_up(server.url, workspace, team, deliverables)
+        quiet([server.pid, os.getpid()], most=SETTLE_SECONDS)
+        others = Others([server.pid, os.getpid()])
+        others.start()
+        run = measure(server, stage, total, stage.setup_requests, started)
+        elsewhere = others.stop()
+        problems, _ = server.log_problems()
+    took = time.monotonic() - began
+    section = render(
+        run,
+        took=took,
+        quick=quick,
+        threads=threads,
+        total=total,
+        imports=imports,
+        others=elsewhere,
+        load=load,
+    )
+    print(section)
+    for line in problems[:5]:
+        print(f"    bot log: {line}", file=sys.stderr)
+    if write:
+        write_section(SECTION, section, after=AFTER)
+        print(f"wrote the {SECTION!r} section of {REPORT} ({took:.0f} s)")
+    return 1 if run.failures else 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.memory",
+        description="Measure the resident size of onboard serve idle and under 10,000 mixed "
+        "requests, and rewrite its section of docs/benchmarks.md.",
+    )
+    parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
+    parser.add_argument("--no-write", action="store_true", help="leave docs/ as it is")
+    parser.add_argument("--threads", type=int, default=HTTP_THREADS, help="ONBOARD_HTTP_THREADS")
+    options = parser.parse_args()
+    sys.exit(main(quick=options.quick, write=not options.no_write, threads=options.threads))

@@ -1,0 +1,561 @@
+"""Clients fill the intake questionnaire in modals in their shared channel; the team reviews it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from onboard.standin.driver import APP_ID, Answer
+from onboard.storage.models import (
+    AuditEvent,
+    Base,
+    Client,
+    ClientFact,
+    GateState,
+    Intake,
+    IntakeAnswer,
+)
+from tests.conftest import BotFactory, People, Running
+from tests.handlers.test_journey import channel_of, say
+from tests.handlers.test_new_client import onboard_client
+
+INTAKE_PLAYBOOK = """
+key: tiny-intake
+name: Tiny journey with intake
+stages:
+  - key: kickoff
+    name: Kickoff
+    objective: Meet the client.
+    owner: Account Manager
+    duration_days: {min: 1, max: 2}
+    gates:
+      - {key: kickoff-held, name: Kickoff held, kind: condition}
+  - key: intake
+    name: Data & Document Intake
+    objective: Gather client details.
+    owner: Client
+    duration_days: {min: 3, max: 10}
+    gates:
+      - {key: data-verified, name: Data Verified, kind: condition}
+  - key: build
+    name: Build
+    objective: Build it.
+    owner: Engineer
+    duration_days: {min: 1, max: 2}
+intake:
+  title: Onboarding form
+  why: Your details, so we can set up your project.
+  minutes: 10
+  stage: intake
+  gate: data-verified
+  reminders:
+    channel_after_business_days: 2
+    dm_after_business_days: 4
+    support_call_after_business_days: 6
+    every_business_days: 2
+    max_reminders: 4
+  pages:
+    - key: company
+      title: Company
+      questions:
+        - {key: legal-name, label: Company name, kind: text, required: true, max_length: 100}
+        - {key: website, label: Website, kind: url, required: true}
+        - {key: email, label: Day-to-day email, kind: email, required: true,
+           maps_to: contacts.day-to-day.email}
+        - {key: phone, label: Phone, kind: phone}
+        - {key: country, label: Country, kind: country, maps_to: client.country}
+    - key: scale
+      title: Scale
+      questions:
+        - {key: users, label: Number of users, kind: number, required: true, min: 1, max: 500,
+           maps_to: profile.user-count}
+        - {key: launch, label: Launch date, kind: date}
+        - {key: industry, label: Industry, kind: single_choice, options: [Retail, Finance]}
+        - {key: regulations, label: Regulations, kind: multi_choice, options: [GDPR, HIPAA],
+           maps_to: profile.compliance}
+        - {key: mfa, label: "Is MFA enforced?", kind: yes_no, required: true}
+    - key: access
+      title: Access
+      questions:
+        - {key: sponsor, label: Sponsor, kind: user}
+        - {key: files, label: Brand files, kind: file, max_files: 2}
+        - {key: access-notes, label: "How will you share access?", kind: long_text,
+           credential: true}
+        - {key: timezone, label: Timezone, kind: timezone, maps_to: client.timezone}
+"""
+
+PAGE_1 = {
+    "legal-name": "Acme Rockets Ltd",
+    "website": "https://acme.example",
+    "email": "ops@acme.example",
+    "phone": "+44 20 7946 0958",
+    "country": "IE",
+}
+PAGE_2 = {"users": "120", "regulations": ["GDPR"], "mfa": "yes", "industry": "Retail"}
+PAGE_3 = {
+    "files": [{"id": "F0LOGO0001", "name": "logo.png"}],
+    "access-notes": "We invited ops@agency.example to our CMS.",
+    "timezone": "Europe/Dublin",
+}
+
+
+# -- playing Slack's part -------------------------------------------------------------------------
+
+
+def _state(element: dict[str, Any], value: Any) -> dict[str, Any]:
+    """The state Slack submits for one input element holding `value`."""
+    kind = element["type"]
+
+    def option(v: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": v}, "value": v}
+
+    if kind in ("static_select", "external_select", "radio_buttons"):
+        return {"type": kind, "selected_option": option(value) if value else None}
+    if kind in ("checkboxes", "multi_static_select"):
+        return {"type": kind, "selected_options": [option(v) for v in value or []]}
+    if kind == "datepicker":
+        return {"type": kind, "selected_date": value}
+    if kind == "users_select":
+        return {"type": kind, "selected_user": value}
+    if kind == "file_input":
+        return {"type": kind, "files": value or []}
+    return {"type": kind, "value": value}
+
+
+def _view_payload(onboard: Running, view_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    view = onboard.workspace.views[view_id]
+    state = {
+        b["block_id"]: {b["element"]["action_id"]: _state(b["element"], values.get(b["block_id"]))}
+        for b in view.blocks
+        if b.get("type") == "input"
+    }
+    return {
+        "id": view.id,
+        "team_id": onboard.workspace.team_id,
+        "type": "modal",
+        "blocks": view.blocks,
+        "private_metadata": view.private_metadata,
+        "callback_id": view.callback_id,
+        "state": {"values": state},
+        "hash": view.hash,
+        "title": view.title,
+        "root_view_id": view.root_view_id or view.id,
+        "app_id": APP_ID,
+        "app_installed_team_id": onboard.workspace.team_id,
+        "bot_id": onboard.workspace.bot_id,
+    }
+
+
+def _who(onboard: Running, user_id: str) -> dict[str, Any]:
+    user = onboard.workspace.users[user_id]
+    return {"id": user.id, "username": user.name, "name": user.name, "team_id": user.team_id}
+
+
+def fill(onboard: Running, user_id: str, view_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The person fills the modal's fields and presses its submit button; Slack's answer."""
+    payload = {
+        "type": "view_submission",
+        "team": {"id": onboard.workspace.team_id, "domain": "home"},
+        "user": _who(onboard, user_id),
+        "api_app_id": APP_ID,
+        "trigger_id": onboard.workspace.issue_trigger(user_id),
+        "view": _view_payload(onboard, view_id, values),
+    }
+    answer = onboard.driver._interactive(payload)
+    assert answer.status == 200, answer.text
+    body = answer.json() if answer.body else {}
+    if body.get("response_action") == "update":
+        # Slack replaces the modal with the view in the answer; the stand-in checks it as
+        # views.update would, so a page Slack would refuse fails here.
+        result = onboard.workspace.dispatch(
+            "views.update",
+            {"view_id": view_id, "view": json.dumps(body["view"])},
+            onboard.workspace.bot_token,
+        )
+        assert result["ok"], result
+    elif not body or body.get("response_action") == "clear":
+        onboard.workspace.close_views(user_id)
+    return body
+
+
+def press(
+    onboard: Running,
+    user_id: str,
+    view_id: str,
+    action_id: str,
+    typed: dict[str, Any] | None = None,
+) -> Answer:
+    """The person presses a button inside the modal (Back, Edit), with what they had typed."""
+    view = onboard.workspace.views[view_id]
+    element, block_id = next(
+        (e, b.get("block_id", ""))
+        for b in view.blocks
+        for e in b.get("elements", []) + ([b["accessory"]] if "accessory" in b else [])
+        if e.get("action_id") == action_id
+    )
+    before = view.hash
+    payload = {
+        "type": "block_actions",
+        "user": _who(onboard, user_id),
+        "api_app_id": APP_ID,
+        "container": {"type": "view", "view_id": view_id},
+        "trigger_id": onboard.workspace.issue_trigger(user_id),
+        "team": {"id": onboard.workspace.team_id, "domain": "home"},
+        "view": _view_payload(onboard, view_id, typed or {}),
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": block_id,
+                "value": element.get("value", ""),
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    answer = onboard.driver._interactive(payload)
+    onboard.wait_until(lambda: onboard.workspace.views[view_id].hash != before)
+    return answer
+
+
+def blocks_of(onboard: Running, view_id: str) -> dict[str, dict[str, Any]]:
+    return {
+        b["block_id"]: b["element"]
+        for b in onboard.workspace.views[view_id].blocks
+        if b.get("type") == "input"
+    }
+
+
+def view_text(onboard: Running, view_id: str) -> str:
+    return json.dumps(onboard.workspace.views[view_id].blocks, ensure_ascii=False)
+
+
+# -- the story's set-up ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shared(start_bot: BotFactory, tmp_path: Path, people: People) -> Running:
+    """A client in its intake stage, with the client's user in the shared channel."""
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny-intake.yaml").write_text(INTAKE_PLAYBOOK)
+    onboard = start_bot(playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny-intake")
+    onboard.workspace.channels[channel_of(onboard)].members.append(people.client.id)
+    enter_intake(onboard, people)
+    return onboard
+
+
+def enter_intake(onboard: Running, people: People) -> None:
+    say(onboard, people.am.id, "gate kickoff-held pass")
+    assert "moved on" in say(onboard, people.am.id, "advance")
+    onboard.deliver()
+
+
+def intake_messages(onboard: Running) -> list[Any]:
+    return [
+        m
+        for m in onboard.workspace.messages_in(channel_of(onboard))
+        if any(
+            e.get("action_id") == "intake_start" for b in m.blocks for e in b.get("elements", [])
+        )
+    ]
+
+
+def start(onboard: Running, user_id: str) -> str:
+    onboard.workspace.close_views(user_id)  # a modal covers the channel: it was closed first
+    opened = 0
+    answer = onboard.driver.click_button(user_id, channel_of(onboard), "intake_start")
+    assert answer.status == 200
+    return onboard.wait_for_view(user_id, after=opened)
+
+
+def stored(onboard: Running) -> dict[str, tuple[Any, str]]:
+    with onboard.bot.db.transaction() as session:
+        return {
+            a.question_key: (a.value, a.answered_by) for a in session.scalars(select(IntakeAnswer))
+        }
+
+
+def the_intake(onboard: Running) -> Intake:
+    with onboard.bot.db.transaction() as session:
+        return session.scalars(select(Intake)).one()
+
+
+def told(onboard: Running, user_id: str) -> str:
+    found = onboard.wait_until(
+        lambda: [e for e in onboard.workspace.ephemerals if e.user == user_id]
+    )
+    return found[-1].text
+
+
+def fill_everything(onboard: Running, user_id: str) -> str:
+    view_id = start(onboard, user_id)
+    for values in (PAGE_1, PAGE_2, PAGE_3):
+        assert fill(onboard, user_id, view_id, values).get("response_action") == "update"
+    return view_id
+
+
+def dm_of(onboard: Running, user_id: str) -> str:
+    return next(
+        c.id for c in onboard.workspace.channels.values() if c.is_im and user_id in c.members
+    )
+
+
+# -- the stories ----------------------------------------------------------------------------------
+
+
+def test_the_intake_is_posted_when_its_stage_begins_with_what_why_and_how_long(
+    shared: Running, people: People
+) -> None:
+    posted = intake_messages(shared)
+    assert len(posted) == 1
+    text = json.dumps(posted[0].blocks, ensure_ascii=False)
+    assert "Onboarding form" in text and "about 10 minutes" in text
+    assert "Company · Scale · Access" in text and "Start intake" in text
+    # `/onboard intake` posts it again, lower in the channel.
+    assert "posted" in say(shared, people.am.id, "intake")
+    assert len(intake_messages(shared)) == 2
+
+
+def test_a_client_fills_three_pages_closes_halfway_and_resumes_with_answers_kept(
+    shared: Running, people: People
+) -> None:
+    carla = people.client.id
+    view_id = start(shared, carla)
+    assert "Page 1 of 3" in view_text(shared, view_id)
+    answer = fill(shared, carla, view_id, PAGE_1)
+    assert answer["response_action"] == "update"
+    assert "Page 2 of 3" in view_text(shared, view_id)
+    assert stored(shared)["website"] == ("https://acme.example", carla)
+    assert stored(shared)["phone"][0] == "+442079460958"  # E.164
+
+    shared.workspace.close_views(carla)  # she closes the modal; a week later she comes back
+    view_id = start(shared, carla)
+    assert "Page 2 of 3" in view_text(shared, view_id)  # where she left off
+    press(shared, carla, view_id, "intake_back")
+    page_1 = blocks_of(shared, view_id)
+    assert page_1["legal-name"]["initial_value"] == "Acme Rockets Ltd"
+    assert page_1["country"]["initial_option"]["value"] == "IE"
+
+    fill(shared, carla, view_id, PAGE_1)
+    fill(shared, carla, view_id, PAGE_2)
+    assert blocks_of(shared, view_id)["files"]["type"] == "file_input"
+    review = fill(shared, carla, view_id, PAGE_3)
+    assert review["view"]["callback_id"] == "intake_review"
+    assert review["view"]["submit"]["text"] == "Submit"
+    assert {k for k in stored(shared)} >= {"users", "mfa", "files", "timezone"}
+    assert stored(shared)["mfa"][0] is True and stored(shared)["users"][0] == 120
+    assert len(shared.workspace.open_views_for(carla)) == 1  # pages replace, never stack
+
+
+def test_every_validation_error_lands_under_its_field_and_valid_answers_are_kept(
+    shared: Running, people: People
+) -> None:
+    carla = people.client.id
+    view_id = start(shared, carla)
+    answer = fill(
+        shared,
+        carla,
+        view_id,
+        {
+            "legal-name": "A" * 101,
+            "website": "javascript:alert(1)",
+            "email": "not-an-email",
+            "phone": "12",
+            "country": "XX",
+        },
+    )
+    assert answer["response_action"] == "errors"
+    errors = answer["errors"]
+    assert set(errors) == {"legal-name", "website", "email", "phone", "country"}
+    assert "under 100 characters" in errors["legal-name"]
+    assert "https://" in errors["website"]
+    assert "name@company.com" in errors["email"]
+    assert "country code" in errors["phone"]
+    assert "from the list" in errors["country"]
+
+    answer = fill(shared, carla, view_id, {**PAGE_1, "legal-name": ""})
+    assert answer["errors"] == {"legal-name": "Please answer this one: it is required."}
+    assert "website" in stored(shared)  # the good answers were saved all the same
+    fill(shared, carla, view_id, PAGE_1)
+    answer = fill(shared, carla, view_id, {"users": "9000", "launch": "2027-02-30"})
+    assert answer["response_action"] == "errors"
+    assert answer["errors"]["users"] == "Enter a number from 1 to 500."
+    assert answer["errors"]["mfa"] == "Please answer this one: it is required."
+    assert "date" in answer["errors"]["launch"]
+    assert fill(shared, carla, view_id, {"users": "1.5", "mfa": "no"})["errors"] == {
+        "users": "Enter a whole number."
+    }
+
+
+SECRETS = {
+    "legal-name": "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    "website": "https://admin:Sup3rS3cret!@cms.acme.example/login",
+}
+PASSWORD = "Tr0ub4dor&3-horse"
+
+
+def test_a_secret_is_refused_under_its_field_and_is_nowhere_in_the_database_or_logs(
+    shared: Running, people: People, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    carla = people.client.id
+    view_id = start(shared, carla)
+    answer = fill(shared, carla, view_id, {**PAGE_1, **SECRETS})
+    assert set(answer["errors"]) == {"legal-name", "website"}
+    assert all("password, key or token" in e for e in answer["errors"].values())
+    assert "ghp_" not in json.dumps(answer)  # never echoed back
+    fill(shared, carla, view_id, PAGE_1)
+    fill(shared, carla, view_id, PAGE_2)
+    answer = fill(shared, carla, view_id, {**PAGE_3, "access-notes": f"password: {PASSWORD}"})
+    assert "password manager" in answer["errors"]["access-notes"]
+    shared.deliver()
+
+    with shared.bot.db.transaction() as session:
+        dump = "\n".join(
+            repr(row)
+            for table in Base.metadata.sorted_tables
+            for row in session.execute(table.select()).all()
+        )
+    assert "Acme Rockets Ltd" in dump  # the dump does hold the answers that were accepted
+    for secret in (*SECRETS.values(), "Sup3rS3cret", PASSWORD):
+        assert secret not in dump
+        assert secret not in caplog.text
+
+
+def test_two_people_save_the_same_page_the_last_save_of_a_field_wins(
+    shared: Running, people: People, workspace: Any
+) -> None:
+    sam = workspace.add_user("sam.client", team_id="T0CLIENT")
+    shared.workspace.channels[channel_of(shared)].members.append(sam.id)
+    carla = people.client.id
+    carla_view = start(shared, carla)
+    sam_view = start(shared, sam.id)
+    fill(shared, carla, carla_view, PAGE_1)
+    fill(shared, sam.id, sam_view, {**PAGE_1, "website": "https://acme-rockets.example"})
+    answers = stored(shared)
+    assert answers["website"] == ("https://acme-rockets.example", sam.id)
+    assert answers["legal-name"] == ("Acme Rockets Ltd", carla)  # unchanged by Sam's save
+
+    # Both press Next on page 2 at the same moment: both saves land, one after the other.
+    threads = [
+        threading.Thread(target=fill, args=(shared, who, view, {**PAGE_2, "users": n}))
+        for who, view, n in ((carla, carla_view, "10"), (sam.id, sam_view, "20"))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert stored(shared)["users"] in ((10, carla), (20, sam.id))
+
+    with shared.bot.db.transaction() as session:
+        saves = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "intake.answers_saved")
+        ).all()
+    by_whom = [(e.actor, e.details["fields"]) for e in saves]
+    assert (sam.id, ["website"]) in by_whom
+    assert any(actor == carla and "legal-name" in fields for actor, fields in by_whom)
+    assert all("Acme" not in json.dumps(e.details) for e in saves)  # values are not audit
+
+
+def test_review_asks_for_changes_to_two_answers_then_verifies(
+    shared: Running, people: People
+) -> None:
+    carla, alice = people.client.id, people.am.id
+    view_id = fill_everything(shared, carla)
+    assert fill(shared, carla, view_id, {})["view"]["callback_id"] == "intake_done"
+    shared.deliver()
+    dm = dm_of(shared, alice)
+    summary = json.dumps(shared.workspace.messages_in(dm)[-1].blocks)
+    assert "Acme Rockets Ltd" in summary and "Mark data verified" in summary
+
+    shared.driver.click_button(alice, dm, "intake_changes")
+    changes_view = shared.wait_for_view(alice)
+    answer = fill(
+        shared,
+        alice,
+        changes_view,
+        {"fields": ["website", "users"], "note": "Use the shop's site; count contractors too."},
+    )
+    assert answer == {"response_action": "clear"}
+    shared.deliver()
+    assert the_intake(shared).reopened == ["website", "users"]
+    asked = json.dumps(shared.workspace.messages_in(channel_of(shared))[-1].blocks)
+    assert "count contractors too" in asked and "Update answers" in asked
+
+    view_id = start(shared, carla)
+    assert set(blocks_of(shared, view_id)) == {"website", "users"}  # exactly the two
+    assert "count contractors too" in view_text(shared, view_id)
+    review = fill(shared, carla, view_id, {"website": "https://shop.acme.example", "users": "140"})
+    assert review["view"]["callback_id"] == "intake_review"
+    fill(shared, carla, view_id, {})
+    shared.deliver()
+
+    shared.driver.click_button(alice, dm, "intake_verify")
+    assert "Data verified" in told(shared, alice)
+    shared.deliver()
+    with shared.bot.db.transaction() as session:
+        gate = session.scalars(select(GateState).where(GateState.gate_key == "data-verified")).one()
+        client = session.scalars(select(Client)).one()
+        facts = {f.key: f.value for f in session.scalars(select(ClientFact))}
+        contacts = {c.role: c.email for c in client.contacts}
+        actions = list(session.scalars(select(AuditEvent.action)))
+    assert gate.status == "passed" and gate.decided_by == alice
+    assert (client.country, client.timezone) == ("IE", "Europe/Dublin")
+    assert facts == {"user-count": 140, "compliance": ["GDPR"]}
+    assert contacts["day-to-day"] == "ops@acme.example"
+    assert the_intake(shared).status == "verified"
+    assert actions.count("intake.submitted") == 2 and "intake.verified" in actions
+    assert "moved on" in say(shared, alice, "advance")  # the gate holds: the stage can close
+
+
+def test_the_team_sees_progress_per_section_and_who_filled_what(
+    shared: Running, people: People
+) -> None:
+    carla = people.client.id
+    view_id = start(shared, carla)
+    fill(shared, carla, view_id, PAGE_1)
+    status = say(shared, people.am.id, "intake status")
+    assert "Company*: 5 of 5 answered" in status
+    assert "Scale*: 0 of 5 answered, 2 required left" in status
+    assert f"<@{carla}>" in status
+
+
+def test_an_internal_user_and_another_clients_user_are_refused(
+    shared: Running, people: People, workspace: Any
+) -> None:
+    olga = workspace.add_user("olga.other", team_id="T0OTHER")
+    channel = channel_of(shared)
+    shared.workspace.channels[channel].members += [olga.id, people.engineer.id]
+    for stranger in (people.engineer.id, olga.id):
+        shared.driver.click_button(stranger, channel, "intake_start")
+        assert "people" in told(shared, stranger)
+        assert shared.workspace.open_views_for(stranger) == []
+
+    # A page submitted by someone who should not (a forged modal) saves nothing.
+    view_id = start(shared, people.client.id)
+    answer = fill(shared, olga.id, view_id, PAGE_1)
+    assert answer["response_action"] == "errors"
+    assert stored(shared) == {}
+
+    # And the review buttons are the team's: the client cannot verify its own data.
+    view_id = fill_everything(shared, people.client.id)
+    fill(shared, people.client.id, view_id, {})
+    shared.deliver()
+    dm = dm_of(shared, people.am.id)
+    shared.workspace.channels[dm].members.append(people.client.id)
+    shared.driver.click_button(people.client.id, dm, "intake_verify")
+    assert "onboarding team" in told(shared, people.client.id)
+    with shared.bot.db.transaction() as session:
+        refused = session.scalars(
+            select(AuditEvent.actor).where(AuditEvent.action == "intake.refused")
+        ).all()
+    assert {people.engineer.id, olga.id, people.client.id} <= set(refused)
+    assert the_intake(shared).status == "submitted"
