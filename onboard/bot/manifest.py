@@ -37,7 +37,7 @@ def manifest(url: str, *, socket_mode: bool = False) -> dict[str, Any]:
     command: dict[str, Any] = {
         "command": "/onboard",
         "description": "Client onboarding: new clients, status, approvals",
-        "usage_hint": "new [client name] | help",
+        "usage_hint": "new | status | advance | deliverable | standup | help",
         "should_escape": True,
     }
     interactivity: dict[str, Any] = {"is_enabled": True}
