@@ -23,11 +23,16 @@ from onboard.storage.db import Database
 from onboard.storage.models import (
     AuditEvent,
     Client,
+    ClientFact,
     Contact,
     Decision,
     Deliverable,
     DeliverableVersion,
+    Intake,
+    IntakeAnswer,
     OutboxMessage,
+    Survey,
+    SurveyAnswer,
 )
 
 log = logging.getLogger(__name__)
@@ -107,6 +112,25 @@ def erase_client(
     )
     session.execute(
         update(Deliverable).where(Deliverable.client_id == client.id).values(title="erased"),
+        execution_options={"synchronize_session": False},
+    )
+    # Intake answers, the facts copied from them, the reviewer's note and survey comments.
+    intakes = select(Intake.id).where(Intake.client_id == client.id)
+    session.execute(
+        delete(IntakeAnswer).where(IntakeAnswer.intake_id.in_(intakes)),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(
+        update(Intake).where(Intake.client_id == client.id).values(review_note=None),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(
+        delete(ClientFact).where(ClientFact.client_id == client.id),
+        execution_options={"synchronize_session": False},
+    )
+    surveys = select(Survey.id).where(Survey.client_id == client.id)
+    session.execute(
+        update(SurveyAnswer).where(SurveyAnswer.survey_id.in_(surveys)).values(comment=None),
         execution_options={"synchronize_session": False},
     )
     client.name = erased_name(client.id)

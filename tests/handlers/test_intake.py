@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
@@ -12,7 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from onboard.bot.erasure import erase_client
 from onboard.standin.driver import APP_ID, Answer
+from onboard.storage import audit
 from onboard.storage.models import (
     AuditEvent,
     Base,
@@ -559,3 +562,45 @@ def test_an_internal_user_and_another_clients_user_are_refused(
         ).all()
     assert {people.engineer.id, olga.id, people.client.id} <= set(refused)
     assert the_intake(shared).status == "submitted"
+
+
+def test_erasing_a_client_leaves_none_of_its_words_anywhere(
+    shared: Running, people: People
+) -> None:
+    fill_everything(shared, people.client.id)
+    say(shared, people.am.id, "deliverable")
+    view_id = shared.wait_for_view(people.am.id)
+    shared.driver.submit_view(
+        people.am.id,
+        view_id,
+        {
+            "title": "Acme brand book",
+            "description": "For Carla Client",
+            "approvers": [people.client.id],
+        },
+    )
+    shared.deliver()
+    shared.driver.click_button(people.client.id, channel_of(shared), "request_changes")
+    view_id = shared.wait_for_view(people.client.id)
+    shared.driver.submit_view(people.client.id, view_id, {"reason": "Carla wants ops@acme.example"})
+    shared.deliver()
+
+    with shared.bot.db.transaction() as session:
+        client = session.scalars(select(Client)).one()
+        erase_client(
+            session,
+            client,
+            audit.Cause.system(),
+            reason="GDPR request",
+            now=dt.datetime.now(dt.UTC),
+        )
+    with shared.bot.db.transaction() as session:
+        dump = "\n".join(
+            str(row)
+            for table in Base.metadata.sorted_tables
+            if table.name != "audit_events"
+            for row in session.execute(table.select())
+        )
+        assert audit.verify_database(session)[1] is None
+    for words in ("ops@acme.example", "carla@acme.example", "Carla", "Acme Rockets Ltd", "CMS"):
+        assert words not in dump, words
