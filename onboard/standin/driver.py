@@ -167,10 +167,18 @@ class SlackDriver:
             "enterprise": None,
         }
         answer = self._interactive(payload, **options)
-        # Slack closes the modal on an empty 200 or "clear"; "errors" keeps it open.
-        if answer.status == 200 and (
-            not answer.body or answer.json().get("response_action") == "clear"
-        ):
+        body = answer.json() if answer.status == 200 and answer.body else {}
+        # Slack closes the modal on an empty 200 or "clear", replaces it on "update" (checking
+        # the new view as views.update would), and keeps it open on "errors".
+        if answer.status == 200 and body.get("response_action") == "update":
+            result = self.workspace.dispatch(
+                "views.update",
+                {"view_id": view_id, "view": json.dumps(body["view"])},
+                self.workspace.bot_token,
+            )
+            if not result.get("ok"):
+                raise AssertionError(f"Slack would refuse the updated view: {result}")
+        elif answer.status == 200 and (not body or body.get("response_action") == "clear"):
             self.workspace.close_views(user_id)
         return answer
 
@@ -240,6 +248,59 @@ class SlackDriver:
         }
         return self.act(user_id, channel_id, ts, action)
 
+    def press_in_view(
+        self, user_id: str, view_id: str, action_id: str, typed: dict[str, Any] | None = None
+    ) -> Answer:
+        """A user presses a button inside a modal (Back, Edit), with what they had typed."""
+        view = self.workspace.views[view_id]
+        element, block_id = next(
+            (e, b.get("block_id", ""))
+            for b in view.blocks
+            for e in b.get("elements", []) + ([b["accessory"]] if "accessory" in b else [])
+            if e.get("action_id") == action_id
+        )
+        typed = typed or {}
+        state = {
+            b["block_id"]: {
+                b["element"]["action_id"]: _element_state(b["element"], typed.get(b["block_id"]))
+            }
+            for b in view.blocks
+            if b.get("type") == "input"
+        }
+        payload = {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": APP_ID,
+            "container": {"type": "view", "view_id": view_id},
+            "trigger_id": self.workspace.issue_trigger(user_id),
+            "team": {"id": self.workspace.team_id, "domain": "home"},
+            "view": {
+                "id": view.id,
+                "team_id": self.workspace.team_id,
+                "type": view.type,
+                "blocks": view.blocks,
+                "private_metadata": view.private_metadata or "",
+                "callback_id": view.callback_id,
+                "state": {"values": state},
+                "hash": view.hash,
+                "title": view.title,
+                "root_view_id": view.root_view_id or view.id,
+                "app_id": APP_ID,
+                "app_installed_team_id": self.workspace.team_id,
+                "bot_id": self.workspace.bot_id,
+            },
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "value": element.get("value", ""),
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        return self._interactive(payload)
+
     def suggest(self, user_id: str, view_id: str, action_id: str, typed: str) -> Answer:
         """A user types into a searchable select; Slack asks the bot for options."""
         view = self.workspace.views[view_id]
@@ -302,18 +363,22 @@ def _initial(element: dict[str, Any]) -> Any:
 
 
 def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
+    """The state Slack submits for one input element holding `value`."""
     kind = element["type"]
-    if kind in ("static_select", "external_select"):
-        option = (
-            None
-            if value is None
-            else {"text": {"type": "plain_text", "text": str(value)}, "value": str(value)}
-        )
-        return {"type": kind, "selected_option": option}
+
+    def option(v: Any) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": str(v)}, "value": str(v)}
+
+    if kind in ("static_select", "external_select", "radio_buttons"):
+        return {"type": kind, "selected_option": None if value in (None, "") else option(value)}
+    if kind in ("checkboxes", "multi_static_select"):
+        return {"type": kind, "selected_options": [option(v) for v in value or []]}
     if kind == "datepicker":
         return {"type": kind, "selected_date": None if value is None else str(value)}
     if kind == "users_select":
         return {"type": kind, "selected_user": value}
     if kind == "multi_users_select":
         return {"type": kind, "selected_users": list(value or [])}
+    if kind == "file_input":
+        return {"type": kind, "files": list(value or [])}
     return {"type": kind, "value": value}

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from onboard.bot.erasure import erase_client
-from onboard.standin.driver import APP_ID, Answer
+from onboard.standin.driver import Answer
 from onboard.storage import audit
 from onboard.storage.models import (
     AuditEvent,
@@ -112,80 +111,14 @@ PAGE_3 = {
 # -- playing Slack's part -------------------------------------------------------------------------
 
 
-def _state(element: dict[str, Any], value: Any) -> dict[str, Any]:
-    """The state Slack submits for one input element holding `value`."""
-    kind = element["type"]
-
-    def option(v: str) -> dict[str, Any]:
-        return {"text": {"type": "plain_text", "text": v}, "value": v}
-
-    if kind in ("static_select", "external_select", "radio_buttons"):
-        return {"type": kind, "selected_option": option(value) if value else None}
-    if kind in ("checkboxes", "multi_static_select"):
-        return {"type": kind, "selected_options": [option(v) for v in value or []]}
-    if kind == "datepicker":
-        return {"type": kind, "selected_date": value}
-    if kind == "users_select":
-        return {"type": kind, "selected_user": value}
-    if kind == "file_input":
-        return {"type": kind, "files": value or []}
-    return {"type": kind, "value": value}
-
-
-def _view_payload(onboard: Running, view_id: str, values: dict[str, Any]) -> dict[str, Any]:
-    view = onboard.workspace.views[view_id]
-    state = {
-        b["block_id"]: {b["element"]["action_id"]: _state(b["element"], values.get(b["block_id"]))}
-        for b in view.blocks
-        if b.get("type") == "input"
-    }
-    return {
-        "id": view.id,
-        "team_id": onboard.workspace.team_id,
-        "type": "modal",
-        "blocks": view.blocks,
-        "private_metadata": view.private_metadata,
-        "callback_id": view.callback_id,
-        "state": {"values": state},
-        "hash": view.hash,
-        "title": view.title,
-        "root_view_id": view.root_view_id or view.id,
-        "app_id": APP_ID,
-        "app_installed_team_id": onboard.workspace.team_id,
-        "bot_id": onboard.workspace.bot_id,
-    }
-
-
-def _who(onboard: Running, user_id: str) -> dict[str, Any]:
-    user = onboard.workspace.users[user_id]
-    return {"id": user.id, "username": user.name, "name": user.name, "team_id": user.team_id}
-
-
 def fill(onboard: Running, user_id: str, view_id: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The person fills the modal's fields and presses its submit button; Slack's answer."""
-    payload = {
-        "type": "view_submission",
-        "team": {"id": onboard.workspace.team_id, "domain": "home"},
-        "user": _who(onboard, user_id),
-        "api_app_id": APP_ID,
-        "trigger_id": onboard.workspace.issue_trigger(user_id),
-        "view": _view_payload(onboard, view_id, values),
-    }
-    answer = onboard.driver._interactive(payload)
+    """The person fills the modal's fields and presses its submit button; Slack's answer.
+
+    What the person leaves untouched is submitted as the bot prefilled it, as in Slack.
+    """
+    answer = onboard.driver.submit_view(user_id, view_id, values)
     assert answer.status == 200, answer.text
-    body = answer.json() if answer.body else {}
-    if body.get("response_action") == "update":
-        # Slack replaces the modal with the view in the answer; the stand-in checks it as
-        # views.update would, so a page Slack would refuse fails here.
-        result = onboard.workspace.dispatch(
-            "views.update",
-            {"view_id": view_id, "view": json.dumps(body["view"])},
-            onboard.workspace.bot_token,
-        )
-        assert result["ok"], result
-    elif not body or body.get("response_action") == "clear":
-        onboard.workspace.close_views(user_id)
-    return body
+    return answer.json() if answer.body else {}
 
 
 def press(
@@ -196,33 +129,8 @@ def press(
     typed: dict[str, Any] | None = None,
 ) -> Answer:
     """The person presses a button inside the modal (Back, Edit), with what they had typed."""
-    view = onboard.workspace.views[view_id]
-    element, block_id = next(
-        (e, b.get("block_id", ""))
-        for b in view.blocks
-        for e in b.get("elements", []) + ([b["accessory"]] if "accessory" in b else [])
-        if e.get("action_id") == action_id
-    )
-    before = view.hash
-    payload = {
-        "type": "block_actions",
-        "user": _who(onboard, user_id),
-        "api_app_id": APP_ID,
-        "container": {"type": "view", "view_id": view_id},
-        "trigger_id": onboard.workspace.issue_trigger(user_id),
-        "team": {"id": onboard.workspace.team_id, "domain": "home"},
-        "view": _view_payload(onboard, view_id, typed or {}),
-        "actions": [
-            {
-                "type": "button",
-                "action_id": action_id,
-                "block_id": block_id,
-                "value": element.get("value", ""),
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
-    }
-    answer = onboard.driver._interactive(payload)
+    before = onboard.workspace.views[view_id].hash
+    answer = onboard.driver.press_in_view(user_id, view_id, action_id, typed)
     onboard.wait_until(lambda: onboard.workspace.views[view_id].hash != before)
     return answer
 
