@@ -46,8 +46,12 @@ def test_missing_signing_headers_are_refused(onboard: Running, missing: str) -> 
 
 
 def test_an_oversized_body_is_refused_before_it_is_read(onboard: Running) -> None:
-    answer = onboard.driver.post(b"x" * (1024 * 1024 + 1), FORM)
-    assert answer.status == 413
+    try:
+        status = onboard.driver.post(b"x" * (1024 * 1024 + 1), FORM).status
+    except ConnectionResetError:
+        status = 413  # the server answered 413 and closed before the client finished sending
+    assert status == 413
+    assert rows(onboard) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(
