@@ -86,6 +86,53 @@ def _wait_for_view(workspace: Workspace, user_id: str) -> str:
     return views[-1].id  # type: ignore[index]
 
 
+INTAKE_ANSWERS = [
+    {
+        "industry": "Manufacturing",
+        "headcount": "240",
+        "offices": "Leeds (HQ), Manchester",
+        "hours": "Mon–Fri 07:00–19:00",
+        "timezone": "Europe/London",
+    },
+    {
+        "sponsor-name": "Carla Rivera",
+        "sponsor-email": "carla@acme.example",
+        "technical-name": "Dev Patel",
+        "technical-email": "dev@acme.example",
+        "technical-phone": "+44 113 496 0000",
+    },
+    {"provider-kind": "Internal IT team"},
+    {"regulations": ["ISO 27001", "Essential Eight"]},
+    {"apps": "SAP Business One, Salesforce, a custom MES", "cloud": ["Microsoft 365", "Azure"]},
+    {"users": "240", "devices": "310", "remote": "60", "sites": "2"},
+    {"mfa": "yes", "pain-points": "Slow tickets, no patching cadence"},
+]
+
+
+def _fill_intake(
+    bot, slack: SlackDriver, workspace: Workspace, carla: str, alice: str, channel: str, say
+) -> None:  # type: ignore[no-untyped-def]
+    """Carla fills the intake pages in the shared channel; Alice marks the data verified."""
+    bot.delivery.drain()
+    slack.click_button(carla, channel, "intake_start")
+    view_id = _wait_for_view(workspace, carla)
+    first = slack.submit_view(carla, view_id, {**INTAKE_ANSWERS[0], "headcount": "lots"}).json()
+    _check(first.get("response_action") == "errors", "a bad number was accepted")
+    say(f"     ✎ @carla starts the intake; under 'headcount': {first['errors']['headcount']}")
+    for page in INTAKE_ANSWERS:
+        answer = slack.submit_view(carla, view_id, page).json()
+        _check(answer.get("response_action") == "update", f"intake page refused: {answer}")
+    done = slack.submit_view(carla, view_id, {}).json()  # the review page: submit it all
+    _check(done.get("response_action") == "update", f"intake not submitted: {done}")
+    bot.delivery.drain()
+    say(f"     ✎ @carla answers {len(INTAKE_ANSWERS)} pages and submits")
+    dm = next(c.id for c in workspace.channels.values() if c.is_im and alice in c.members)
+    slack.click_button(alice, dm, "intake_verify")
+    _wait(lambda: workspace.ephemerals, "verifying the intake said nothing")
+    bot.delivery.drain()
+    say("     ✓ Required information verified (by @alice, from the summary in her DM)")
+
+
 def _walk_playbook(
     bot, slack: SlackDriver, workspace: Workspace, alice: str, channel: str, say
 ) -> None:  # type: ignore[no-untyped-def]
@@ -126,9 +173,24 @@ def _walk_playbook(
 
     say("\n7. the team walks Acme through the playbook; Carla signs off in the shared channel")
     playbook = bot.onboarding.playbooks["managed-services"]
+    intake = playbook.intake
     for number, stage in enumerate(playbook.stages, start=1):
         say(f"   stage {number}: {stage.name}")
+        if intake is not None and intake.stage == stage.key:
+            _fill_intake(bot, slack, workspace, carla, alice, channel, say)
         for gate in stage.gates:
+            if intake is not None and gate.key == intake.gate:
+                continue  # passed by verifying the intake
+            hypercare = stage.automation.hypercare if stage.automation else None
+            if hypercare is not None and gate.key == hypercare.satisfaction_gate:
+                command("survey")
+                slack.click_button(carla, channel, "survey_score_9")
+                view_id = _wait_for_view(workspace, carla)
+                slack.submit_view(carla, view_id, {"comment": "The daily stand-ups helped a lot."})
+                _wait(lambda g=gate.key: gate_passed(g), "the survey did not pass its gate")
+                bot.delivery.drain()
+                say(f"     ✓ {gate.name} (@carla scored 9/10 in the survey)")
+                continue
             if gate.kind == "condition":
                 command(f"gate {gate.key} pass")
                 say(f"     ✓ {gate.name} (confirmed by @alice)")

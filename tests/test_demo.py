@@ -19,5 +19,7 @@ def test_the_demo_walks_the_default_playbook_end_to_end(tmp_path: Path) -> None:
     out = result.stdout
     assert "#client-acme-rockets (private)" in out
     assert "requested changes" in out and "Transition to BAU" in out
+    assert "@carla answers 7 pages and submits" in out and "Required information verified" in out
+    assert "scored 9/10 in the survey" in out
     assert "100% · :tada: *complete*" in out
     assert "chain intact" in out and out.rstrip().endswith("✓ every step worked")
