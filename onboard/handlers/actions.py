@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 from slack_bolt.request import BoltRequest
-from slack_sdk.errors import SlackApiError
 
+from onboard.handlers.clicks import tell
 from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
-from onboard.messages.render import render_message
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
@@ -39,7 +38,7 @@ def register(bot: Onboard) -> None:
                 if number.isdigit():
                     bot.tasks.done("", channel, int(number), cause)
         except Exception as exc:
-            _tell(bot, channel, cause.actor, explain(exc))
+            tell(bot, body, cause.actor, explain(exc))
 
     register_archive(bot)
 
@@ -55,15 +54,4 @@ def register_archive(bot: Onboard) -> None:
             bot.nudges.archive(channel, cause)
             bot.delivery.wake()
         except Exception as exc:
-            _tell(bot, channel, cause.actor, explain(exc))
-
-
-def _tell(bot: Onboard, channel: str | None, user: str, text: str) -> None:
-    if not channel:
-        return
-    try:
-        bot.bolt.client.chat_postEphemeral(
-            channel=channel, user=user, **render_message("notice", text=text, icon=":lock:")
-        )
-    except SlackApiError as exc:
-        log.warning("could not answer a refused click: %s", exc.response.get("error"))
+            tell(bot, body, cause.actor, explain(exc))

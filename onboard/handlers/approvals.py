@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from onboard.bot.errors import InvalidInput, OnboardError
+from onboard.handlers.clicks import open_modal, tell, words_for
 from onboard.handlers.commands import Invocation, Reply, notice, subcommand
 from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
@@ -84,8 +85,8 @@ def register(bot: Onboard) -> None:
             verdict = bot.approvals.decide(int(action["value"]), "approved", "", cause)
             text = verdict.text
         except (OnboardError, ValueError) as exc:
-            text = explain(exc) if isinstance(exc, OnboardError) else "Unknown deliverable."
-        _tell(bot, body, cause.actor, text)
+            text = words_for(exc)
+        tell(bot, body, cause.actor, text)
 
     @bot.bolt.action("request_changes")
     def request_changes(
@@ -101,7 +102,7 @@ def register(bot: Onboard) -> None:
             version_id = int(action["value"])
             bot.approvals.check_can_decide(version_id, cause.actor)
         except (OnboardError, ValueError) as exc:
-            _tell(bot, body, cause.actor, explain(exc) if isinstance(exc, OnboardError) else "?")
+            tell(bot, body, cause.actor, words_for(exc))
             return
         title = next(
             (
@@ -112,11 +113,7 @@ def register(bot: Onboard) -> None:
             "this deliverable",
         )
         view = render_view("changes_modal", version_id=version_id, title=title.split("\n")[0])
-        try:
-            client.views_open(trigger_id=body["trigger_id"], view=view)
-        except SlackApiError as exc:
-            log.warning("views.open failed: %s", exc.response.get("error"))
-            _tell(bot, body, cause.actor, "Slack was slow to open the form: click again.")
+        open_modal(bot, client, body, cause.actor, view)
 
     @bot.bolt.view("request_changes")
     def changes_submitted(
@@ -136,15 +133,3 @@ def register(bot: Onboard) -> None:
             return
         ack(response_action="clear")
         log.info("changes requested: %s", verdict.outcome)
-
-
-def _tell(bot: Onboard, body: dict[str, Any], user: str, text: str) -> None:
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-        "channel_id"
-    )
-    if not channel:
-        return
-    try:
-        bot.bolt.client.chat_postEphemeral(channel=channel, user=user, **notice(text))
-    except SlackApiError as exc:
-        log.warning("could not answer a click: %s", exc.response.get("error"))

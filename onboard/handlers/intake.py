@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from onboard.bot.errors import InvalidInput, OnboardError
 from onboard.bot.intake_state import PageRef, Screen
+from onboard.handlers import clicks
 from onboard.handlers.commands import Invocation, Reply, notice, subcommand
 from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
@@ -71,16 +72,7 @@ def _view(screen: Screen) -> dict[str, Any]:
 
 def register(bot: Onboard) -> None:
     def tell(body: dict[str, Any], user: str, text: str) -> None:
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-            "channel_id"
-        )
-        try:
-            if channel:
-                bot.bolt.client.chat_postEphemeral(channel=channel, user=user, **notice(text))
-            else:  # a button in a modal: the DM is the only place left to answer
-                bot.bolt.client.chat_postMessage(channel=user, **notice(text))
-        except SlackApiError as exc:
-            log.warning("could not answer an intake click: %s", exc.response.get("error"))
+        clicks.tell(bot, body, user, text)
 
     def update(body: dict[str, Any], screen: Screen) -> None:
         view = body.get("view") or {}
@@ -105,13 +97,9 @@ def register(bot: Onboard) -> None:
         try:
             screen = bot.intake.start(int(action.get("value") or 0), cause.actor)
         except (OnboardError, ValueError) as exc:
-            tell(body, cause.actor, explain(exc) if isinstance(exc, OnboardError) else "?")
+            tell(body, cause.actor, clicks.words_for(exc))
             return
-        try:
-            client.views_open(trigger_id=body["trigger_id"], view=_view(screen))
-        except SlackApiError as exc:
-            log.warning("views.open failed: %s", exc.response.get("error"))
-            tell(body, cause.actor, "Slack was slow to open the form: click again.")
+        clicks.open_modal(bot, client, body, cause.actor, _view(screen))
 
     @bot.bolt.view("intake_page")
     def page(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest) -> None:
@@ -152,7 +140,7 @@ def register(bot: Onboard) -> None:
             target = PageRef(intake=ref.intake, page=int(action.get("value") or 0))
             screen = bot.intake.show_page(target, cause.actor)
         except (OnboardError, ValueError) as exc:
-            tell(body, cause.actor, explain(exc) if isinstance(exc, OnboardError) else "?")
+            tell(body, cause.actor, clicks.words_for(exc))
             return
         update(body, screen)
 
@@ -195,13 +183,9 @@ def register(bot: Onboard) -> None:
         try:
             screen = bot.intake.changes_form(int(action.get("value") or 0), cause.actor)
         except (OnboardError, ValueError) as exc:
-            tell(body, cause.actor, explain(exc) if isinstance(exc, OnboardError) else "?")
+            tell(body, cause.actor, clicks.words_for(exc))
             return
-        try:
-            client.views_open(trigger_id=body["trigger_id"], view=_view(screen))
-        except SlackApiError as exc:
-            log.warning("views.open failed: %s", exc.response.get("error"))
-            tell(body, cause.actor, "Slack was slow to open the form: click again.")
+        clicks.open_modal(bot, client, body, cause.actor, _view(screen))
 
     @bot.bolt.view("intake_changes")
     def changes_sent(

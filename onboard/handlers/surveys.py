@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from onboard.bot.errors import InvalidInput, OnboardError
-from onboard.handlers.approvals import _tell
+from onboard.handlers.clicks import tell, words_for
 from onboard.handlers.commands import Invocation, Reply, notice, subcommand
 from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
@@ -52,14 +52,14 @@ def register(bot: Onboard) -> None:
             points = int(value)
             text = bot.surveys.answer(int(survey_id), points, None, cause)
         except (OnboardError, ValueError) as exc:
-            _tell(bot, body, cause.actor, explain(exc) if isinstance(exc, OnboardError) else "?")
+            tell(bot, body, cause.actor, words_for(exc))
             return
         view = render_view("survey_comment_modal", survey_id=survey_id, score=points)
         try:
             client.views_open(trigger_id=body["trigger_id"], view=view)
         except SlackApiError as exc:  # the score is saved; only the comment box failed
             log.warning("views.open failed: %s", exc.response.get("error"))
-            _tell(bot, body, cause.actor, text)
+            tell(bot, body, cause.actor, text)
 
     @bot.bolt.view("survey_comment")
     def comment(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest) -> None:
