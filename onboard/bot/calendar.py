@@ -164,9 +164,20 @@ class BusinessCalendar:
         """
         if b < a:
             return -self.business_days_between(b, a)
-        return sum(
-            1 for i in range(1, (b - a).days + 1) if self.is_business_day(a + dt.timedelta(days=i))
+        # Whole weeks count at once and days off are subtracted: the digest calls this for
+        # every client, so it must not walk the calendar day by day.
+        weeks, rest = divmod((b - a).days, 7)
+        count = weeks * (7 - len(self.weekend))
+        tail = a + dt.timedelta(days=7 * weeks)
+        count += sum(
+            1
+            for i in range(1, rest + 1)
+            if (tail + dt.timedelta(days=i)).weekday() not in self.weekend
         )
+        off = set(self.extra_days_off)
+        for year in range(a.year, b.year + 1):
+            off.update(_holidays_in(self.country, year))
+        return count - sum(1 for day in off if a < day <= b and day.weekday() not in self.weekend)
 
     def days_off_between(self, a: dt.date, b: dt.date) -> list[tuple[dt.date, str]]:
         """Public holidays and extra days off from `a` to `b` inclusive that fall on a weekday."""

@@ -9,13 +9,12 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Text, cast, func, select
+from sqlalchemy.orm import Session, defer, lazyload
 
-from onboard.bot.journey import calendar_of
+from onboard.bot.calendar import BusinessCalendar
 from onboard.bot.playbooks import Playbook
-from onboard.bot.portfolio import DONE, Portfolio, median_days, portfolio_as_of
-from onboard.bot.progress import progress
+from onboard.bot.portfolio import DONE, Portfolio, median_days, portfolios
 from onboard.bot.surveys import satisfaction
 from onboard.storage.models import (
     AuditEvent,
@@ -23,6 +22,7 @@ from onboard.storage.models import (
     Decision,
     Deliverable,
     DeliverableVersion,
+    Task,
 )
 
 WEEK = dt.timedelta(days=7)
@@ -55,9 +55,24 @@ class Digest:
 
 
 def _names(session: Session) -> tuple[dict[int, str], dict[int, Playbook], dict[int, Client]]:
-    clients = {c.id: c for c in session.scalars(select(Client))}
-    playbooks = {cid: Playbook.model_validate(c.playbook) for cid, c in clients.items()}
-    return {cid: c.name for cid, c in clients.items()}, playbooks, clients
+    clients = {
+        c.id: c
+        for c in session.scalars(
+            select(Client).options(defer(Client.playbook), lazyload(Client.contacts))
+        )
+    }
+    return {cid: c.name for cid, c in clients.items()}, _playbooks(session), clients
+
+
+def _playbooks(session: Session) -> dict[int, Playbook]:
+    """Each client's playbook snapshot, parsed once per distinct snapshot, not once per client."""
+    parsed: dict[str, Playbook] = {}
+    found = {}
+    for client_id, text in session.execute(select(Client.id, cast(Client.playbook, Text))):
+        if text not in parsed:
+            parsed[text] = Playbook.model_validate_json(text)
+        found[client_id] = parsed[text]
+    return found
 
 
 def _stage_name(playbook: Playbook | None, key: str) -> str:
@@ -71,8 +86,7 @@ def _stage_name(playbook: Playbook | None, key: str) -> str:
 
 def build(session: Session, as_of: dt.datetime, *, nudge_days: int = 2) -> Digest:
     names, playbooks, clients = _names(session)
-    now = portfolio_as_of(session, as_of)
-    before = portfolio_as_of(session, as_of - WEEK)
+    before, now = portfolios(session, [as_of - WEEK, as_of])
     week_start = as_of - WEEK
 
     def by_name(portfolio: Portfolio) -> Counter[str]:
@@ -95,7 +109,7 @@ def build(session: Session, as_of: dt.datetime, *, nudge_days: int = 2) -> Diges
         for s in p.stages
         if s.automation and s.automation.hypercare
     }
-    risks = _risks(session, clients, as_of, nudge_days)
+    risks = _risks(session, clients, playbooks, as_of, nudge_days)
     decisions = Counter(
         session.scalars(
             select(Decision.outcome).where(
@@ -118,7 +132,7 @@ def build(session: Session, as_of: dt.datetime, *, nudge_days: int = 2) -> Diges
         changes_requested=decisions.get("changes_requested", 0),
         total=len(now.stage_of),
     )
-    digest.kpis, digest.trend = _kpis(session, now, as_of)
+    digest.kpis, digest.trend = _kpis(session, now, playbooks, as_of)
     return digest
 
 
@@ -132,49 +146,75 @@ def _stage_order(playbooks: dict[int, Playbook]) -> dict[str, int]:
 
 
 def _risks(
-    session: Session, clients: dict[int, Client], as_of: dt.datetime, nudge_days: int
+    session: Session,
+    clients: dict[int, Client],
+    playbooks: dict[int, Playbook],
+    as_of: dt.datetime,
+    nudge_days: int,
 ) -> list[Risk]:
-    waiting = session.execute(
+    """Clients with overdue tasks, a stage past its expected length, or sign-offs waiting.
+
+    Computed in bulk (one query per kind, one calendar per place) rather than through
+    `progress()` client by client: the digest covers the whole portfolio at once.
+    """
+    calendars: dict[tuple[str, str], BusinessCalendar] = {}
+
+    def calendar(client: Client) -> BusinessCalendar:
+        key = (client.timezone, client.country)
+        if key not in calendars:
+            calendars[key] = BusinessCalendar(*key)
+        return calendars[key]
+
+    live = {cid: c for cid, c in clients.items() if c.status in ("active", "setting_up")}
+    overdue: Counter[int] = Counter()
+    tomorrow = as_of.date() + dt.timedelta(days=1)  # no client's local date is later than this
+    for client_id, stage_key, due in session.execute(
+        select(Task.client_id, Task.stage_key, Task.due).where(
+            Task.done_at.is_(None), Task.due.is_not(None), Task.due < tomorrow
+        )
+    ):
+        client = live.get(client_id)
+        current = client is not None and stage_key == client.stage_key
+        if current and due < calendar(client).local_date(as_of):  # type: ignore[arg-type]
+            overdue[client_id] += 1
+    reasons: dict[int, list[str]] = {}
+    for client in live.values():
+        found = []
+        if overdue[client.id]:
+            count = overdue[client.id]
+            found.append(f"{count} overdue task{'s' if count != 1 else ''}")
+        stage = playbooks[client.id].stage(client.stage_key)
+        place = calendar(client)
+        days = place.business_days_between(
+            place.local_date(client.stage_entered_at or client.created_at), place.local_date(as_of)
+        )
+        if days > stage.duration_days.max:
+            found.append(f"{stage.name} running {days} of {stage.duration_days.max} days")
+        if found:
+            reasons[client.id] = found
+    for client_id, posted_at, title in session.execute(
         select(Deliverable.client_id, DeliverableVersion.posted_at, Deliverable.title)
         .join(DeliverableVersion, DeliverableVersion.deliverable_id == Deliverable.id)
         .where(DeliverableVersion.status == "pending")
-    ).all()
-    pending: dict[int, list[str]] = {}
-    for client_id, posted_at, title in waiting:
-        client = clients.get(client_id)
+    ):
+        client = live.get(client_id)
         if client is None:
             continue
-        calendar = calendar_of(client)
-        days = calendar.business_days_between(
-            calendar.local_date(posted_at), calendar.local_date(as_of)
-        )
+        place = calendar(client)
+        days = place.business_days_between(place.local_date(posted_at), place.local_date(as_of))
         if days >= nudge_days:
-            pending.setdefault(client_id, []).append(
+            reasons.setdefault(client_id, []).append(
                 f"sign-off “{title}” waiting {days} business days"
             )
-    found: list[tuple[int, Risk]] = []
-    for client in clients.values():
-        if client.status not in ("active", "setting_up"):
-            continue
-        p = progress(session, client, as_of)
-        reasons = []
-        if p.overdue:
-            reasons.append(f"{len(p.overdue)} overdue task{'s' if len(p.overdue) != 1 else ''}")
-        if p.late:
-            reasons.append(
-                f"{p.stage.name} running {p.days_in_stage} of {p.stage.duration_days.max} days"
-            )
-        reasons += pending.get(client.id, [])
-        if reasons:
-            found.append(
-                (len(p.overdue) + len(reasons), Risk(client.name, client.channel_id, reasons))
-            )
-    found.sort(key=lambda item: (-item[0], item[1].client))
-    return [risk for _, risk in found]
+    ranked = sorted(
+        reasons.items(),
+        key=lambda item: (-(overdue[item[0]] + len(item[1])), clients[item[0]].name),
+    )
+    return [Risk(clients[cid].name, clients[cid].channel_id, found) for cid, found in ranked]
 
 
 def _kpis(
-    session: Session, portfolio: Portfolio, as_of: dt.datetime
+    session: Session, portfolio: Portfolio, playbooks: dict[int, Playbook], as_of: dt.datetime
 ) -> tuple[dict[str, str], list[tuple[str, float | None]]]:
     quarter_start = as_of - QUARTER
     this_quarter = portfolio.onboarding_days(quarter_start, as_of)
@@ -207,8 +247,8 @@ def _kpis(
     )
     hypercare = {
         s.key
-        for c in session.scalars(select(Client.playbook))
-        for s in Playbook.model_validate(c).stages
+        for p in {id(p): p for p in playbooks.values()}.values()
+        for s in p.stages
         if s.automation and s.automation.hypercare
     }
     exits = [

@@ -28,6 +28,12 @@ class Portfolio:
     completed_at: dict[int, dt.datetime] = field(default_factory=dict)
     entered: list[tuple[int, str, dt.datetime]] = field(default_factory=list)
 
+    def copy(self) -> Portfolio:
+        """A snapshot: the values are immutable, so copying the containers is enough."""
+        return Portfolio(
+            dict(self.stage_of), dict(self.created_at), dict(self.completed_at), list(self.entered)
+        )
+
     def counts(self) -> Counter[str]:
         return Counter(self.stage_of.values())
 
@@ -51,13 +57,23 @@ class Portfolio:
 
 def portfolio_as_of(session: Session, as_of: dt.datetime) -> Portfolio:
     """Replay the journey's transitions recorded up to `as_of`."""
+    return portfolios(session, [as_of])[0]
+
+
+def portfolios(session: Session, moments: list[dt.datetime]) -> list[Portfolio]:
+    """The portfolio at each of `moments` (ascending), from one pass over the chain."""
+    found: list[Portfolio] = []
     portfolio = Portfolio()
+    pending = list(moments)
     rows = session.execute(
         select(AuditEvent.client_id, AuditEvent.action, AuditEvent.details, AuditEvent.at)
-        .where(AuditEvent.action.in_(TRANSITIONS), AuditEvent.at < as_of)
+        .where(AuditEvent.action.in_(TRANSITIONS), AuditEvent.at < moments[-1])
         .order_by(AuditEvent.seq)
     )
     for client_id, action, details, at in rows:
+        while pending and at >= pending[0]:
+            found.append(portfolio.copy())
+            pending.pop(0)
         if client_id is None:
             continue
         if action == "client.created":
@@ -71,7 +87,10 @@ def portfolio_as_of(session: Session, as_of: dt.datetime) -> Portfolio:
             portfolio.completed_at.pop(client_id, None)
         portfolio.stage_of[client_id] = stage
         portfolio.entered.append((client_id, stage, at))
-    return portfolio
+    while pending:
+        found.append(portfolio.copy() if len(pending) > 1 else portfolio)
+        pending.pop(0)
+    return found
 
 
 def median_days(values: list[float]) -> float | None:

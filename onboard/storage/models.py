@@ -106,6 +106,7 @@ class AuditEvent(Base):
     """One link of the append-only, hash-chained audit log."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_action", "action", "seq"),)
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[dt.datetime]

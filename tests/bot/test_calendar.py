@@ -277,3 +277,19 @@ def test_the_same_plan_in_auckland_follows_new_zealand_holidays() -> None:
     # 25, 28 December and 1, 2 January (New Zealand has a day after New Year's Day).
     assert plans[1].start == D(2026, 12, 24)
     assert plans[1].earliest_end == D(2027, 1, 5)
+
+
+@given(
+    start=st.dates(min_value=dt.date(2024, 1, 1), max_value=dt.date(2028, 12, 31)),
+    span=st.integers(min_value=-400, max_value=400),
+)
+def test_counting_business_days_agrees_with_walking_the_calendar(start: dt.date, span: int) -> None:
+    calendar = BusinessCalendar("Europe/London", "GB", extra_days_off={dt.date(2026, 12, 24)})
+    end = start + dt.timedelta(days=span)
+    low, high = sorted((start, end))
+    walked = sum(
+        1
+        for i in range(1, (high - low).days + 1)
+        if calendar.is_business_day(low + dt.timedelta(days=i))
+    )
+    assert calendar.business_days_between(start, end) == (walked if end >= start else -walked)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from onboard.storage.models import AuditEvent, Client
+from onboard.storage.models import AuditEvent, Client, Task
 from tests.conftest import BotFactory, People, Running
 from tests.handlers.test_new_client import onboard_client
 
@@ -146,9 +146,15 @@ def test_tasks_are_added_assigned_and_ticked_from_the_card(tiny: Running, people
     assert "no task 9" in say(tiny, people.am.id, "task done 9")
 
     tiny.driver.click_checkbox(people.engineer.id, channel_of(tiny), "task_done", ["1:1", "1:3"])
+
+    def ticked() -> bool:  # the click is handled after Slack has its ack
+        with tiny.bot.db.transaction() as session:
+            done = session.scalars(select(Task.number).where(Task.done_at.is_not(None))).all()
+        return sorted(done) == [1, 3]
+
+    tiny.wait_until(ticked)
     tiny.deliver()
-    shown = card(tiny)
-    assert "2 of 3 done" in shown
+    assert "2 of 3 done" in card(tiny)
 
 
 def test_a_client_user_cannot_drive_the_journey(tiny: Running, people: People) -> None:
