@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     best = min(timings)
     print(
         f"{options.clients} clients, {options.events} events: digest built in {best:.2f} s "
-        f"(runs {', '.join(f'{t:.2f}' for t in timings)}); {len(digest.risks) + digest.risks_more} at risk"
+        f"(runs {', '.join(f'{t:.2f}' for t in timings)}); "
+        f"{len(digest.risks) + digest.risks_more} at risk"
     )
     section = (
         f"{SECTION}\n\n<!-- Written by `python -m bench.digest_build`. -->\n\n"
