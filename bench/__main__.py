@@ -91,12 +91,16 @@ def main(argv: list[str] | None = None) -> int:
             command = [sys.executable, "-m", f"bench.{name}"]
             if options.no_write:
                 command.append("--no-write")
-            print(f"\n$ {' '.join(command[1:])}", flush=True)
+            print(f"\n$ python {' '.join(command[1:])}", flush=True)
             codes[name] = subprocess.run(command, cwd=HERE.parent, check=False).returncode
     failed = [name for name, code in codes.items() if code]
     print(
         f"\nbench: {len(codes)} benchmark(s) in {time.monotonic() - began:.0f} s"
-        + (f"; failed: {', '.join(failed)}" if failed else "")
+        + (
+            f"; failed (an answer wrong or missing, a missing ack included): {', '.join(failed)}"
+            if failed
+            else ""
+        )
     )
     return 1 if failed else 0
 

@@ -271,10 +271,10 @@ def sqlite_version() -> str:
     return sqlite3.sqlite_version
 
 
-def write_section(section: str, report: Path = REPORT) -> None:
-    """Replace this benchmark's section of the report, or append it; the rest stays as it is."""
+def write_section(section: str, report: Path = REPORT, heading: str = SECTION) -> None:
+    """Replace the section under `heading` in the report, or append it; the rest stays as is."""
     current = report.read_text() if report.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
     if pattern.search(current):
         updated = pattern.sub(lambda _: section + "\n", current, count=1)
     else:

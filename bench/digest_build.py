@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if not options.no_write:
         from bench.audit_verify import write_section
 
-        write_section(section)
+        write_section(section, heading=SECTION)
         print(f"wrote {SECTION!r} in {REPORT}")
     return 0
 

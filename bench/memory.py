@@ -12,12 +12,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from itertools import pairwise
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from bench.scenarios import (
+    ACK_TIMEOUT,
     APPROVERS,
     HTTP_THREADS,
     REPORT,
@@ -46,6 +47,7 @@ CONCURRENCY = 16
 # Forty requests in the mix, repeated: mostly commands and forms, some clicks, a new client.
 MIX: dict[Kind, int] = {"help": 18, "new": 6, "errors": 13, "approve": 2, "valid": 1}
 GOAL_MIB = 150
+FLAT_KIB = 256  # a round that adds no more than this adds nothing measurable
 SETTLE_SECONDS = 240
 SECTION = "## Memory of `onboard serve`"
 AFTER = "## Ack latency"
@@ -86,18 +88,6 @@ class Run:
     seconds: float  # wall time of the mixed requests, settling included
     cpu: float  # the server's CPU seconds over them
     setup_requests: int
-
-    def idle_at(self, answered: int) -> int:
-        return next(s.rss for s in self.samples if s.idle and s.answered == answered)
-
-    @property
-    def slope(self) -> float:
-        """KiB per 1,000 requests between the first and the last idle reading."""
-        idle = [s for s in self.samples if s.idle]
-        first, last = idle[0], idle[-1]
-        if last.answered == first.answered:
-            return math.nan
-        return 1000 * (last.rss - first.rss) / (last.answered - first.answered)
 
 
 def measure(server: Server, stage: Stage, total: int, setup_requests: int, started: int) -> Run:
@@ -149,7 +139,7 @@ steps = [
     ("Bolt, the Slack SDK and waitress", "import slack_bolt, slack_sdk, waitress.server"),
     ("SQLAlchemy and pydantic settings", "import sqlalchemy.orm, pydantic_settings"),
     ("alembic", "import alembic.context, alembic.runtime.migration"),
-    ("matplotlib (pyplot, Agg)", "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"),
+    ("matplotlib (pyplot)", "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"),
     ("the rest of the bot", "import onboard.bot.app, onboard.handlers.commands"),
 ]
 before = 0
@@ -169,6 +159,19 @@ def import_costs() -> list[tuple[str, int]]:
     return [
         (name, int(kib)) for kib, name in (line.split("\t", 1) for line in done.stdout.splitlines())
     ]
+
+
+def trend(steps: list[int]) -> str:
+    """How the idle size moved from round to round (KiB each), in words."""
+    if not steps:
+        return ""
+    if max(steps) <= FLAT_KIB:
+        return ": flat"
+    if steps[-1] <= FLAT_KIB:
+        return ", the last round adding nothing measurable: levelling off"
+    if all(later < earlier for earlier, later in pairwise(steps)):
+        return ", each round adding less than the one before: slowing, not yet flat"
+    return ": it still grows"
 
 
 def mib(kib: float) -> str:
@@ -194,6 +197,8 @@ def render(
     under = max(run.peak, final) < GOAL_MIB * 1024
     loaded = [s for s in run.samples if not s.idle]
     steps = [b.rss - a.rss for a, b in pairwise(idle[1:])]  # KiB a round, after the first
+    wrong = [f for f in run.failures if ACK_TIMEOUT not in f]
+    timeouts = len(run.failures) - len(wrong)
     lines = [
         SECTION,
         "",
@@ -203,7 +208,12 @@ def render(
         f"The resident set size (`VmRSS` in `/proc/<pid>/status`) of a fresh `onboard serve` "
         f"process (outbox worker and scheduler running, SQLite, {threads} HTTP threads), idle "
         f"and as {total:,} mixed requests go by, {CONCURRENCY} clients at a time. Goal: under "
-        f"{GOAL_MIB} MB and no growth.",
+        f"{GOAL_MIB} MB and no growth."
+        + (
+            f" This run had `MALLOC_ARENA_MAX={arenas}` in the environment."
+            if (arenas := os.environ.get("MALLOC_ARENA_MAX"))
+            else ""
+        ),
         "",
         "| when | requests | resident MiB |",
         "| --- | ---: | ---: |",
@@ -211,12 +221,12 @@ def render(
         f"| idle after the set-up ({run.setup_requests} requests: a client, its "
         f"{APPROVERS} approvers, deliverables) | 0 | {mib(run.set_up)} |",
         *(
-            f"| {'idle after' if s.idle else 'under load, at'} {s.answered:,} | "
-            f"{s.answered:,} | {mib(s.rss)} |"
+            f"| {'idle, the round done' if s.idle else 'under load'} | {s.answered:,} "
+            f"| {mib(s.rss)} |"
             for s in run.samples[1:]
             if s.idle or s.answered % (total // ROUNDS) == (total // ROUNDS) // 2
         ),
-        f"| peak (`VmHWM`) over the run | {total:,} | {mib(run.peak)} |",
+        f"| the peak (`VmHWM`) over it all | | {mib(run.peak)} |",
         "",
         f"- **Size:** {mib(run.started)} MiB serving before any request, {mib(final)} MiB "
         f"idle after {total:,} requests, {mib(run.peak)} MiB at the peak: "
@@ -242,12 +252,7 @@ def render(
         + ", ".join(f"{(b.rss - a.rss) / 1024:+.1f}" for a, b in pairwise(idle[1:]))
         + f" MiB a round after the first. From {second.answered:,} to {idle[-1].answered:,} "
         f"requests it grew {(final - second.rss) / 1024:+.1f} MiB ({growth:+.0f} KiB per 1,000 "
-        "requests)"
-        + (
-            ", each round adding less than the one before: slowing, but not yet flat."
-            if steps and all(y < x for x, y in pairwise(steps)) and steps[-1] > 256
-            else (": flat." if steps and max(steps) <= 256 else ": it still grows.")
-        ),
+        "requests)" + f"{trend(steps)}.",
         "- The mix, repeated in this order: "
         + ", ".join(f"{n} × {kind}" for kind, n in MIX.items())
         + " in every "
@@ -257,19 +262,25 @@ def render(
         "channel and its journey). The database grows with every client and decision, and "
         "what SQLite caches of it (up to 2 MB per pooled connection by default) is part of "
         "the figure.",
+        "- In one side run (not part of the suite: `MALLOC_ARENA_MAX=2 .venv/bin/python -m "
+        "bench.memory --no-write`, 2026-11-23), capping glibc's per-thread malloc arenas at 2 "
+        "ended at 161.9 MiB after 10,000 requests, its last round adding nothing: much of the "
+        "growth may be the allocator's spread over the bot's many threads rather than objects "
+        "kept. One run on a shared machine: a lead, not a finding.",
         f"- The run took {run.seconds:.0f} s for the mixed requests ({run.cpu:.0f} s of the "
         f"server's CPU, {1000 * run.cpu / total:.1f} ms per request with the work after the "
-        f"ack), {len(run.failures)} failed or unexpected answers"
-        + (f" (first: `{run.failures[0][:160]}`)" if run.failures else "")
+        f"ack); {timeouts} valid New client forms got no ack within Bolt's 3 s, and "
+        f"{len(run.failures) - timeouts} answers were otherwise wrong or missing"
+        + (f" (first: `{wrong[0][:160]}`)" if wrong else "")
         + f". Other processes on the machine used {others:.0%} of one CPU on average meanwhile.",
         "",
         f"- Machine: {m['cores']} CPUs (`nproc`), {m['cpu']}; {m['os']}; load average {load} "
         "at the start",
-        f"- Python {m['python']}; {m['packages']}",
+        f"- Python {m['python']}; {m['packages']}; the bot at commit {m['commit']}",
         f"- Date: {m['date']}; the whole run took {took:.0f} s"
         + (" (`--quick`: a tenth of the requests)" if quick else ""),
-        "- Reproduce: `./dev bench` (all of this file's sections but the audit one), or "
-        "`.venv/bin/python -m bench.memory` for this section alone",
+        "- Reproduce: `./dev bench` (this section and the ack latency's), or "
+        "`.venv/bin/python -m bench --only memory` (or `-m bench.memory`) for this one alone",
         "",
     ]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,7 +24,7 @@ import time
 import traceback
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -148,15 +149,6 @@ class Server:
         # Bolt notes that SLACK_BOT_TOKEN is set as well as its client: nothing to report.
         other = [x for x in lines if x not in queued and "`token` will be unused" not in x]
         return other, len(queued)
-
-    def outbox_depth(self) -> float:
-        """Outbox rows waiting to be sent, from the bot's /metrics (NaN when unknown)."""
-        with suppress(OSError, http.client.HTTPException):
-            text = get(self.url, "/metrics").text
-            found = re.search(r"^onboard_outbox_depth (\S+)$", text, re.MULTILINE)
-            if found:
-                return float(found.group(1))
-        return float("nan")
 
 
 def bot_environment(
@@ -309,15 +301,21 @@ def bare_server(api_url: str, bot_token: str, threads: int, folder: Path) -> Ite
         ours.close()
 
 
+QUIET_WINDOW = 0.25  # seconds
+
+
 def quiet(pids: list[int], *, most: float = 60, share: float = 0.05) -> float:
-    """Wait until every process uses under `share` of a CPU over 0.25 s; the seconds waited."""
+    """Wait until every process uses under `share` of a CPU over a window of 0.25 s.
+
+    Returns how long they were still busy: the seconds until that quiet window began.
+    """
     began = time.monotonic()
     before = [cpu_seconds(pid) for pid in pids]
     while time.monotonic() - began < most:
-        time.sleep(0.25)
+        time.sleep(QUIET_WINDOW)
         after = [cpu_seconds(pid) for pid in pids]
-        if all(a - b < share * 0.25 for a, b in zip(after, before, strict=True)):
-            break
+        if all(a - b < share * QUIET_WINDOW for a, b in zip(after, before, strict=True)):
+            return max(0.0, time.monotonic() - began - QUIET_WINDOW)
         before = after
     return time.monotonic() - began
 
@@ -402,6 +400,7 @@ class Stage:
     buttons: list[Button]
     setup_requests: int = 0  # requests the set-up sent
     clicks_taken: int = 0
+    valid_sent: int = 0  # valid New client forms prepared (each is sent)
     recorder: Recorder = field(init=False)
     _clicks: Iterator[tuple[str, Button]] = field(init=False)
     _counter: Iterator[int] = field(init=False)
@@ -413,11 +412,19 @@ class Stage:
         self._clicks = ((a, b) for a in self.approvers for b in self.buttons)
         self._counter = itertools.count(1)
 
-    @property
-    def clicks_left(self) -> int:
-        return len(self.approvers) * len(self.buttons) - self.clicks_taken
+    def click(self, approver: str, button: Button) -> None:
+        """Record `approver` clicking `button`, as click_button would send it."""
+        action = {
+            "type": "button",
+            "action_id": "approve",
+            "block_id": button.block_id,
+            "text": button.text,
+            "value": button.value,
+        }
+        self.recorder.act(approver, button.channel, button.ts, action)
 
     def prepare(self, kind: Kind) -> Prepared:
+        """One request of `kind`, made now: a fresh trigger, a new client name, the next click."""
         n = next(self._counter)
         user = self.team[n % len(self.team)]
         rec = self.recorder
@@ -428,40 +435,27 @@ class Stage:
         elif kind == "approve":
             approver, button = next(self._clicks)
             self.clicks_taken += 1
-            action = {
-                "type": "button",
-                "action_id": "approve",
-                "block_id": button.block_id,
-                "text": button.text,
-                "value": button.value,
-            }
-            rec.act(approver, button.channel, button.ts, action)
+            self.click(approver, button)
         elif kind == "errors":
             form = client_form(f"Bench Client {n:06d}", **MISTAKES)
             rec.submit_view(self.team[0], self.view_id, form)
         else:
+            self.valid_sent += 1
             rec.submit_view(self.team[0], self.view_id, client_form(f"Bench Client {n:06d}"))
         body, content_type = rec.last
         return Prepared(kind, body, content_type)
 
 
 def prepare_bare(stage: Stage, kind: BareKind) -> Prepared:
-    """The same bodies the bot gets, for the bare app: a command, a click, a submission."""
-    bot_kind: Kind = {"command": "help", "click": "approve", "view": "valid"}[kind]  # type: ignore[assignment]
-    if bot_kind == "approve":
-        # The bare app records nothing, so one click body serves for all (re-signed each time).
-        stage_button = stage.buttons[0]
-        action = {
-            "type": "button",
-            "action_id": "approve",
-            "block_id": stage_button.block_id,
-            "text": stage_button.text,
-            "value": stage_button.value,
-        }
-        stage.recorder.act(stage.approvers[0], stage_button.channel, stage_button.ts, action)
+    """The bodies the bot gets, for the bare app: a command, a click, a view submission."""
+    if kind == "click":
+        # The bare app records nothing, so one click serves for all (signed afresh each time).
+        stage.click(stage.approvers[0], stage.buttons[0])
         body, content_type = stage.recorder.last
         return Prepared(kind, body, content_type)
-    prepared = stage.prepare(bot_kind)
+    prepared = stage.prepare("help" if kind == "command" else "valid")
+    if kind == "view":
+        stage.valid_sent -= 1  # it goes to the bare app, which writes nothing
     return Prepared(kind, prepared.body, prepared.content_type)
 
 
@@ -487,8 +481,13 @@ def set_up(bot_url: str, workspace: Workspace, team: list[str], deliverables: in
     channel = wait_for(lambda: workspace.channel_by_name(slug), "the client channel").id
     workspace.channels[channel].members.extend(approvers)  # Slack Connect: they are in it
     mentions = " ".join(f"<@{user}>" for user in approvers)
-    answer = driver.command(am, f"approvers add {mentions}", channel_id=channel)
-    assert answer.status == 200 and all(m in answer.text for m in mentions.split()), answer.text
+
+    def added() -> Answer | None:
+        # The channel is in Slack a moment before the bot has recorded it: ask until it has.
+        answer = driver.command(am, f"approvers add {mentions}", channel_id=channel)
+        return answer if all(m in answer.text for m in mentions.split()) else None
+
+    wait_for(added, "the approvers to be added")
     for number in range(deliverables):
         workspace.close_views(am)
         answer = driver.command(am, "deliverable", channel_id=channel)
@@ -514,6 +513,12 @@ def set_up(bot_url: str, workspace: Workspace, team: list[str], deliverables: in
     new_view = wait_for(lambda: workspace.open_views_for(am), "the New client modal")[-1].id
     setup_requests = 4 + 2 * deliverables  # new, its form, approvers add, new; 2 a deliverable
     return Stage(workspace, team, approvers, channel, new_view, buttons, setup_requests)
+
+
+def clients_in(folder: Path) -> int:
+    """How many clients the bot's SQLite database in `folder` holds."""
+    with closing(sqlite3.connect(folder / "onboard.db")) as db:
+        return int(db.execute("SELECT count(*) FROM clients").fetchone()[0])
 
 
 def approve_buttons(workspace: Workspace, channel: str) -> list[Button]:
@@ -717,7 +722,19 @@ def machine() -> dict[str, str]:
                 model = line.split(":", 1)[1].strip()
                 break
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    commit = "?"
+    with suppress(OSError, subprocess.SubprocessError):
+        here = Path(__file__).resolve().parent.parent
+        git = ["git", "-C", str(here)]
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True)
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "onboard"], capture_output=True
+        )
+        commit = head.stdout.decode().strip() + (
+            " with uncommitted changes to onboard/" if dirty.stdout.strip() else ""
+        )
     return {
+        "commit": commit,
         "cores": str(cores),
         "cpu": model,
         "os": f"{platform.system()} {platform.release()}",

@@ -58,3 +58,6 @@ def configure(level: str, fmt: str) -> None:
     # Bolt logs the whole body of a refused request at INFO: names and IDs stay out of logs.
     logging.getLogger("slack_bolt").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("onboard.bolt").setLevel(max(logging.WARNING, root.level))
+    # waitress warns for every request that waits for a free thread: the ack-latency
+    # histogram in /metrics is the place to watch that, not one log line per request.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)

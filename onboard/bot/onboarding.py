@@ -21,7 +21,7 @@ from onboard.bot.playbooks import Playbook
 from onboard.messages.render import render_message, render_texts
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
-from onboard.storage.models import Client, Contact, OutboxMessage
+from onboard.storage.models import Client, Contact, OutboxMessage, ProcessedRequest
 
 TIERS = ("Platinum", "Gold", "Silver")
 MAX_NAME = 150
@@ -116,11 +116,21 @@ def start(
     playbook: Playbook,
     team: Team,
     now: dt.datetime,
-) -> Client:
-    """Record the client and queue everything Slack must do for it; one transaction."""
+    submission: str | None = None,
+) -> Client | None:
+    """Record the client and queue everything Slack must do for it; one transaction.
+
+    `submission` names the form (its view ID): when Slack did not get the ack in time and the
+    person submits the same form again, the second submission finds the first and adds nothing.
+    """
     for attempt in range(5):
         try:
             with db.transaction() as session:
+                if submission is not None:
+                    key = f"submission:{submission}"
+                    if session.get(ProcessedRequest, key) is not None:
+                        return None
+                    session.add(ProcessedRequest(key=key, at=now))
                 return _record(session, cause, new, playbook, team, now)
         except IntegrityError:
             # Another request took the same slug between our check and our insert.
@@ -335,10 +345,16 @@ class Onboarding:
             "default_playbook": default,
         }
 
-    def submit(self, form: dict[str, Any], cause: audit.Cause) -> Client:
-        """Validate and start; `InvalidInput` names each bad field and nothing is written."""
+    def submit(
+        self, form: dict[str, Any], cause: audit.Cause, submission: str | None = None
+    ) -> Client | None:
+        """Validate and start; `InvalidInput` names each bad field and nothing is written.
+
+        None when this very form (`submission`, its view ID) was already recorded.
+        """
         now = self.clock()
         new = validate(form, self.playbooks, now)
-        client = start(self.db, cause, new, self.playbooks[new.playbook], self.team, now)
+        playbook = self.playbooks[new.playbook]
+        client = start(self.db, cause, new, playbook, self.team, now, submission)
         self.wake()
         return client

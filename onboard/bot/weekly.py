@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from onboard.bot import outbound
-from onboard.bot.charts import digest_chart
 from onboard.bot.delivery import Outcome
 from onboard.bot.digest import Digest, build
 from onboard.bot.gateway import SlackGateway
@@ -73,6 +72,8 @@ class WeeklyDigest:
                     surface=False,
                 )
                 if added:
+                    from onboard.bot.charts import digest_chart  # matplotlib: loaded when used
+
                     outbox.enqueue(
                         session,
                         key + ":chart",

@@ -26,7 +26,7 @@ def register(bot: Onboard) -> None:
         cause = cause_of(request, body)
         try:
             bot.directory.require_internal(cause.actor)
-            bot.onboarding.submit(form_values(view), cause)
+            bot.onboarding.submit(form_values(view), cause, submission=view.get("id"))
         except InvalidInput as exc:
             ack(response_action="errors", errors=exc.fields)
             return

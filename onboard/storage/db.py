@@ -5,6 +5,8 @@ SQLite runs in WAL mode with foreign keys on and IMMEDIATE transactions, so writ
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,11 +23,15 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self.engine: Engine = _make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Queue this process's transactions on a lock rather
+        # than letting them sleep and retry in SQLite's busy handler, which stalls for seconds
+        # under load. (Several processes on one SQLite file still work, through that handler.)
+        self._turn = threading.RLock() if self.is_sqlite else contextlib.nullcontext()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits together on exit, or rolls back on an exception."""
-        with self._sessions.begin() as session:
+        with self._turn, self._sessions.begin() as session:
             yield session
 
     def ping(self) -> bool:
@@ -59,8 +65,8 @@ def _make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # IMMEDIATE takes the write lock up front: two writers queue instead of one failing
-        # on upgrade, which also keeps the audit chain's read-then-append serial.
+        # IMMEDIATE takes the write lock up front, so a transaction never fails half-way on
+        # upgrading a read lock; it also keeps the audit chain's read-then-append serial.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

@@ -226,3 +226,18 @@ def test_typed_text_can_never_ping_or_fake_a_link(onboard: Running, people: Peop
         assert " & " not in text
     assert "&lt;!channel&gt;" in str(posted[0]["blocks"])
     assert client.name == hostile
+
+
+def test_submitting_the_same_form_twice_creates_one_client(
+    onboard: Running, people: People
+) -> None:
+    # Slack shows an error when the ack is late; the person then presses submit again.
+    view_id = open_form(onboard, people.am.id)
+    first = onboard.driver.submit_view(people.am.id, view_id, good_form())
+    again = onboard.driver.submit_view(people.am.id, view_id, good_form())
+    assert first.json() == again.json() == {"response_action": "clear"}
+    onboard.deliver()
+    assert written_rows(onboard)[0] == 1
+    assert (
+        len([c for c in onboard.workspace.channels.values() if c.name.startswith("client-")]) == 1
+    )
