@@ -195,9 +195,9 @@ def _bolt_app(settings: Settings, token: str) -> App:
     secret = settings.slack_signing_secret
     return App(
         client=client,
-        # Listeners keep their thread through any Slack call made after the ack (views.open):
-        # as many as the HTTP server has threads, so those calls never queue other acks.
-        listener_executor=ThreadPoolExecutor(settings.http_threads, "listener"),
+        # Listeners keep their thread through the work after the ack (views.open, a decision):
+        # four per HTTP thread, so that work rarely leaves a new request waiting for its ack.
+        listener_executor=ThreadPoolExecutor(settings.http_threads * 4, "listener"),
         signing_secret=secret.get_secret_value() if secret else "socket-mode-unsigned",
         token_verification_enabled=False,
         request_verification_enabled=secret is not None,
