@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import http.client
 import itertools
+import json
 import logging
 import math
 import multiprocessing
@@ -443,7 +444,18 @@ class Stage:
             self.valid_sent += 1
             rec.submit_view(self.team[0], self.view_id, client_form(f"Bench Client {n:06d}"))
         body, content_type = rec.last
+        if kind == "valid":
+            body = _fresh_view(body, n)
         return Prepared(kind, body, content_type)
+
+
+def _fresh_view(body: bytes, n: int) -> bytes:
+    """Each valid form in its own modal: the bot keys a submission by its view, and a second
+    submission of one view (a retry after a late ack) creates nothing."""
+    fields = urllib.parse.parse_qs(body.decode())
+    payload = json.loads(fields["payload"][0])
+    payload["view"]["id"] = f"VBENCH{n:08d}"
+    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
 
 
 def prepare_bare(stage: Stage, kind: BareKind) -> Prepared:
