@@ -1,4 +1,4 @@
-"""The HTTP face of the bot: Slack's one request URL and the health check, on waitress.
+"""The HTTP face of the bot: Slack's one request URL, /healthz and /metrics, on waitress.
 
 waitress is a production WSGI server (threaded, pure Python), embeddable in tests and the demo.
 """
