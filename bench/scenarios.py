@@ -225,7 +225,8 @@ def bare_bolt(api_url: str, bot_token: str, threads: int) -> Callable[..., Any]:
         token_verification_enabled=False,
         # Bolt calls auth.test once, at the first request: the stand-in answers it.
         client=WebClient(token=bot_token, base_url=api_url),
-        # The bot gives Bolt as many listener threads as waitress has: so does the bare app.
+        # As in the bot: listeners run on the HTTP thread and the answer goes when they return.
+        process_before_response=True,
         listener_executor=ThreadPoolExecutor(threads, "listener"),
     )
 

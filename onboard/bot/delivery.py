@@ -6,6 +6,7 @@ Retries with backoff, honours Retry-After, and surfaces a permanent refusal once
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import random
@@ -49,36 +50,54 @@ class Delivery:
         *,
         max_attempts: int = 12,
         poll_seconds: float = 0.5,
+        gather_seconds: float = 0.1,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.db = db
         self.gateway = gateway
         self.max_attempts = max_attempts
         self.poll_seconds = poll_seconds
+        self.gather_seconds = gather_seconds
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.on_sent: Callable[[], None] = lambda: None
+        # Called before each row the background loop delivers (not `drain`): Slack's
+        # requests first (foreground.py).
+        self.pause: Callable[[], None] = lambda: None
         self.executors: dict[str, Executor] = {}
         self.on_refused: dict[str, RefusalHandler] = {}
+        self.coalesced: set[str] = set()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def register(
-        self, operation: str, executor: Executor, on_refused: RefusalHandler | None = None
+        self,
+        operation: str,
+        executor: Executor,
+        on_refused: RefusalHandler | None = None,
+        *,
+        coalesce: bool = False,
     ) -> None:
+        """`coalesce`: the executor shows the state current when it runs (a live message), so
+        rows of this operation with the same payload, claimed together, are delivered once."""
         self.executors[operation] = executor
         if on_refused is not None:
             self.on_refused[operation] = on_refused
+        if coalesce:
+            self.coalesced.add(operation)
 
     # -- running -----------------------------------------------------------------------------
 
-    def run_once(self, limit: int = 20) -> int:
+    def run_once(self, limit: int = 20, *, pause: Callable[[], None] = lambda: None) -> int:
         """Deliver one batch of due rows; the number of rows attempted."""
         with self.db.transaction() as session:
-            rows = outbox.claim(session, self.worker, self.clock(), limit=limit)
+            now = self.clock()
+            claimed = outbox.claim(session, self.worker, now, limit=limit)
+            rows = self._coalesce(session, claimed, now)
             session.expunge_all()
         for row in rows:
+            pause()
             if self._stop.is_set():
                 break
             self._deliver(row)
@@ -107,13 +126,34 @@ class Delivery:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = self.run_once() > 0
+                busy = self.run_once(pause=self.pause) > 0
             except Exception:  # the database may be away; try again next round
                 log.exception("outbox delivery round failed")
                 busy = False
             if not busy:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
+            # A moment for a burst (clicks on one deliverable) to gather, so that its rows are
+            # claimed together and a live message is updated once for all of them; it also
+            # leaves the interpreter to the threads answering Slack meanwhile.
+            self._stop.wait(self.gather_seconds)
+
+    def _coalesce(
+        self, session: Session, rows: list[OutboxMessage], now: dt.datetime
+    ) -> list[OutboxMessage]:
+        """The rows to deliver: of a live message's rows, only its newest; the others are
+        marked sent with it, in the claim's transaction (a burst of clicks: one update)."""
+        newest: dict[tuple[str, str], OutboxMessage] = {}
+        for row in rows:
+            if row.operation in self.coalesced:
+                newest[(row.operation, json.dumps(row.payload, sort_keys=True))] = row
+        keep = {id(row) for row in newest.values()}
+        for row in rows:
+            if row.operation in self.coalesced and id(row) not in keep:
+                twin = newest[(row.operation, json.dumps(row.payload, sort_keys=True))]
+                outbox.mark_sent(session, row.id, {"coalesced_into": twin.key}, now)
+        session.flush()  # before run_once expunges the rows
+        return [row for row in rows if row.operation not in self.coalesced or id(row) in keep]
 
     # -- one row -----------------------------------------------------------------------------
 

@@ -77,8 +77,12 @@ class Intakes(Reviewing):
         reminder_hour: int = 9,
     ) -> Intakes:
         """The service, with its live messages registered and its stage watch on `db`."""
-        delivery.register(MESSAGE, intake_messages.message_executor(db), on_call_refused)
-        delivery.register(REVIEW, intake_messages.review_executor(db, gateway), on_call_refused)
+        delivery.register(
+            MESSAGE, intake_messages.message_executor(db), on_call_refused, coalesce=True
+        )
+        delivery.register(
+            REVIEW, intake_messages.review_executor(db, gateway), on_call_refused, coalesce=True
+        )
         intake_messages.watch_stage_entries(db, clock, delivery.wake)
         return cls(db, directory, gateway, clock, delivery.wake, reminder_hour=reminder_hour)
 

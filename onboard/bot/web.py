@@ -49,7 +49,10 @@ def wsgi_app(bot: Onboard) -> Callable[[dict[str, Any], StartResponse], Iterable
             return start_response(status, [*headers, ("X-Request-Id", rid)], *rest)
 
         try:
-            return route(environ, respond)
+            if path != "/slack/events":
+                return route(environ, respond)
+            with bot.foreground.answering():
+                return route(environ, respond)
         finally:
             request_id.reset(token)
 

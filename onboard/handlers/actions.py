@@ -14,6 +14,7 @@ from slack_bolt.request import BoltRequest
 from onboard.handlers.clicks import tell
 from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
+from onboard.storage.audit import Cause
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
@@ -27,7 +28,9 @@ def register(bot: Onboard) -> None:
         ack: Ack, body: dict[str, Any], action: dict[str, Any], request: BoltRequest
     ) -> None:
         ack()
-        cause = cause_of(request, body)
+        bot.after_ack(tick, body, action, cause_of(request, body))
+
+    def tick(body: dict[str, Any], action: dict[str, Any], cause: Cause) -> None:
         channel = (body.get("channel") or body.get("container") or {}).get("id") or (
             body.get("container") or {}
         ).get("channel_id")
@@ -47,7 +50,9 @@ def register_archive(bot: Onboard) -> None:
     @bot.bolt.action("archive_channel")
     def archive(ack: Ack, body: dict[str, Any], request: BoltRequest) -> None:
         ack()
-        cause = cause_of(request, body)
+        bot.after_ack(archive_now, body, cause_of(request, body))
+
+    def archive_now(body: dict[str, Any], cause: Cause) -> None:
         channel = (body.get("channel") or {}).get("id")
         try:
             bot.directory.require_internal(cause.actor)

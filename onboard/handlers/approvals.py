@@ -20,6 +20,7 @@ from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
 from onboard.handlers.views import form_values
 from onboard.messages.render import render_message, render_view
+from onboard.storage.audit import Cause
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
@@ -80,7 +81,9 @@ def register(bot: Onboard) -> None:
         ack: Ack, body: dict[str, Any], action: dict[str, Any], request: BoltRequest
     ) -> None:
         ack()
-        cause = cause_of(request, body)
+        bot.after_ack(decide, body, action, cause_of(request, body))
+
+    def decide(body: dict[str, Any], action: dict[str, Any], cause: Cause) -> None:
         try:
             verdict = bot.approvals.decide(int(action["value"]), "approved", "", cause)
             text = verdict.text
@@ -97,7 +100,11 @@ def register(bot: Onboard) -> None:
         request: BoltRequest,
     ) -> None:
         ack()
-        cause = cause_of(request, body)
+        bot.after_ack(ask_what_changes, body, action, client, cause_of(request, body))
+
+    def ask_what_changes(
+        body: dict[str, Any], action: dict[str, Any], client: WebClient, cause: Cause
+    ) -> None:
         try:
             version_id = int(action["value"])
             bot.approvals.check_can_decide(version_id, cause.actor)

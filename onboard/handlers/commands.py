@@ -128,11 +128,20 @@ def register(bot: Onboard) -> None:
         invocation = Invocation(bot, command, rest.strip(), person, cause_of(request, body), client)
         if entry.ack_first:
             ack()
-        try:
-            reply = entry.run(invocation)
-        except Exception as exc:
-            reply = notice(explain(exc), ":warning:")
-        if not entry.ack_first:
-            ack(**reply) if reply is not None else ack()
-        elif reply is not None and command.get("response_url"):
-            respond(**reply)
+            bot.after_ack(run_after_ack, entry, invocation, respond)
+            return
+        reply = run(entry, invocation)
+        ack(**reply) if reply is not None else ack()
+
+
+def run(entry: Entry, invocation: Invocation) -> Reply:
+    try:
+        return entry.run(invocation)
+    except Exception as exc:
+        return notice(explain(exc), ":warning:")
+
+
+def run_after_ack(entry: Entry, invocation: Invocation, respond: Respond) -> None:
+    reply = run(entry, invocation)
+    if reply is not None and invocation.command.get("response_url"):
+        respond(**reply)

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import BoltResponse
+from slack_bolt import Ack, BoltResponse
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -35,10 +35,12 @@ def register(bot: Onboard) -> None:
         return next()
 
     @bot.bolt.event("app_home_opened")
-    def home_opened(event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab") not in (None, "home"):
-            return
-        user = event["user"]
+    def home_opened(ack: Ack, event: dict[str, Any], client: WebClient) -> None:
+        ack()
+        if event.get("tab") in (None, "home"):
+            bot.after_ack(publish_home, event["user"], client)
+
+    def publish_home(user: str, client: WebClient) -> None:
         view = render_view("home", **home_for(bot.db, bot.directory, user, bot.clock()).context())
         try:
             client.views_publish(user_id=user, view=view)

@@ -19,6 +19,7 @@ from onboard.handlers.commands import Invocation, Reply, notice, subcommand
 from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
 from onboard.messages.render import render_message, render_view
+from onboard.storage.audit import Cause
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
@@ -93,7 +94,11 @@ def register(bot: Onboard) -> None:
         request: BoltRequest,
     ) -> None:
         ack()
-        cause = cause_of(request, body)
+        bot.after_ack(open_first_page, body, action, client, cause_of(request, body))
+
+    def open_first_page(
+        body: dict[str, Any], action: dict[str, Any], client: WebClient, cause: Cause
+    ) -> None:
         try:
             screen = bot.intake.start(int(action.get("value") or 0), cause.actor)
         except (OnboardError, ValueError) as exc:
@@ -120,7 +125,9 @@ def register(bot: Onboard) -> None:
     @bot.bolt.action("intake_back")
     def back(ack: Ack, body: dict[str, Any], request: BoltRequest) -> None:
         ack()
-        cause = cause_of(request, body)
+        bot.after_ack(go_back, body, cause_of(request, body))
+
+    def go_back(body: dict[str, Any], cause: Cause) -> None:
         view = body.get("view") or {}
         try:
             ref = PageRef.load(view.get("private_metadata", ""))
@@ -133,7 +140,9 @@ def register(bot: Onboard) -> None:
     @bot.bolt.action("intake_goto")
     def goto(ack: Ack, body: dict[str, Any], action: dict[str, Any], request: BoltRequest) -> None:
         ack()
-        cause = cause_of(request, body)
+        bot.after_ack(go_to, body, action, cause_of(request, body))
+
+    def go_to(body: dict[str, Any], action: dict[str, Any], cause: Cause) -> None:
         view = body.get("view") or {}
         try:
             ref = PageRef.load(view.get("private_metadata", ""))
@@ -163,7 +172,9 @@ def register(bot: Onboard) -> None:
         ack: Ack, body: dict[str, Any], action: dict[str, Any], request: BoltRequest
     ) -> None:
         ack()
-        cause = cause_of(request, body)
+        bot.after_ack(mark_verified, body, action, cause_of(request, body))
+
+    def mark_verified(body: dict[str, Any], action: dict[str, Any], cause: Cause) -> None:
         try:
             text = bot.intake.verify(int(action.get("value") or 0), cause)
         except (OnboardError, ValueError) as exc:
@@ -179,7 +190,11 @@ def register(bot: Onboard) -> None:
         request: BoltRequest,
     ) -> None:
         ack()
-        cause = cause_of(request, body)
+        bot.after_ack(ask_what_changes, body, action, client, cause_of(request, body))
+
+    def ask_what_changes(
+        body: dict[str, Any], action: dict[str, Any], client: WebClient, cause: Cause
+    ) -> None:
         try:
             screen = bot.intake.changes_form(int(action.get("value") or 0), cause.actor)
         except (OnboardError, ValueError) as exc:

@@ -21,6 +21,7 @@ from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
 from onboard.handlers.views import form_values
 from onboard.messages.render import Mrkdwn, escape_mrkdwn, render_message, render_view
+from onboard.storage.audit import Cause
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
@@ -162,7 +163,11 @@ def register(bot: Onboard) -> None:
         request: BoltRequest,
     ) -> None:
         ack()
-        cause = cause_of(request, body)
+        bot.after_ack(open_form, body, action, client, cause_of(request, body))
+
+    def open_form(
+        body: dict[str, Any], action: dict[str, Any], client: WebClient, cause: Cause
+    ) -> None:
         container = body.get("container") or {}
         channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
         try:

@@ -21,6 +21,7 @@ from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
 from onboard.handlers.views import form_values
 from onboard.messages.render import render_view
+from onboard.storage.audit import Cause
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
@@ -46,7 +47,11 @@ def register(bot: Onboard) -> None:
         request: BoltRequest,
     ) -> None:
         ack()
-        cause = cause_of(request, body)
+        bot.after_ack(record_score, body, action, client, cause_of(request, body))
+
+    def record_score(
+        body: dict[str, Any], action: dict[str, Any], client: WebClient, cause: Cause
+    ) -> None:
         try:
             survey_id, _, value = str(action.get("value", "")).partition(":")
             points = int(value)

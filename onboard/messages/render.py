@@ -6,7 +6,7 @@ Every `{{ value }}` is escaped for mrkdwn (`&`, `<`, `>`) and for JSON unless ma
 from __future__ import annotations
 
 import json
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import jinja2
@@ -103,6 +103,7 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates ship with the package: no stat() of each at every render
     )
     env.filters["raw"] = lambda v: Raw("" if v is None else str(v))
     env.filters["json"] = _tojson
@@ -112,18 +113,35 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def _render_json(template: str, context: dict[str, Any]) -> dict[str, Any]:
-    text = environment().get_template(template).render(**context)
+def _render_text(template: str, context: dict[str, Any]) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def _parse(template: str, text: str) -> dict[str, Any]:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise RenderError(f"{template} did not render to JSON: {exc}") from exc
 
 
+def _render_json(template: str, context: dict[str, Any]) -> dict[str, Any]:
+    return _parse(template, _render_text(template, context))
+
+
 def render_message(template: str, **context: Any) -> dict[str, Any]:
     """A message (`text` fallback plus `blocks`) ready for chat.postMessage or an ack."""
-    message = _render_json(f"{template}.json.j2", context)
-    blocks = message.get("blocks", [])
+    text = _render_text(f"{template}.json.j2", context)
+    _check_message(template, text)
+    message = _parse(template, text)
+    message["text"] = _cut(message.get("text", ""), MAX_FALLBACK_TEXT)
+    return message
+
+
+@lru_cache(maxsize=256)
+def _check_message(template: str, text: str) -> None:
+    """Raises RenderError unless Slack would take the blocks. Remembered by rendered text:
+    the same notice or help sent again is not parsed into slack_sdk's models again."""
+    blocks = _parse(template, text).get("blocks", [])
     if len(blocks) > MAX_MESSAGE_BLOCKS:
         raise RenderError(f"{template}: {len(blocks)} blocks, Slack allows {MAX_MESSAGE_BLOCKS}")
     try:
@@ -131,8 +149,6 @@ def render_message(template: str, **context: Any) -> dict[str, Any]:
             block.validate_json()
     except SlackObjectFormationError as exc:
         raise RenderError(f"{template}: {exc}") from exc
-    message["text"] = _cut(message.get("text", ""), MAX_FALLBACK_TEXT)
-    return message
 
 
 def render_view(template: str, **context: Any) -> dict[str, Any]:

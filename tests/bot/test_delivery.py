@@ -7,8 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from onboard.bot.delivery import Outcome
 from onboard.bot.gateway import SlackRetryLater
 from onboard.storage.models import AuditEvent, Client, OutboxMessage
+from onboard.storage.outbox import enqueue
 from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_new_client import good_form
 
@@ -211,3 +213,24 @@ def test_a_step_slack_refuses_for_good_is_tried_once_and_the_account_manager_tol
         assert failed.key.endswith(":channel")
         actions = list(session.scalars(select(AuditEvent.action)))
     assert "slack.delivery_failed" in actions
+
+
+def test_a_burst_of_updates_to_one_live_message_is_delivered_once(onboard: Running) -> None:
+    delivered: list[dict[str, object]] = []
+
+    def show(_gateway: object, row: OutboxMessage) -> Outcome:
+        delivered.append(row.payload)
+        return Outcome(result={"shown": True})
+
+    onboard.bot.delivery.register("test.live", show, coalesce=True)
+    with onboard.bot.db.transaction() as session:
+        for n, version in enumerate([7, 7, 8, 7]):  # four clicks, on two deliverables
+            enqueue(session, f"click:{n}", "test.live", {"version_id": version})
+
+    assert onboard.bot.delivery.run_once() == 2
+
+    assert sorted(p["version_id"] for p in delivered) == [7, 8]  # type: ignore[type-var]
+    rows = {r.key: r for r in outbox(onboard) if r.operation == "test.live"}
+    assert {k: r.status for k, r in rows.items()} == dict.fromkeys(rows, "sent")
+    assert rows["click:0"].result == {"coalesced_into": "click:3"}
+    assert rows["click:3"].result == {"shown": True}
