@@ -446,16 +446,17 @@ class Stage:
             rec.submit_view(self.team[0], self.view_id, client_form(f"Bench Client {n:06d}"))
         body, content_type = rec.last
         if kind == "valid":
-            body = _fresh_view(body, n)
+            body = _fresh_view(body, n, self.workspace)
         return Prepared(kind, body, content_type)
 
 
-def _fresh_view(body: bytes, n: int) -> bytes:
+def _fresh_view(body: bytes, n: int, workspace: Workspace) -> bytes:
     """Each valid form in its own modal: the bot keys a submission by its view, and a second
-    submission of one view (a retry after a late ack) creates nothing."""
+    submission of one view (a retry after a late ack) creates nothing. The stand-in holds
+    that modal too, for the bot's `views.update` once the client is saved."""
     fields = urllib.parse.parse_qs(body.decode())
     payload = json.loads(fields["payload"][0])
-    payload["view"]["id"] = f"VBENCH{n:08d}"
+    payload["view"]["id"] = workspace.copy_view(payload["view"]["id"], f"VBENCH{n:08d}").id
     return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
 
 
@@ -489,7 +490,7 @@ def set_up(bot_url: str, workspace: Workspace, team: list[str], deliverables: in
     assert answer.status == 200, answer.text
     view_id = wait_for(lambda: workspace.open_views_for(am), "the New client modal")[-1].id
     answer = driver.submit_view(am, view_id, client_form(name))
-    assert answer.json() == {"response_action": "clear"}, answer.text
+    assert saving(answer.json()), answer.text
     slug = "client-" + name.lower().replace(" ", "-")
     channel = wait_for(lambda: workspace.channel_by_name(slug), "the client channel").id
     workspace.channels[channel].members.extend(approvers)  # Slack Connect: they are in it
@@ -598,6 +599,14 @@ class KeepAlive:
         self.connection.close()
 
 
+def saving(body: dict[str, Any]) -> bool:
+    """A valid New client form's ack: the modal says "Saving…" (the client is written next)."""
+    view = body.get("view") or {}
+    return body.get("response_action") == "update" and view.get("callback_id") == (
+        "new_client_saving"
+    )
+
+
 def problem(prepared: Prepared, answer: Answer) -> str | None:
     """Why an answer is not the one its kind of request expects, or None."""
     if answer.status == 404 and b"unhandled request" in answer.body:
@@ -610,7 +619,7 @@ def problem(prepared: Prepared, answer: Answer) -> str | None:
         "errors": lambda: (
             body.get("response_action") == "errors" and set(body.get("errors", {})) == set(MISTAKES)
         ),
-        "valid": lambda: body == {"response_action": "clear"},
+        "valid": lambda: saving(body),
     }
     check = expected.get(prepared.kind, lambda: not answer.body)  # the others ack empty
     return None if check() else f"{prepared.kind}: unexpected answer {answer.text[:200]}"

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from onboard.bot.app import build
+from onboard.bot.app import Onboard, build
 from onboard.bot.settings import Settings
 from onboard.bot.web import HttpServer
 from onboard.standin.driver import SlackDriver
@@ -25,6 +25,12 @@ SECRET = "demo-signing-secret"
 
 class DemoFailed(Exception):
     pass
+
+
+def _deliver(bot: Onboard) -> None:
+    """The work after the acks, then every outbox row due now."""
+    bot.after_ack.wait_idle(30)
+    bot.delivery.drain()
 
 
 def _check(condition: bool, what: str) -> None:
@@ -113,7 +119,7 @@ def _fill_intake(
     bot, slack: SlackDriver, workspace: Workspace, carla: str, alice: str, channel: str, say
 ) -> None:  # type: ignore[no-untyped-def]
     """Carla fills the intake pages in the shared channel; Alice marks the data verified."""
-    bot.delivery.drain()
+    _deliver(bot)
     slack.click_button(carla, channel, "intake_start")
     view_id = _wait_for_view(workspace, carla)
     first = slack.submit_view(carla, view_id, {**INTAKE_ANSWERS[0], "headcount": "lots"}).json()
@@ -124,12 +130,12 @@ def _fill_intake(
         _check(answer.get("response_action") == "update", f"intake page refused: {answer}")
     done = slack.submit_view(carla, view_id, {}).json()  # the review page: submit it all
     _check(done.get("response_action") == "update", f"intake not submitted: {done}")
-    bot.delivery.drain()
+    _deliver(bot)
     say(f"     ✎ @carla answers {len(INTAKE_ANSWERS)} pages and submits")
     dm = next(c.id for c in workspace.channels.values() if c.is_im and alice in c.members)
     slack.click_button(alice, dm, "intake_verify")
     _wait(lambda: workspace.ephemerals, "verifying the intake said nothing")
-    bot.delivery.drain()
+    _deliver(bot)
     say("     ✓ Required information verified (by @alice, from the summary in her DM)")
 
 
@@ -143,7 +149,7 @@ def _walk_playbook(
     def command(text: str) -> str:
         answer = slack.command(alice, text, channel_id=channel)
         _check(answer.status == 200, f"/onboard {text} answered HTTP {answer.status}")
-        bot.delivery.drain()
+        _deliver(bot)
         body = answer.json()
         return str(body.get("text") or "")
 
@@ -160,7 +166,7 @@ def _walk_playbook(
             form["replaces"] = replaces
         answer = slack.submit_view(alice, view_id, form).json()
         _check(answer == {"response_action": "clear"}, f"deliverable form answered {answer}")
-        bot.delivery.drain()
+        _deliver(bot)
 
     def gate_passed(gate: str) -> bool:
         from sqlalchemy import select
@@ -188,7 +194,7 @@ def _walk_playbook(
                 view_id = _wait_for_view(workspace, carla)
                 slack.submit_view(carla, view_id, {"comment": "The daily stand-ups helped a lot."})
                 _wait(lambda g=gate.key: gate_passed(g), "the survey did not pass its gate")
-                bot.delivery.drain()
+                _deliver(bot)
                 say(f"     ✓ {gate.name} (@carla scored 9/10 in the survey)")
                 continue
             if gate.kind == "condition":
@@ -201,12 +207,12 @@ def _walk_playbook(
                 view_id = _wait_for_view(workspace, carla)
                 reason = "Backup restore test failed at the Leeds office"
                 slack.submit_view(carla, view_id, {"reason": reason})
-                bot.delivery.drain()
+                _deliver(bot)
                 say(f"     ↺ {gate.name}: @carla requested changes: “{reason}”")
                 deliverable(gate.key, gate.name + " (retested)", replaces="1")
             slack.click_button(carla, channel, "approve")
             _wait(lambda g=gate.key: gate_passed(g), f"{gate.name} did not pass")
-            bot.delivery.drain()
+            _deliver(bot)
             say(f"     ✓ {gate.name} (approved by @carla)")
         answer = command("advance")
         _check("moved on" in answer or "completed" in answer, f"advance said: {answer}")
@@ -248,13 +254,17 @@ def _steps(bot, slack: SlackDriver, workspace: Workspace, alice: str, say) -> No
     for field, message in answer["errors"].items():
         say(f"   │ under '{field}': {message}")
 
-    say("\n4. @alice fixes the email and submits; the modal closes")
+    say("\n4. @alice fixes the email and submits; the modal says it is saving, then saved")
     form["contact_email"] = "carla@acme.example"
     answer = slack.submit_view(alice, view_id, form).json()
-    _check(answer == {"response_action": "clear"}, f"submit answered {answer}")
+    saving = answer.get("response_action") == "update" and answer["view"]["callback_id"]
+    _check(saving == "new_client_saving", f"submit answered {answer}")
+    bot.after_ack.wait_idle(30)  # the client is saved just after the ack
+    shown = workspace.view(view_id)
+    _check(shown is not None and shown.callback_id == "new_client_saved", "the form was not saved")
 
     say("\n5. the outbox delivers: channel, topic, invitations, Slack Connect, welcome, DM")
-    bot.delivery.drain()
+    _deliver(bot)
     channel = workspace.channel_by_name("client-acme-rockets")
     _check(channel is not None, "no #client-acme-rockets channel")
     assert channel is not None

@@ -112,8 +112,13 @@ class Running:
             time.sleep(0.01)
         raise AssertionError("the bot did not get there in time")
 
+    def settle(self) -> None:
+        """Let the work the bot does after its acks finish (a decision, a saved form)."""
+        assert self.bot.after_ack.wait_idle(30), "work after an ack did not finish"
+
     def deliver(self) -> None:
-        """Let the outbox worker send everything due now."""
+        """Let the work after the acks finish, then the outbox worker send everything due now."""
+        self.settle()
         self.bot.delivery.drain()
 
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from onboard.bot.foreground import wait_for_the_answer
+
 log = logging.getLogger(__name__)
 
 
@@ -37,6 +39,7 @@ class AfterAck:
 
     def _run(self, work: Callable[..., Any], *args: Any) -> None:
         try:
+            wait_for_the_answer()
             self.pause()
             work(*args)
         except Exception:  # the user was answered already; a bug must not kill the thread

@@ -13,6 +13,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+
+# Set once the request being handled has its answer: work after an ack can wait for it.
+_answered: ContextVar[threading.Event | None] = ContextVar("answered", default=None)
 
 
 class Foreground:
@@ -25,11 +29,15 @@ class Foreground:
 
     @contextmanager
     def answering(self) -> Iterator[None]:
+        answered = threading.Event()
+        token = _answered.set(answered)
         with self._gap:
             self._answering += 1
         try:
             yield
         finally:
+            answered.set()
+            _answered.reset(token)
             with self._gap:
                 self._answering -= 1
                 if self._answering == 0:
@@ -39,3 +47,11 @@ class Foreground:
         """Until no request is being answered, or `most` seconds; one waiter passes at a time."""
         with self._turn, self._gap:
             self._gap.wait_for(lambda: self._answering == 0, most)
+
+
+def wait_for_the_answer(most: float = 3) -> None:
+    """In work after an ack: until that request's answer is on its way to Slack, so that a
+    `views.update` lands after the ack's own `response_action: update`, never before it."""
+    answered = _answered.get()
+    if answered is not None:
+        answered.wait(most)

@@ -345,16 +345,32 @@ class Onboarding:
             "default_playbook": default,
         }
 
-    def submit(
-        self, form: dict[str, Any], cause: audit.Cause, submission: str | None = None
+    def form_again(self, typed: dict[str, Any], problem: str) -> dict[str, Any]:
+        """The modal's choices once more, filled in as typed, saying why nothing was saved."""
+        choices = self.form_choices(str(typed.get("name") or ""), typed.get("timezone"))
+        if typed.get("playbook") in self.playbooks:
+            choices["default_playbook"] = typed["playbook"]
+        return choices | {"values": typed, "problem": problem, "countries": places.countries()}
+
+    def check(self, form: dict[str, Any]) -> NewClient:
+        """The form validated; `InvalidInput` names each bad field. Reads nothing stored."""
+        return validate(form, self.playbooks, self.clock())
+
+    def create(
+        self, new: NewClient, cause: audit.Cause, submission: str | None = None
     ) -> Client | None:
-        """Validate and start; `InvalidInput` names each bad field and nothing is written.
+        """Record the client and queue its set-up, in one transaction.
 
         None when this very form (`submission`, its view ID) was already recorded.
         """
-        now = self.clock()
-        new = validate(form, self.playbooks, now)
-        playbook = self.playbooks[new.playbook]
-        client = start(self.db, cause, new, playbook, self.team, now, submission)
+        client = start(
+            self.db, cause, new, self.playbooks[new.playbook], self.team, self.clock(), submission
+        )
         self.wake()
         return client
+
+    def submit(
+        self, form: dict[str, Any], cause: audit.Cause, submission: str | None = None
+    ) -> Client | None:
+        """`check`, then `create`: nothing is written when a field is wrong."""
+        return self.create(self.check(form), cause, submission)

@@ -12,7 +12,7 @@ import string
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -373,6 +373,13 @@ class Workspace:
     def view(self, view_id: str) -> View | None:
         with self.lock:
             return self.views.get(view_id)
+
+    def copy_view(self, view_id: str, new_id: str) -> View:
+        """A second modal just like `view_id` (load tests: many people, each with their form)."""
+        with self.lock:
+            copy = replace(self.views[view_id], id=new_id)
+            self.views[new_id] = copy
+            return copy
 
     def open_views_for(self, user_id: str) -> list[View]:
         """The user's modal stack, bottom (root) first."""

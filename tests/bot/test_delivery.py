@@ -12,7 +12,7 @@ from onboard.bot.gateway import SlackRetryLater
 from onboard.storage.models import AuditEvent, Client, OutboxMessage
 from onboard.storage.outbox import enqueue
 from tests.conftest import BotFactory, FixedClock, People, Running
-from tests.handlers.test_new_client import good_form
+from tests.handlers.test_new_client import good_form, saving
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 
@@ -20,9 +20,8 @@ NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 def submit_new_client(onboard: Running, people: People) -> None:
     onboard.driver.command(people.am.id, "new")
     view_id = onboard.wait_for_view(people.am.id)
-    assert onboard.driver.submit_view(people.am.id, view_id, good_form()).json() == {
-        "response_action": "clear"
-    }
+    assert saving(onboard.driver.submit_view(people.am.id, view_id, good_form()))
+    onboard.settle()
 
 
 def outbox(onboard: Running) -> list[OutboxMessage]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import time
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from onboard.standin.driver import Answer
 from onboard.storage.models import AuditEvent, Client
 from tests.conftest import People, Running
 
@@ -27,6 +29,22 @@ def good_form(**changes: Any) -> dict[str, Any]:
         "playbook": "managed-services",
     }
     return {**form, **changes}
+
+
+def saving(answer: Answer) -> bool:
+    """A valid form's ack: the modal says it is saving (the client is written after the ack)."""
+    body = answer.json()
+    return body.get("response_action") == "update" and (
+        body["view"]["callback_id"] == "new_client_saving"
+    )
+
+
+def shown(onboard: Running, view_id: str) -> str:
+    """What the modal shows once the work after the ack is done: its callback ID."""
+    onboard.settle()
+    view = onboard.workspace.view(view_id)
+    assert view is not None
+    return view.callback_id
 
 
 def open_form(onboard: Running, user_id: str, text: str = "new Acme Rockets") -> str:
@@ -51,7 +69,8 @@ def test_account_manager_onboards_a_client_into_its_own_channel(
 
     answer = onboard.driver.submit_view(people.am.id, view_id, good_form())
     assert answer.status == 200
-    assert answer.json() == {"response_action": "clear"}
+    assert saving(answer)
+    assert shown(onboard, view_id) == "new_client_saved"
     onboard.deliver()
 
     channel = onboard.workspace.channel_by_name("client-acme-rockets")
@@ -179,7 +198,9 @@ def test_an_unknown_subcommand_says_so_and_shows_help(onboard: Running, people: 
 def onboard_client(onboard: Running, people: People, **changes: Any) -> Client:
     view_id = open_form(onboard, people.am.id, "new")
     answer = onboard.driver.submit_view(people.am.id, view_id, good_form(**changes))
-    assert answer.json() == {"response_action": "clear"}, answer.text
+    assert saving(answer), answer.text
+    assert shown(onboard, view_id) == "new_client_saved"
+    onboard.workspace.close_views(people.am.id)  # "Done"
     onboard.deliver()
     with onboard.bot.db.transaction() as session:
         return session.scalars(select(Client).order_by(Client.id.desc())).first()  # type: ignore[return-value]
@@ -231,11 +252,14 @@ def test_typed_text_can_never_ping_or_fake_a_link(onboard: Running, people: Peop
 def test_submitting_the_same_form_twice_creates_one_client(
     onboard: Running, people: People
 ) -> None:
-    # Slack shows an error when the ack is late; the person then presses submit again.
+    # Slack shows an error when the ack is late, and the form stays; the person presses submit
+    # again, on the same form.
     view_id = open_form(onboard, people.am.id)
+    form = copy.deepcopy(onboard.workspace.views[view_id])
     first = onboard.driver.submit_view(people.am.id, view_id, good_form())
+    onboard.workspace.views[view_id] = form  # the late ack's "Saving…" never showed
     again = onboard.driver.submit_view(people.am.id, view_id, good_form())
-    assert first.json() == again.json() == {"response_action": "clear"}
+    assert saving(first) and saving(again)
     onboard.deliver()
     assert written_rows(onboard)[0] == 1
     assert (

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 from onboard.storage.db import Database
 from tests.conftest import People, Running
-from tests.handlers.test_new_client import good_form, open_form, written_rows
+from tests.handlers.test_new_client import good_form, open_form, saving, shown, written_rows
 
 UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1"
 
 
-def test_a_database_outage_keeps_the_form_open_and_says_try_again(
+def test_a_database_outage_brings_the_form_back_filled_in_saying_try_again(
     onboard: Running, people: People
 ) -> None:
     view_id = open_form(onboard, people.am.id)
     working = onboard.bot.onboarding.db
     onboard.bot.onboarding.db = Database(UNREACHABLE)
 
-    answer = onboard.driver.submit_view(people.am.id, view_id, good_form()).json()
+    assert saving(onboard.driver.submit_view(people.am.id, view_id, good_form()))
 
-    assert answer["response_action"] == "errors"
-    assert "nothing was saved" in answer["errors"]["name"]
+    assert shown(onboard, view_id) == "new_client"  # the form again, not "saved"
+    modal = onboard.workspace.view(view_id)
+    assert modal is not None
+    blocks = {b.get("block_id"): b for b in modal.blocks}
+    assert "nothing was saved" in blocks["problem"]["text"]["text"]
+    assert blocks["contact_email"]["element"]["initial_value"] == "carla@acme.example"
+    assert blocks["go_live"]["element"]["initial_date"] == good_form()["go_live"]
+    assert blocks["country"]["element"]["initial_option"]["value"] == "GB"
     onboard.bot.onboarding.db = working
     assert written_rows(onboard) == (0, 0)
-    # Back up again: the same form goes through.
-    assert onboard.driver.submit_view(people.am.id, view_id, good_form()).json() == {
-        "response_action": "clear"
-    }
+    # Back up again: the same form, submitted again, goes through.
+    assert saving(onboard.driver.submit_view(people.am.id, view_id, good_form()))
+    assert shown(onboard, view_id) == "new_client_saved"
+    assert written_rows(onboard)[0] == 1
 
 
 def test_health_check_says_when_the_database_is_away(onboard: Running) -> None:
