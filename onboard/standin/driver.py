@@ -166,16 +166,22 @@ class SlackDriver:
             "is_enterprise_install": False,
             "enterprise": None,
         }
+        shown = view.hash  # the stand-in changes `view` in place when it is updated
         answer = self._interactive(payload, **options)
         body = answer.json() if answer.status == 200 and answer.body else {}
         # Slack closes the modal on an empty 200 or "clear", replaces it on "update" (checking
         # the new view as views.update would), and keeps it open on "errors".
         if answer.status == 200 and body.get("response_action") == "update":
-            result = self.workspace.dispatch(
-                "views.update",
-                {"view_id": view_id, "view": json.dumps(body["view"])},
-                self.workspace.bot_token,
-            )
+            with self.workspace.lock:  # no views.update of the bot's between look and change
+                if view.hash != shown:
+                    # The bot's views.update, sent after this answer, overtook it here; at
+                    # Slack the answer arrives first, so that update is the later one and stands.
+                    return answer
+                result = self.workspace.dispatch(
+                    "views.update",
+                    {"view_id": view_id, "view": json.dumps(body["view"])},
+                    self.workspace.bot_token,
+                )
             if not result.get("ok"):
                 raise AssertionError(f"Slack would refuse the updated view: {result}")
         elif answer.status == 200 and (not body or body.get("response_action") == "clear"):
