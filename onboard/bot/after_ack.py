@@ -2,9 +2,11 @@
 
 Bolt runs each listener on the HTTP thread and answers Slack when it returns
 (`process_before_response`), so an ack never waits for a free worker thread nor for Bolt's
-10 ms poll. What comes after (a decision, an ephemeral reply, a `views.open`) runs here, on a
-few threads: CPython runs one thread's Python at a time, so a burst of clicks waits in this
-queue instead of crowding the threads that answer the next requests.
+10 ms poll. What comes after (a decision, an ephemeral reply, a `views.open`) runs here, on
+`ONBOARD_AFTER_ACK_THREADS` threads: CPython runs one thread's Python at a time, so a burst of
+clicks waits in this queue instead of crowding the threads that answer the next requests.
+Work queued here is in memory: what a process killed mid-burst had acked and not yet done is
+not redone (a decision clicked again is taken; a form says "Saving…" and nothing is written).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from onboard.bot.foreground import wait_for_the_answer
+from onboard.bot.answers import wait_for_the_answer
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +26,8 @@ log = logging.getLogger(__name__)
 class AfterAck:
     """A bounded pool for listeners' work after the ack; its failures are logged, not raised."""
 
-    def __init__(self, threads: int, pause: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, threads: int) -> None:
         self.pool = ThreadPoolExecutor(threads, "after-ack")
-        self.pause = pause  # before each piece of work: Slack's requests first (foreground.py)
         self._pending = 0
         self._idle = threading.Condition()
 
@@ -40,7 +41,6 @@ class AfterAck:
     def _run(self, work: Callable[..., Any], *args: Any) -> None:
         try:
             wait_for_the_answer()
-            self.pause()
             work(*args)
         except Exception:  # the user was answered already; a bug must not kill the thread
             log.exception("work after the ack failed", extra={"work": work.__qualname__})

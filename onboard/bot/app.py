@@ -31,7 +31,6 @@ from onboard.bot import (
 )
 from onboard.bot.after_ack import AfterAck
 from onboard.bot.delivery import Delivery
-from onboard.bot.foreground import Foreground
 from onboard.bot.gateway import SlackCallError, SlackGateway, web_client
 from onboard.bot.identity import Directory
 from onboard.bot.metrics import Metrics
@@ -67,7 +66,6 @@ class Onboard:
     intake: intake.Intakes
     bolt: App
     after_ack: AfterAck
-    foreground: Foreground
     clock: Callable[[], dt.datetime]
 
     scheduler: Scheduler | None = None
@@ -164,11 +162,7 @@ def build(
     intakes = intake.Intakes.install(
         db, directory, gateway, delivery, clock, reminder_hour=settings.reminder_hour
     )
-    foreground = Foreground()
-    # Under a burst of requests, a piece of work after an ack waits at most 20 ms for a gap
-    # between them, an outbox row 50 ms: a views.open still uses its trigger well within 3 s.
-    after_ack = AfterAck(settings.after_ack_threads, lambda: foreground.wait_for_gap(0.02))
-    delivery.pause = lambda: foreground.wait_for_gap(0.05)
+    after_ack = AfterAck(settings.after_ack_threads)
     bolt = _bolt_app(settings, token, after_ack)
     bot = Onboard(
         settings,
@@ -186,7 +180,6 @@ def build(
         intakes,
         bolt,
         after_ack,
-        foreground,
         clock,
     )
 

@@ -61,9 +61,6 @@ class Delivery:
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.on_sent: Callable[[], None] = lambda: None
-        # Called before each row the background loop delivers (not `drain`): Slack's
-        # requests first (foreground.py).
-        self.pause: Callable[[], None] = lambda: None
         self.executors: dict[str, Executor] = {}
         self.on_refused: dict[str, RefusalHandler] = {}
         self.coalesced: set[str] = set()
@@ -89,7 +86,7 @@ class Delivery:
 
     # -- running -----------------------------------------------------------------------------
 
-    def run_once(self, limit: int = 20, *, pause: Callable[[], None] = lambda: None) -> int:
+    def run_once(self, limit: int = 20) -> int:
         """Deliver one batch of due rows; the number of rows attempted."""
         with self.db.transaction() as session:
             now = self.clock()
@@ -97,7 +94,6 @@ class Delivery:
             rows = self._coalesce(session, claimed, now)
             session.expunge_all()
         for row in rows:
-            pause()
             if self._stop.is_set():
                 break
             self._deliver(row)
@@ -126,7 +122,7 @@ class Delivery:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = self.run_once(pause=self.pause) > 0
+                busy = self.run_once() > 0
             except Exception:  # the database may be away; try again next round
                 log.exception("outbox delivery round failed")
                 busy = False

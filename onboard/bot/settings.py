@@ -52,8 +52,10 @@ class Settings(BaseSettings):
     channel_private: bool = Field(True, validation_alias=_env("ONBOARD_CHANNEL_PRIVATE"))
     playbook_dir: Path | None = Field(None, validation_alias=_env("ONBOARD_PLAYBOOK_DIR"))
     http_threads: int = Field(16, ge=1, le=256, validation_alias=_env("ONBOARD_HTTP_THREADS"))
+    # Enough for the Slack round trips after acks (a views.open must land within its
+    # trigger's 3 s) without crowding the threads that answer Slack (after_ack.py).
     after_ack_threads: int = Field(
-        4, ge=1, le=64, validation_alias=_env("ONBOARD_AFTER_ACK_THREADS")
+        8, ge=1, le=64, validation_alias=_env("ONBOARD_AFTER_ACK_THREADS")
     )
     outbox_poll_seconds: float = Field(
         0.5, gt=0, le=60, validation_alias=_env("ONBOARD_OUTBOX_POLL_SECONDS")

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import threading
 import time
 import urllib.parse
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,6 +18,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 from waitress.server import create_server
 
+from onboard.bot.answers import answering
 from onboard.bot.app import Onboard
 from onboard.bot.logs import request_id
 from onboard.bot.metrics import CONTENT_TYPE
@@ -38,7 +39,9 @@ def wsgi_app(bot: Onboard) -> Callable[[dict[str, Any], StartResponse], Iterable
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        rid = uuid.uuid4().hex[:16]
+        # Not uuid4: its os.urandom is a system call, where the thread gives up the interpreter
+        # and may wait to get it back; a log-correlation ID needs no cryptographic randomness.
+        rid = f"{random.getrandbits(64):016x}"
         token = request_id.set(rid)
         path = environ.get("PATH_INFO", "")
 
@@ -51,7 +54,7 @@ def wsgi_app(bot: Onboard) -> Callable[[dict[str, Any], StartResponse], Iterable
         try:
             if path != "/slack/events":
                 return route(environ, respond)
-            with bot.foreground.answering():
+            with answering():
                 return route(environ, respond)
         finally:
             request_id.reset(token)

@@ -153,14 +153,21 @@ def _check_message(template: str, text: str) -> None:
 
 def render_view(template: str, **context: Any) -> dict[str, Any]:
     """A modal or Home tab view, checked with slack_sdk's view model."""
-    view = _render_json(f"{template}.json.j2", context)
+    text = _render_text(f"{template}.json.j2", context)
+    _check_view(template, text)
+    return _parse(template, text)
+
+
+@lru_cache(maxsize=256)
+def _check_view(template: str, text: str) -> None:
+    """Raises RenderError unless Slack would take the view; remembered like `_check_message`."""
+    view = _parse(template, text)
     if len(view.get("blocks", [])) > MAX_VIEW_BLOCKS:
         raise RenderError(f"{template}: more than {MAX_VIEW_BLOCKS} blocks")
     try:
         View(**view).validate_json()
     except (SlackObjectFormationError, TypeError) as exc:
         raise RenderError(f"{template}: {exc}") from exc
-    return view
 
 
 def render_texts(template: str, **context: Any) -> dict[str, str]:
