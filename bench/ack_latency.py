@@ -19,6 +19,7 @@ from typing import Literal, cast
 
 from bench.scenarios import (
     ACK_TIMEOUT,
+    AFTER_ACK_THREADS,
     APPROVERS,
     HTTP_THREADS,
     REPORT,
@@ -297,44 +298,33 @@ def reading(results: list[Result], threads: int, clients: tuple[int, int]) -> li
         f"concurrency {c} their p99 are {help_.percentile(99):.0f} and "
         f"{errors.percentile(99):.0f} ms: under {GOAL_MS:.0f} ms; the bare app is faster still "
         "(its work is only Bolt's), and the ratio to it moves most from run to run.",
-        f"- **A click** is acked first thing in its listener, but the listener then does the "
-        f"work: the decision's transaction and audit event, an ephemeral answer through Slack, "
-        f"and the outbox re-renders the deliverable message; {approve.cpu_per_request:.1f} ms "
-        f"of CPU per click in all. Bolt runs the listener on a pool of {threads} threads "
-        "(`listener_executor`, sized by `ONBOARD_HTTP_THREADS`) and the ack of the next click "
-        "needs a free thread of that pool, so under a steady stream of clicks each ack waits "
-        "for earlier clicks' work: the bot settled at "
-        f"{approve.per_second:.0f} clicks/s with a p50 of {approve.percentile(50):.0f} ms, and "
-        f"went on for {approve.settle:.1f} s after the last answer ('drain s'). At concurrency "
-        f"1, where nothing queues, the ack takes {lone_click.percentile(50):.1f} ms at p50.",
-        "- **`/onboard new`** acks empty, then renders the New client modal and calls "
-        "`views.open` in the same listener: the listener's thread is held for the round trip "
-        "to Slack, and the next acks wait for a free one, as for clicks "
+        f"- **A click** is acked first thing, on the HTTP thread; its work follows on the "
+        f"after-ack pool: the decision's transaction and audit event, an ephemeral answer "
+        f"through Slack, then the outbox re-renders the deliverable message; "
+        f"{approve.cpu_per_request:.1f} ms of CPU per click in all, against "
+        f"{find(results, c, 'bare', 'click').cpu_per_request:.1f} ms for bare Bolt's ack. "
+        "Under a steady stream of clicks that work queues and takes turns for the interpreter "
+        "with the next acks (CPython runs one thread's Python at a time), so the acks slow "
+        f"down in step: at concurrency {c} the bot answered {approve.per_second:.0f} clicks/s "
+        f"with a p50 of {approve.percentile(50):.0f} ms and a p99 of "
+        f"{approve.percentile(99):.0f} ms, and went on for {approve.settle:.1f} s after the "
+        f"last answer ('drain s'). At concurrency 1 the ack takes "
+        f"{lone_click.percentile(50):.1f} ms at p50.",
+        "- **`/onboard new`** acks empty; rendering the New client modal and `views.open` "
+        "follow on the after-ack pool "
         f"({new.percentile(99):.0f} ms p99 at concurrency {c}, {new.cpu_per_request:.1f} ms "
-        "of CPU each). The stand-in answers `views.open` in a few milliseconds; real Slack "
-        "takes longer, which would make this worse, not better.",
-        f"- **A valid New client form** is acked only once its transaction (the client, its "
-        f"contacts, journey, tasks, audit events and outbox rows) has committed, so that a "
-        f"failure can be shown in the modal. That is {first.percentile(50):.0f} ms at p50 even "
-        f"at concurrency 1, with a p99 of {first.percentile(99):.0f} ms there and "
-        f"{valid.percentile(99):.0f} ms at concurrency {c}; "
-        f"{timeouts} submission(s) in the run got no ack within Bolt's 3 s, and Slack would "
-        "show those users an error; yet the bot wrote "
+        "of CPU each). The stand-in answers `views.open` in a few milliseconds; with real "
+        "Slack the after-ack thread waits longer, which holds no ack up.",
+        f"- **A valid New client form** is checked before the ack (a mistake is shown under "
+        f"its field), acked with a *Saving…* modal, then saved on the after-ack pool in one "
+        f"transaction (the client, its contacts, journey, tasks, audit events and outbox "
+        f"rows) and the modal updated to say so, or brought back filled in with the reason "
+        f"nothing was saved. Its ack: {first.percentile(50):.0f} ms at p50 at concurrency 1, "
+        f"{valid.percentile(99):.0f} ms p99 at concurrency {c}; the saving and the channel's "
+        f"set-up that follows cost {valid.cpu_per_request:.0f} ms of CPU a client. "
+        f"{timeouts} request(s) in the run got no ack within Bolt's 3 s; the bot wrote "
         f"{clients[0]} clients for the {clients[1]} valid forms it was sent (warm-ups "
-        "included)"
-        + (
-            ": Bolt gives up on the ack but the listener goes on, so a user who submits "
-            "again makes a second client. "
-            if timeouts and clients[0] == clients[1]
-            else ". "
-        )
-        + "On SQLite every transaction is "
-        "`BEGIN IMMEDIATE`: a writer that finds the lock taken (by another submission, or the "
-        "outbox worker) is not queued but sleeps and retries under SQLite's busy handler, "
-        "with growing sleeps, and can lose again and again: hence the long tail rather than a "
-        "slow median. (In an experiment outside the suite, the same load against a copy of the "
-        "bot with one process-wide lock around its transactions had a p99 near 0.4 s instead "
-        "of 3 s, at the same throughput.)",
+        "included).",
         f"- **Concurrency {busiest}** is more clients than the {threads} HTTP threads of either "
         "app: waitress reads the requests and queues them until a thread is free, so for the "
         "bare app too the latency there is mostly that queue "
@@ -396,8 +386,9 @@ def render(
         "without its domain and a go-live date in the past; the ack is `response_action: "
         "errors`, a message under each of the two fields;",
         "- **New client form, valid**: the same modal filled in right, each time with a new "
-        "client name; the ack (`response_action: clear`) comes once the client is written, "
-        "then the outbox creates its channel, invites people, and posts and pins its card. "
+        "client name; the ack (`response_action: update`, a *Saving…* modal) comes once the "
+        "form is checked; the client is written after it, then the outbox creates its "
+        "channel, invites people, and posts and pins its card. "
         f"1/{VALID_SHARE} as many of these are sent as of the others;",
         "- **bare Bolt**: the same bodies to a Bolt app whose only listeners call `ack()` (a "
         "command, an `approve` action, a `new_client` view): the floor that Bolt, its "
@@ -405,9 +396,11 @@ def render(
         "",
         "The bot is `onboard serve` itself, in its own process with its outbox worker and "
         f"scheduler running, on {database} in a temporary directory, logging at INFO to a "
-        f"file. The bare app runs in another process on waitress with the bot's options "
-        f"(`create_server`, {threads} threads) and, like the bot, {threads} Bolt listener "
-        "threads. The clients and the Slack stand-in that the bot calls run in a third "
+        f"file. Its listeners run on the HTTP thread and Bolt answers when they return "
+        "(`process_before_response`); what follows an ack runs on its after-ack pool "
+        f"({AFTER_ACK_THREADS} threads). The bare app runs in another process on waitress with "
+        f"the bot's options (`create_server`, {threads} threads, `process_before_response`). "
+        "The clients and the Slack stand-in that the bot calls run in a third "
         "process. Every request is a real Slack body (form-encoded command, `payload=` JSON "
         "for clicks and submissions) with a fresh trigger, made just before it is sent and "
         "signed as it is sent (HMAC v0, current timestamp), on one keep-alive connection per "
@@ -442,15 +435,16 @@ def render(
         "### Reading the figures",
         "",
         *reading(results, threads, clients),
-        "- Bolt (1.x, threaded) runs each listener on its pool while the HTTP thread checks "
-        "for the ack every 10 ms (`time.sleep(0.01)` in `ThreadListenerRunner`): an ack that "
-        "is not there at the first look costs a whole 10 ms step. That step is the floor of "
-        "every row at concurrency 1, the bare app's too, and hides the bot's own few "
-        "milliseconds there.",
+        "- Both apps answer from the HTTP thread (`process_before_response`): by default Bolt "
+        "1.x runs the listener on a pool while the HTTP thread looks for the ack every 10 ms "
+        "(`time.sleep(0.01)` in `ThreadListenerRunner`), so an ack not there at the first "
+        "look costs a whole 10 ms step, and under load an ack waits for a free pool thread "
+        "behind earlier requests' work.",
         "- CPU is what runs out. CPython runs one thread's Python code at a time, so with a "
         "closed loop the work after the acks and the next acks take turns on one core of the "
         f"process, whatever the thread count: `ONBOARD_HTTP_THREADS` ({threads} here) moves "
-        "where requests wait (waitress's queue or the listener pool) more than how long.",
+        "where requests wait more than how long. The bare app does no work, so its floor is "
+        "Bolt's and waitress's alone; the ratio to it moves most from run to run.",
         "- Clients, stand-in and servers share the machine's cores over loopback, and the "
         f"figures include that: the client process used at most {client_busy:.0%} of one CPU "
         "in any row. A user in Slack sees Slack's network and servers on top.",

@@ -139,8 +139,8 @@ steps = [
     ("Bolt, the Slack SDK and waitress", "import slack_bolt, slack_sdk, waitress.server"),
     ("SQLAlchemy and pydantic settings", "import sqlalchemy.orm, pydantic_settings"),
     ("alembic", "import alembic.context, alembic.runtime.migration"),
-    ("matplotlib (pyplot)", "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"),
     ("the rest of the bot", "import onboard.bot.app, onboard.handlers.commands"),
+    ("then matplotlib (pyplot)", "import matplotlib.pyplot"),
 ]
 before = 0
 for name, code in steps:
@@ -244,8 +244,9 @@ def render(
         "- **Where the idle size comes from** (a fresh interpreter importing, in this order; "
         "each figure is what that step added): "
         + "; ".join(f"{what} {mib(kib)} MiB" for what, kib in imports)
-        + ". The charting library is imported when the app is built, for the weekly digest's "
-        "chart; the migration tool, for the migrations `serve` runs at start.",
+        + ". The charting library is loaded only the first time a process draws the weekly "
+        "digest's chart (the scheduler's, in the week's digest run), so it is not part of the "
+        "serving size; the migration tool is, for the migrations `serve` runs at start.",
         f"- **Growth:** idle after each round of {total // ROUNDS:,} requests: "
         + ", ".join(f"{mib(s.rss)}" for s in idle[1:])
         + " MiB, that is "

@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from onboard.bot.settings import Settings
 from onboard.standin.driver import Answer, SlackDriver
 from onboard.standin.workspace import Workspace
 
@@ -42,6 +43,7 @@ SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"
 # Bolt answers 404 "unhandled request" when a listener has not acked within its 3 s.
 ACK_TIMEOUT = "no ack within Bolt's 3 s (404 unhandled request)"
 HTTP_THREADS = 16  # ONBOARD_HTTP_THREADS' default; the bare Bolt app gets as many
+AFTER_ACK_THREADS: int = Settings.model_fields["after_ack_threads"].default  # the bot's own
 START_SECONDS = 120
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 APPROVERS = 16  # client users who may sign off; every deliverable names them all

@@ -192,6 +192,7 @@ def build(
     )
     gateway.on_error = lambda method, error: bot.metrics.slack_errors.labels(method, error).inc()
     delivery.on_sent = bot.metrics.outbox_sent.inc
+    bot.metrics.after_ack.set_function(lambda: after_ack.pending)
     register(bot)
     return bot
 

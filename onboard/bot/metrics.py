@@ -47,6 +47,11 @@ class Metrics:
         self.outbox_sent = Counter(
             "onboard_outbox_sent", "Outbox rows delivered", registry=self.registry
         )
+        self.after_ack = Gauge(
+            "onboard_after_ack_pending",
+            "Work after acks queued or running in this process (decisions, modals, forms)",
+            registry=self.registry,
+        )
         self.scheduler_lag = Gauge(
             "onboard_scheduler_lag_seconds",
             "How late the last sweep started, by job",

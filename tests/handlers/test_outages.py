@@ -71,5 +71,6 @@ def test_operators_scrape_metrics_in_prometheus_format(onboard: Running, people:
     assert 'onboard_requests_total{path="/slack/events",status="200"}' in text
     assert "onboard_ack_seconds_bucket" in text
     assert "onboard_outbox_depth 0.0" in text
+    assert "onboard_after_ack_pending" in text
     assert 'onboard_slack_errors_total{error="http_500",method="users.info"} 1.0' in text
     assert answer.headers.get("X-Request-Id")
