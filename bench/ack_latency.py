@@ -115,7 +115,7 @@ class Result:
     server_cpu: float  # seconds of the server's CPU from the row's start to its last answer
     after_cpu: float  # seconds of the server's CPU after the last answer, until it was quiet
     settle: float  # seconds from the last answer until every process was quiet again
-    client_cpu: float  # seconds of this process's CPU (clients and Slack stand-in) in the row
+    client_cpu: float  # this process's CPU (clients, Slack stand-in) while the row's requests went
     others: float  # other processes' average share of one CPU while the row was measured
 
     @property
@@ -172,6 +172,8 @@ def measure(
         own, started = cpu_seconds(os.getpid()), server.cpu()
         phase = drive(clients, requests)
         answered = server.cpu()
+        # The clients' share while they sent; the stand-in here goes on serving the work after.
+        client_cpu = cpu_seconds(os.getpid()) - own
         elsewhere = others.stop()
         settle = quiet(everyone, most=SETTLE_SECONDS)
         return Result(
@@ -185,7 +187,7 @@ def measure(
             answered - started,
             server.cpu() - answered,
             settle,
-            cpu_seconds(os.getpid()) - own,
+            client_cpu,
             elsewhere,
         )
     finally:

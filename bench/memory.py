@@ -263,11 +263,6 @@ def render(
         "channel and its journey). The database grows with every client and decision, and "
         "what SQLite caches of it (up to 2 MB per pooled connection by default) is part of "
         "the figure.",
-        "- In one side run (not part of the suite: `MALLOC_ARENA_MAX=2 .venv/bin/python -m "
-        "bench.memory --no-write`, 2026-11-23), capping glibc's per-thread malloc arenas at 2 "
-        "ended at 161.9 MiB after 10,000 requests, its last round adding nothing: much of the "
-        "growth may be the allocator's spread over the bot's many threads rather than objects "
-        "kept. One run on a shared machine: a lead, not a finding.",
         f"- The run took {run.seconds:.0f} s for the mixed requests ({run.cpu:.0f} s of the "
         f"server's CPU, {1000 * run.cpu / total:.1f} ms per request with the work after the "
         f"ack); {timeouts} valid New client forms got no ack within Bolt's 3 s, and "
