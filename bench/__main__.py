@@ -54,8 +54,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url",
         metavar="URL",
-        help="also measure the bot's ack latency on this database (postgresql://…), next to "
-        "SQLite; it must be one the bot may create its tables in",
+        help="also measure the bot's ack latency on PostgreSQL, next to SQLite: a scratch "
+        "database is created on this URL's server (postgresql://…; the user needs CREATEDB) "
+        "and dropped afterwards",
     )
     parser.add_argument(
         "--all",

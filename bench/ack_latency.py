@@ -40,6 +40,7 @@ from bench.scenarios import (
     onboard_serve,
     prepare_bare,
     quiet,
+    scratch_database,
     set_up,
     write_section,
 )
@@ -501,6 +502,8 @@ def main(
         SlackStandIn(workspace) as standin,
         ExitStack() as stack,
     ):
+        if database_url:
+            database_url = stack.enter_context(scratch_database(database_url))
         databases = {"SQLite": None} | ({"PostgreSQL": database_url} if database_url else {})
         bots: dict[str, Server] = {}
         for label, url in databases.items():

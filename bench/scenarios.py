@@ -172,6 +172,25 @@ def bot_environment(
 
 
 @contextmanager
+def scratch_database(url: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of `url`, dropped afterwards: a run
+    never starts behind an earlier run's outbox rows or clients."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    server = make_url(url)
+    name = f"onboard_bench_{os.getpid()}_{time.time_ns() % 10**6}"
+    admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+@contextmanager
 def onboard_serve(
     api_url: str,
     bot_token: str,
