@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from onboard.standin.driver import SlackDriver
 from onboard.standin.server import SlackStandIn
+from onboard.standin.workspace import Workspace
 from onboard.storage.models import Client, OutboxMessage
 from tests.conftest import SIGNING_SECRET, People
 from tests.handlers.test_new_client import good_form, saving
@@ -26,6 +27,12 @@ from tests.handlers.test_new_client import good_form, saving
 pytestmark = pytest.mark.skipif(
     not os.environ.get("ONBOARD_TEST_DATABASE_URL"), reason="replicas share a PostgreSQL server"
 )
+
+
+def saved(workspace: Workspace, view_id: str) -> bool:
+    """The modal says the client is saved (it is written just after the form's ack)."""
+    view = workspace.view(view_id)
+    return view is not None and view.callback_id == "new_client_saved"
 
 
 def free_port() -> int:
@@ -100,6 +107,7 @@ def test_three_replicas_and_two_schedulers_share_the_work_exactly_once(
             view_id = slack.workspace.open_views_for(people.am.id)[-1].id
             answer = submitter.submit_view(people.am.id, view_id, good_form(name=f"Client {n}"))
             assert saving(answer), answer.text
+            wait_for(lambda v=view_id: saved(slack.workspace, v), 10, "the form was not saved")
             slack.workspace.close_views(people.am.id)
 
         def drained() -> bool:

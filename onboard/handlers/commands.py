@@ -9,6 +9,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, Respond
@@ -87,6 +88,13 @@ def help_lines() -> list[tuple[str, str]]:
     return [(e.usage, e.what) for e in SUBCOMMANDS.values()] + [("help", "this list")]
 
 
+@cache
+def help_message() -> dict[str, Any]:
+    """`/onboard help`: the same for everyone once the subcommands are registered, so rendered
+    once (Bolt only serialises what it is given; nothing changes the dict)."""
+    return render_message("help", commands=help_lines())
+
+
 def notice(text: str, icon: str = ":information_source:") -> dict[str, Any]:
     return render_message("notice", text=text, icon=icon)
 
@@ -119,7 +127,7 @@ def register(bot: Onboard) -> None:
             ack(**notice(explain(exc), icon))
             return
         if sub in ("", "help"):
-            ack(**render_message("help", commands=help_lines()))
+            ack(**help_message())
             return
         entry = SUBCOMMANDS.get(sub)
         if entry is None:
