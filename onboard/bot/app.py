@@ -72,9 +72,10 @@ class Onboard:
     metrics: Metrics = field(init=False)
     surveys: surveys.Surveys = field(init=False)
 
-    def start_background(self, *, scheduler: bool = True) -> None:
-        """Deliver the outbox (every process) and, unless told not to, run the sweeps."""
-        self.delivery.start()
+    def start_background(self, *, scheduler: bool = True, outbox: bool = True) -> None:
+        """Deliver the outbox and run the sweeps, each unless told not to."""
+        if outbox:
+            self.delivery.start()
         if scheduler:
             self.scheduler = Scheduler(
                 self, standby_poll_seconds=self.settings.scheduler_standby_seconds

@@ -113,6 +113,13 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def load_all() -> None:
+    """Compile every template (a long-running process, at start: see `onboard serve`)."""
+    env = environment()
+    for name in env.list_templates(extensions=["j2"]):
+        env.get_template(name)
+
+
 def _render_text(template: str, context: dict[str, Any]) -> str:
     return environment().get_template(template).render(**context)
 
