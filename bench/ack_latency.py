@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -56,6 +57,7 @@ GOAL_CONCURRENCY = 16
 GOAL_RATIO = 1.5
 GOAL_MS = 100.0
 SECTION = "## Ack latency"
+SPLIT = "SQLite, `serve --no-outbox` + `scheduler`"
 OLD_TITLE = "## Ack latency of `/onboard`"  # the section's title before it covered clicks
 
 App = Literal["bot", "bare"]
@@ -279,6 +281,31 @@ def p99(results: list[Result], concurrency: int, app: App, kind: str) -> float:
     return find(results, concurrency, app, kind).percentile(99)
 
 
+def split_lines(results: list[Result]) -> list[str]:
+    """What moving the Slack calls to a second process did, at the goal's concurrency."""
+    c = GOAL_CONCURRENCY
+    pairs = []
+    for kind in ("approve", "valid"):
+        rows = [
+            r for r in results if r.concurrency == c and r.row.app == "bot" and r.row.kind == kind
+        ]
+        one = next((r for r in rows if r.row.database == "SQLite"), None)
+        two = next((r for r in rows if r.row.database == SPLIT), None)
+        if one and two:
+            pairs.append(
+                f"{NAMES[kind]} {two.percentile(99):.0f} ms p99 against {one.percentile(99):.0f}"
+            )
+    if not pairs:
+        return []
+    return [
+        f"- **`serve --no-outbox`** leaves the Slack calls (channel set-up, re-rendering live "
+        f"messages) to a second process, so the process answering Slack spends its CPU on the "
+        f"acks and the work right after them. At concurrency {c}: " + "; ".join(pairs) + " ms "
+        "with everything in one process. The queued calls then wait for the worker's next poll "
+        "(0.1 s here)."
+    ]
+
+
 def reading(results: list[Result], threads: int, clients: tuple[int, int]) -> list[str]:
     """Sentences that read this run's figures; every number in them comes from the run."""
     c = GOAL_CONCURRENCY
@@ -328,6 +355,7 @@ def reading(results: list[Result], threads: int, clients: tuple[int, int]) -> li
         f"{timeouts} request(s) in the run got no ack within Bolt's 3 s; the bot wrote "
         f"{clients[0]} clients for the {clients[1]} valid forms it was sent (warm-ups "
         "included).",
+        *split_lines(results),
         f"- **Concurrency {busiest}** is more clients than the {threads} HTTP threads of either "
         "app: waitress reads the requests and queues them until a thread is free, so for the "
         "bare app too the latency there is mostly that queue "
@@ -362,8 +390,9 @@ def render(
     client_busy = max(r.client_cpu / r.seconds for r in results if r.seconds)
     others = [r.others for r in results]
     busy_rows = sum(1 for share in others if share > 0.1)
+    postgres = "PostgreSQL" in databases
     database = "a SQLite file" + (
-        f", or {', '.join(databases[1:])} in the rows that say so" if len(databases) > 1 else ""
+        " (or, in the rows that say so, a PostgreSQL database made for the run)" if postgres else ""
     )
     lines = [
         SECTION,
@@ -399,8 +428,11 @@ def render(
         "",
         "The bot is `onboard serve` itself, in its own process with its outbox worker and "
         f"scheduler running, on {database} in a temporary directory, logging at INFO to a "
-        f"file. Its listeners run on the HTTP thread and Bolt answers when they return "
-        "(`process_before_response`); what follows an ack runs on its after-ack pool "
+        f"file. The rows marked *{SPLIT}* run it as the README's replicas do: `onboard serve "
+        "--no-outbox --no-scheduler` answers Slack and an `onboard scheduler` process beside it "
+        "makes the queued Slack calls (its CPU counts in *server CPU*). Its listeners run on "
+        "the HTTP thread and Bolt answers when they return (`process_before_response`); what "
+        "follows an ack runs on its after-ack pool "
         f"({AFTER_ACK_THREADS} threads). The bare app runs in another process on waitress with "
         f"the bot's options (`create_server`, {threads} threads, `process_before_response`). "
         "The clients and the Slack stand-in that the bot calls run in a third "
@@ -461,7 +493,7 @@ def render(
         + f". Other processes on the machine used {statistics.fmean(others):.0%} of one CPU "
         f"on average while rows were measured (at most {max(others):.0%}; {busy_rows} rows "
         "above 10%"
-        + ("; PostgreSQL's own processes count as others" if len(databases) > 1 else "")
+        + ("; PostgreSQL's own processes count as others" if postgres else "")
         + "). Requests per row: "
         + ", ".join(f"{n} at concurrency {c}" for c, n in counts.items())
         + f" (valid forms: 1/{VALID_SHARE} of that).",
@@ -505,19 +537,30 @@ def main(
         if database_url:
             database_url = stack.enter_context(scratch_database(database_url))
         databases = {"SQLite": None} | ({"PostgreSQL": database_url} if database_url else {})
+        # The same bot on SQLite once more, as two processes: `serve --no-outbox` answers,
+        # `onboard scheduler` makes the Slack calls (the README's replicas).
+        variants = [(label, url, False) for label, url in databases.items()]
+        variants.append((SPLIT, None, True))
         bots: dict[str, Server] = {}
-        for label, url in databases.items():
-            folder = Path(tmp) / label.lower()
+        for label, url, worker in variants:
+            folder = Path(tmp) / re.sub(r"\W+", "-", label.lower())
             folder.mkdir()
             bots[label] = stack.enter_context(
                 onboard_serve(
-                    standin.api_url, workspace.bot_token, folder, threads, team, url, label
+                    standin.api_url,
+                    workspace.bot_token,
+                    folder,
+                    threads,
+                    team,
+                    url,
+                    label,
+                    worker=worker,
                 )
             )
         bare = stack.enter_context(
             bare_server(standin.api_url, workspace.bot_token, threads, Path(tmp))
         )
-        everyone = [os.getpid(), bare.pid, *(b.pid for b in bots.values())]
+        everyone = [os.getpid(), bare.pid, *(pid for b in bots.values() for pid in b.pids)]
         deliverables = math.ceil(clicks_needed(counts) / APPROVERS) + 1
         stages: dict[str, Stage] = {}
         for label, bot in bots.items():
@@ -530,7 +573,7 @@ def main(
             for app, kind in ORDER:
                 labels = [first] if app == "bare" else list(bots)
                 for label in labels:
-                    database = label if database_url and app == "bot" else ""
+                    database = label if app == "bot" else ""
                     row = Row(app, kind, database)
                     count = counts[concurrency] // (VALID_SHARE if kind == "valid" else 1)
                     server = bare if app == "bare" else bots[label]
@@ -546,7 +589,7 @@ def main(
     section = render(
         results,
         quick=quick,
-        databases=list(databases),
+        databases=list(bots),
         took=took,
         threads=threads,
         counts=counts,

@@ -137,17 +137,24 @@ class Server:
     url: str
     pid: int
     log: Path | None = None
+    helpers: tuple[int, ...] = ()  # processes serving it that take no requests (a worker)
+    helper_logs: tuple[Path, ...] = ()
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.pid, *self.helpers]
 
     def cpu(self) -> float:
-        return cpu_seconds(self.pid)
+        return sum(cpu_seconds(pid) for pid in self.pids)
 
     def log_problems(self) -> tuple[list[str], int]:
         """WARNING, ERROR and CRITICAL lines the process logged so far, and how many of them
         are waitress saying that every HTTP thread was busy (a request waited in its queue)."""
-        if self.log is None or not self.log.exists():
-            return [], 0
+        logs = [log for log in (self.log, *self.helper_logs) if log is not None and log.exists()]
         pattern = re.compile(r" (WARNING|ERROR|CRITICAL) ")
-        lines = [line for line in self.log.read_text().splitlines() if pattern.search(line)]
+        lines = [
+            line for log in logs for line in log.read_text().splitlines() if pattern.search(line)
+        ]
         queued = [line for line in lines if "waitress.queue" in line]
         # Bolt notes that SLACK_BOT_TOKEN is set as well as its client: nothing to report.
         other = [x for x in lines if x not in queued and "`token` will be unused" not in x]
@@ -199,9 +206,13 @@ def onboard_serve(
     team: list[str],
     database_url: str | None = None,
     name: str = "bot",
+    *,
+    worker: bool = False,
 ) -> Iterator[Server]:
     """Run `onboard serve` (outbox and scheduler included); SQLite in `folder` unless told.
 
+    With `worker`, serve runs `--no-outbox --no-scheduler` and an `onboard scheduler` process
+    beside it makes the Slack calls (polling every 0.1 s, as the README advises).
     It runs in `folder` (so no .env or onboard.db of the checkout is picked up) and logs there.
     """
     port = free_port()
@@ -209,9 +220,31 @@ def onboard_serve(
     env = bot_environment(api_url, bot_token, url, threads, team)
     log = folder / f"{name}.log"
     command = [sys.executable, "-m", "onboard", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if worker:
+        command += ["--no-outbox", "--no-scheduler"]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, cwd=folder, stdout=out, stderr=out)
-    server = Server(name, f"http://127.0.0.1:{port}", process.pid, log)
+    helpers: list[subprocess.Popen[bytes]] = []
+    worker_log = folder / f"{name}-worker.log"
+    if worker:
+        with worker_log.open("wb") as out:
+            helpers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "onboard", "scheduler"],
+                    env=env | {"ONBOARD_OUTBOX_POLL_SECONDS": "0.1"},
+                    cwd=folder,
+                    stdout=out,
+                    stderr=out,
+                )
+            )
+    server = Server(
+        name,
+        f"http://127.0.0.1:{port}",
+        process.pid,
+        log,
+        tuple(p.pid for p in helpers),
+        (worker_log,) if worker else (),
+    )
     try:
         deadline = time.monotonic() + START_SECONDS
         while True:
@@ -225,6 +258,10 @@ def onboard_serve(
             time.sleep(0.05)
         yield server
     finally:
+        for helper in helpers:
+            helper.terminate()
+            with suppress(subprocess.TimeoutExpired):
+                helper.wait(15)
         process.terminate()  # SIGTERM: serve stops like on Ctrl-C
         try:
             process.wait(15)
