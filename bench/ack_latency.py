@@ -299,10 +299,11 @@ def split_lines(results: list[Result]) -> list[str]:
         return []
     return [
         f"- **`serve --no-outbox`** leaves the Slack calls (channel set-up, re-rendering live "
-        f"messages) to a second process, so the process answering Slack spends its CPU on the "
-        f"acks and the work right after them. At concurrency {c}: " + "; ".join(pairs) + " ms "
-        "with everything in one process. The queued calls then wait for the worker's next poll "
-        "(0.1 s here)."
+        f"messages) to a second process, and the queued calls wait for its next poll (0.1 s "
+        f"here). At concurrency {c}: " + "; ".join(pairs) + " ms with everything in one "
+        "process. On this machine the second process takes its CPU from the same two cores as "
+        "the clients, the stand-in and the server, so this measures the split, not the gain a "
+        "machine with a core to spare for it would see."
     ]
 
 
