@@ -8,16 +8,23 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from onboard.standin.driver import SlackDriver
 from onboard.standin.server import SlackStandIn
 from tests.conftest import SIGNING_SECRET, People
 from tests.handlers.test_new_client import good_form, saving
+from tests.test_replicas import saved, start, wait_for
 
-T = TypeVar("T")
+
+def serve_environment(slack: SlackStandIn, database_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SLACK_BOT_TOKEN": slack.workspace.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_URL": database_url,
+    }
 
 
 def free_port() -> int:
@@ -30,13 +37,7 @@ def test_onboard_serve_answers_slack_and_stops_on_sigterm(
     slack: SlackStandIn, people: People, database_url: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": slack.workspace.bot_token,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
-        "DATABASE_URL": database_url,
-    }
+    env = serve_environment(slack, database_url)
     process = subprocess.Popen(
         [sys.executable, "-m", "onboard", "serve", "--port", str(port), "--no-scheduler"],
         env=env,
@@ -71,56 +72,32 @@ def test_serve_with_no_outbox_only_answers_and_the_scheduler_process_makes_the_c
     slack: SlackStandIn, people: People, database_url: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": slack.workspace.bot_token,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
-        "DATABASE_URL": database_url,
+    env = serve_environment(slack, database_url) | {
         "ONBOARD_TEAM": people.engineer.id,
         "ONBOARD_OUTBOX_POLL_SECONDS": "0.1",
     }
     serve = ["serve", "--port", str(port), "--no-scheduler", "--no-outbox"]
-    processes = [subprocess.Popen([sys.executable, "-m", "onboard", *serve], env=env, cwd=tmp_path)]
+    processes = [start(serve, env, tmp_path / "serve.log")]
+    workspace = slack.workspace
     try:
-        driver = SlackDriver(f"http://127.0.0.1:{port}", SIGNING_SECRET, slack.workspace)
-        wait(lambda: _healthy(driver), "serve did not start")
+        driver = SlackDriver(f"http://127.0.0.1:{port}", SIGNING_SECRET, workspace)
+        wait_for(lambda: driver.get("/healthz").status == 200, 30, "serve did not start")
         driver.command(people.am.id, "new")
-        view_id = wait(lambda: slack.workspace.open_views_for(people.am.id), "no modal")[-1].id
+        wait_for(lambda: workspace.open_views_for(people.am.id), 10, "no modal")
+        view_id = workspace.open_views_for(people.am.id)[-1].id
         assert saving(driver.submit_view(people.am.id, view_id, good_form()))
-        wait(lambda: _shown(slack, view_id) == "new_client_saved", "the form was not saved")
+        wait_for(lambda: saved(workspace, view_id), 10, "the form was not saved")
 
         time.sleep(1)  # the client is saved, its Slack calls queued: nobody makes them here
-        assert slack.workspace.channel_by_name("client-acme-rockets") is None
+        assert workspace.channel_by_name("client-acme-rockets") is None
 
-        scheduler = [sys.executable, "-m", "onboard", "scheduler"]
-        processes.append(subprocess.Popen(scheduler, env=env, cwd=tmp_path))
-        channel = wait(lambda: slack.workspace.channel_by_name("client-acme-rockets"), "no call")
-        wait(lambda: people.engineer.id in channel.members, "the team was not invited")
+        processes.append(start(["scheduler"], env, tmp_path / "scheduler.log"))
+        wait_for(lambda: workspace.channel_by_name("client-acme-rockets"), 30, "no calls")
+        channel = workspace.channel_by_name("client-acme-rockets")
+        assert channel is not None
+        wait_for(lambda: people.engineer.id in channel.members, 30, "the team was not invited")
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
         for process in processes:
             process.wait(30)
-
-
-def wait(found: Callable[[], T | None], what: str, timeout: float = 30) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = found()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(what)
-
-
-def _healthy(driver: SlackDriver) -> bool:
-    try:
-        return driver.get("/healthz").status == 200
-    except OSError:
-        return False
-
-
-def _shown(slack: SlackStandIn, view_id: str) -> str | None:
-    view = slack.workspace.view(view_id)
-    return view.callback_id if view else None
