@@ -139,17 +139,21 @@ class Delivery:
     ) -> list[OutboxMessage]:
         """The rows to deliver: of a live message's rows, only its newest; the others are
         marked sent with it, in the claim's transaction (a burst of clicks: one update)."""
-        newest: dict[tuple[str, str], OutboxMessage] = {}
+        message = {
+            row.id: (row.operation, json.dumps(row.payload, sort_keys=True))
+            for row in rows
+            if row.operation in self.coalesced
+        }
+        newest = {key: row for row in rows if (key := message.get(row.id))}
+        deliver = []
         for row in rows:
-            if row.operation in self.coalesced:
-                newest[(row.operation, json.dumps(row.payload, sort_keys=True))] = row
-        keep = {id(row) for row in newest.values()}
-        for row in rows:
-            if row.operation in self.coalesced and id(row) not in keep:
-                twin = newest[(row.operation, json.dumps(row.payload, sort_keys=True))]
-                outbox.mark_sent(session, row.id, {"coalesced_into": twin.key}, now)
+            key = message.get(row.id)
+            if key is None or newest[key] is row:
+                deliver.append(row)
+            else:
+                outbox.mark_sent(session, row.id, {"coalesced_into": newest[key].key}, now)
         session.flush()  # before run_once expunges the rows
-        return [row for row in rows if row.operation not in self.coalesced or id(row) in keep]
+        return deliver
 
     # -- one row -----------------------------------------------------------------------------
 

@@ -10,17 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 from slack_bolt.request import BoltRequest
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from onboard.bot.errors import InvalidInput, OnboardError
-from onboard.handlers.clicks import open_modal, tell, words_for
+from onboard.handlers.clicks import Click, on_click, open_modal, tell, words_for
 from onboard.handlers.commands import Invocation, Reply, notice, subcommand
 from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
 from onboard.handlers.views import form_values
 from onboard.messages.render import render_message, render_view
-from onboard.storage.audit import Cause
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
@@ -76,51 +74,33 @@ def register(bot: Onboard) -> None:
             return
         ack(response_action="clear")
 
-    @bot.bolt.action("approve")
-    def approve(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], request: BoltRequest
-    ) -> None:
-        ack()
-        bot.after_ack(decide, body, action, cause_of(request, body))
-
-    def decide(body: dict[str, Any], action: dict[str, Any], cause: Cause) -> None:
+    @on_click(bot, "approve")
+    def approve(click: Click) -> None:
         try:
-            verdict = bot.approvals.decide(int(action["value"]), "approved", "", cause)
+            verdict = bot.approvals.decide(int(click.action["value"]), "approved", "", click.cause)
             text = verdict.text
         except (OnboardError, ValueError) as exc:
             text = words_for(exc)
-        tell(bot, body, cause.actor, text)
+        tell(bot, click.body, click.cause.actor, text)
 
-    @bot.bolt.action("request_changes")
-    def request_changes(
-        ack: Ack,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: WebClient,
-        request: BoltRequest,
-    ) -> None:
-        ack()
-        bot.after_ack(ask_what_changes, body, action, client, cause_of(request, body))
-
-    def ask_what_changes(
-        body: dict[str, Any], action: dict[str, Any], client: WebClient, cause: Cause
-    ) -> None:
+    @on_click(bot, "request_changes")
+    def ask_what_changes(click: Click) -> None:
         try:
-            version_id = int(action["value"])
-            bot.approvals.check_can_decide(version_id, cause.actor)
+            version_id = int(click.action["value"])
+            bot.approvals.check_can_decide(version_id, click.cause.actor)
         except (OnboardError, ValueError) as exc:
-            tell(bot, body, cause.actor, words_for(exc))
+            tell(bot, click.body, click.cause.actor, words_for(exc))
             return
         title = next(
             (
                 b["text"]["text"]
-                for b in (body.get("message") or {}).get("blocks", [])
+                for b in (click.body.get("message") or {}).get("blocks", [])
                 if b.get("type") == "section"
             ),
             "this deliverable",
         )
         view = render_view("changes_modal", version_id=version_id, title=title.split("\n")[0])
-        open_modal(bot, client, body, cause.actor, view)
+        open_modal(bot, click.client, click.body, click.cause.actor, view)
 
     @bot.bolt.view("request_changes")
     def changes_submitted(

@@ -1,4 +1,5 @@
-"""Answering a click privately: a message only the clicker sees, or a modal from its trigger.
+"""Clicks: acked at once, handled after the ack, answered privately (a message only the
+clicker sees, or a modal from its trigger).
 
 Used by every button and checkbox handler, so a refused click reads the same everywhere.
 """
@@ -6,14 +7,21 @@ Used by every button and checkbox handler, so a refused click reads the same eve
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from slack_bolt import Ack
+from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from onboard.bot.errors import OnboardError
 from onboard.handlers.failures import explain
+from onboard.handlers.requests import cause_of
 from onboard.messages.render import render_message
+from onboard.storage.audit import Cause
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
@@ -21,6 +29,39 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SLOW_FORM = "Slack was slow to open the form: click again."
+
+
+@dataclass(frozen=True)
+class Click:
+    """A button or checkbox pressed: the payload, the element, and who pressed it."""
+
+    body: dict[str, Any]
+    action: dict[str, Any]
+    client: WebClient
+    cause: Cause
+
+
+def on_click(
+    bot: Onboard, action_id: str | re.Pattern[str]
+) -> Callable[[Callable[[Click], None]], Callable[[Click], None]]:
+    """Registers `work` for clicks on `action_id`: Slack gets its ack at once, and `work`
+    runs after it, on the after-ack pool."""
+
+    def register(work: Callable[[Click], None]) -> Callable[[Click], None]:
+        @bot.bolt.action(action_id)
+        def acked(
+            ack: Ack,
+            body: dict[str, Any],
+            action: dict[str, Any],
+            client: WebClient,
+            request: BoltRequest,
+        ) -> None:
+            ack()
+            bot.after_ack(work, Click(body, action, client, cause_of(request, body)))
+
+        return work
+
+    return register
 
 
 def channel_of(body: dict[str, Any]) -> str | None:

@@ -5,21 +5,21 @@ and `/onboard intake [status]`. Who may do what is decided by the service on eve
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 from slack_bolt.request import BoltRequest
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from onboard.bot.errors import InvalidInput, OnboardError
 from onboard.bot.intake_state import PageRef, Screen
 from onboard.handlers import clicks
+from onboard.handlers.clicks import Click, on_click
 from onboard.handlers.commands import Invocation, Reply, notice, subcommand
 from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
 from onboard.messages.render import render_message, render_view
-from onboard.storage.audit import Cause
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
@@ -72,11 +72,11 @@ def _view(screen: Screen) -> dict[str, Any]:
 
 
 def register(bot: Onboard) -> None:
-    def tell(body: dict[str, Any], user: str, text: str) -> None:
-        clicks.tell(bot, body, user, text)
+    def tell(click: Click, text: str) -> None:
+        clicks.tell(bot, click.body, click.cause.actor, text)
 
-    def update(body: dict[str, Any], screen: Screen) -> None:
-        view = body.get("view") or {}
+    def update(click: Click, screen: Screen) -> None:
+        view = click.body.get("view") or {}
         try:
             bot.bolt.client.views_update(
                 view_id=view["id"], hash=view.get("hash"), view=_view(screen)
@@ -85,26 +85,18 @@ def register(bot: Onboard) -> None:
             # hash_conflict: the person already moved on in that modal; nothing to undo.
             log.warning("views.update failed: %s", exc.response.get("error"))
 
-    @bot.bolt.action("intake_start")
-    def start(
-        ack: Ack,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: WebClient,
-        request: BoltRequest,
-    ) -> None:
-        ack()
-        bot.after_ack(open_first_page, body, action, client, cause_of(request, body))
-
-    def open_first_page(
-        body: dict[str, Any], action: dict[str, Any], client: WebClient, cause: Cause
-    ) -> None:
+    def open_screen(click: Click, screen_for: Callable[[int, str], Screen]) -> None:
+        """The modal for the intake the button names, opened with the click's trigger."""
         try:
-            screen = bot.intake.start(int(action.get("value") or 0), cause.actor)
+            screen = screen_for(int(click.action.get("value") or 0), click.cause.actor)
         except (OnboardError, ValueError) as exc:
-            tell(body, cause.actor, clicks.words_for(exc))
+            tell(click, clicks.words_for(exc))
             return
-        clicks.open_modal(bot, client, body, cause.actor, _view(screen))
+        clicks.open_modal(bot, click.client, click.body, click.cause.actor, _view(screen))
+
+    @on_click(bot, "intake_start")
+    def open_first_page(click: Click) -> None:
+        open_screen(click, bot.intake.start)
 
     @bot.bolt.view("intake_page")
     def page(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest) -> None:
@@ -122,36 +114,28 @@ def register(bot: Onboard) -> None:
         else:  # Next: the page is replaced, never pushed, so the 3-view stack is never reached
             ack(response_action="update", view=_view(saved.next))
 
-    @bot.bolt.action("intake_back")
-    def back(ack: Ack, body: dict[str, Any], request: BoltRequest) -> None:
-        ack()
-        bot.after_ack(go_back, body, cause_of(request, body))
-
-    def go_back(body: dict[str, Any], cause: Cause) -> None:
-        view = body.get("view") or {}
+    @on_click(bot, "intake_back")
+    def go_back(click: Click) -> None:
+        view = click.body.get("view") or {}
         try:
             ref = PageRef.load(view.get("private_metadata", ""))
-            screen = bot.intake.back(ref, answers(view), cause)
+            screen = bot.intake.back(ref, answers(view), click.cause)
         except OnboardError as exc:
-            tell(body, cause.actor, explain(exc))
+            tell(click, explain(exc))
             return
-        update(body, screen)
+        update(click, screen)
 
-    @bot.bolt.action("intake_goto")
-    def goto(ack: Ack, body: dict[str, Any], action: dict[str, Any], request: BoltRequest) -> None:
-        ack()
-        bot.after_ack(go_to, body, action, cause_of(request, body))
-
-    def go_to(body: dict[str, Any], action: dict[str, Any], cause: Cause) -> None:
-        view = body.get("view") or {}
+    @on_click(bot, "intake_goto")
+    def go_to(click: Click) -> None:
+        view = click.body.get("view") or {}
         try:
             ref = PageRef.load(view.get("private_metadata", ""))
-            target = PageRef(intake=ref.intake, page=int(action.get("value") or 0))
-            screen = bot.intake.show_page(target, cause.actor)
+            target = PageRef(intake=ref.intake, page=int(click.action.get("value") or 0))
+            screen = bot.intake.show_page(target, click.cause.actor)
         except (OnboardError, ValueError) as exc:
-            tell(body, cause.actor, clicks.words_for(exc))
+            tell(click, clicks.words_for(exc))
             return
-        update(body, screen)
+        update(click, screen)
 
     @bot.bolt.view("intake_review")
     def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest) -> None:
@@ -167,40 +151,17 @@ def register(bot: Onboard) -> None:
             screen = Screen("intake_notice", {"text": explain(exc)})
         ack(response_action="update", view=_view(screen))
 
-    @bot.bolt.action("intake_verify")
-    def verify(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], request: BoltRequest
-    ) -> None:
-        ack()
-        bot.after_ack(mark_verified, body, action, cause_of(request, body))
-
-    def mark_verified(body: dict[str, Any], action: dict[str, Any], cause: Cause) -> None:
+    @on_click(bot, "intake_verify")
+    def mark_verified(click: Click) -> None:
         try:
-            text = bot.intake.verify(int(action.get("value") or 0), cause)
+            text = bot.intake.verify(int(click.action.get("value") or 0), click.cause)
         except (OnboardError, ValueError) as exc:
             text = explain(exc) if isinstance(exc, OnboardError) else "Unknown intake."
-        tell(body, cause.actor, text)
+        tell(click, text)
 
-    @bot.bolt.action("intake_changes")
-    def changes(
-        ack: Ack,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: WebClient,
-        request: BoltRequest,
-    ) -> None:
-        ack()
-        bot.after_ack(ask_what_changes, body, action, client, cause_of(request, body))
-
-    def ask_what_changes(
-        body: dict[str, Any], action: dict[str, Any], client: WebClient, cause: Cause
-    ) -> None:
-        try:
-            screen = bot.intake.changes_form(int(action.get("value") or 0), cause.actor)
-        except (OnboardError, ValueError) as exc:
-            tell(body, cause.actor, clicks.words_for(exc))
-            return
-        clicks.open_modal(bot, client, body, cause.actor, _view(screen))
+    @on_click(bot, "intake_changes")
+    def ask_what_changes(click: Click) -> None:
+        open_screen(click, bot.intake.changes_form)
 
     @bot.bolt.view("intake_changes")
     def changes_sent(

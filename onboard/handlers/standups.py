@@ -12,16 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 from slack_bolt.request import BoltRequest
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from onboard.bot.errors import InvalidInput, OnboardError
+from onboard.handlers.clicks import Click, channel_of, on_click
 from onboard.handlers.commands import Invocation, Reply, notice, subcommand
 from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
 from onboard.handlers.views import form_values
 from onboard.messages.render import Mrkdwn, escape_mrkdwn, render_message, render_view
-from onboard.storage.audit import Cause
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
@@ -154,25 +153,17 @@ def _minutes(text: str) -> int:
 
 
 def register(bot: Onboard) -> None:
-    @bot.bolt.action("standup_answer")
-    def open_update(
-        ack: Ack,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: WebClient,
-        request: BoltRequest,
-    ) -> None:
-        ack()
-        bot.after_ack(open_form, body, action, client, cause_of(request, body))
-
-    def open_form(
-        body: dict[str, Any], action: dict[str, Any], client: WebClient, cause: Cause
-    ) -> None:
+    @on_click(bot, "standup_answer")
+    def open_form(click: Click) -> None:
+        body, cause = click.body, click.cause
         container = body.get("container") or {}
-        channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+        channel = channel_of(body)
         try:
             form = bot.standups.answer_form(
-                int(action.get("value") or 0), channel, cause.actor, container.get("message_ts")
+                int(click.action.get("value") or 0),
+                channel,
+                cause.actor,
+                container.get("message_ts"),
             )
         except (OnboardError, ValueError) as exc:
             text = explain(exc) if isinstance(exc, OnboardError) else "Unknown stand-up."
@@ -180,7 +171,7 @@ def register(bot: Onboard) -> None:
             return
         try:
             view = render_view("standup_modal", **form)
-            client.views_open(trigger_id=body["trigger_id"], view=view)
+            click.client.views_open(trigger_id=body["trigger_id"], view=view)
         except SlackApiError as exc:
             log.warning("views.open failed: %s", exc.response.get("error"))
             _tell(bot, channel, cause.actor, "Slack was slow to open the form: click again.")

@@ -11,17 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 from slack_bolt.request import BoltRequest
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from onboard.bot.errors import InvalidInput, OnboardError
-from onboard.handlers.clicks import tell, words_for
+from onboard.handlers.clicks import Click, on_click, tell, words_for
 from onboard.handlers.commands import Invocation, Reply, notice, subcommand
 from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
 from onboard.handlers.views import form_values
 from onboard.messages.render import render_view
-from onboard.storage.audit import Cause
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
@@ -38,22 +36,11 @@ def survey(invocation: Invocation) -> Reply:
 
 
 def register(bot: Onboard) -> None:
-    @bot.bolt.action(re.compile(r"^survey_score_\d{1,2}$"))
-    def score(
-        ack: Ack,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: WebClient,
-        request: BoltRequest,
-    ) -> None:
-        ack()
-        bot.after_ack(record_score, body, action, client, cause_of(request, body))
-
-    def record_score(
-        body: dict[str, Any], action: dict[str, Any], client: WebClient, cause: Cause
-    ) -> None:
+    @on_click(bot, re.compile(r"^survey_score_\d{1,2}$"))
+    def record_score(click: Click) -> None:
+        body, cause = click.body, click.cause
         try:
-            survey_id, _, value = str(action.get("value", "")).partition(":")
+            survey_id, _, value = str(click.action.get("value", "")).partition(":")
             points = int(value)
             text = bot.surveys.answer(int(survey_id), points, None, cause)
         except (OnboardError, ValueError) as exc:
@@ -61,7 +48,7 @@ def register(bot: Onboard) -> None:
             return
         view = render_view("survey_comment_modal", survey_id=survey_id, score=points)
         try:
-            client.views_open(trigger_id=body["trigger_id"], view=view)
+            click.client.views_open(trigger_id=body["trigger_id"], view=view)
         except SlackApiError as exc:  # the score is saved; only the comment box failed
             log.warning("views.open failed: %s", exc.response.get("error"))
             tell(bot, body, cause.actor, text)
