@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from bench import ack_latency, memory
-from bench.scenarios import HTTP_THREADS
+from bench.servers import HTTP_THREADS
 
 HERE = Path(__file__).resolve().parent
-OURS = {"__init__", "__main__", "ack_latency", "memory", "scenarios"}
+OURS = {"__init__", "__main__", "ack_latency", "memory", "report", "scenarios", "servers"}
 
 
 def others() -> list[str]:

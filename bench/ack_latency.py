@@ -18,32 +18,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
+from bench.report import REPORT, machine, write_section
 from bench.scenarios import (
     ACK_TIMEOUT,
-    AFTER_ACK_THREADS,
     APPROVERS,
-    HTTP_THREADS,
-    REPORT,
     TEAM,
     BareKind,
     KeepAlive,
     Kind,
-    Others,
     Prepared,
-    Server,
     Stage,
-    bare_server,
     clients_in,
-    cpu_seconds,
     drive,
-    load_average,
-    machine,
-    onboard_serve,
     prepare_bare,
+    set_up,
+)
+from bench.servers import (
+    AFTER_ACK_THREADS,
+    HTTP_THREADS,
+    Others,
+    Server,
+    bare_server,
+    cpu_seconds,
+    load_average,
+    onboard_serve,
     quiet,
     scratch_database,
-    set_up,
-    write_section,
 )
 from onboard.standin.server import SlackStandIn
 from onboard.standin.workspace import Workspace

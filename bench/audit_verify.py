@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bench.report import REPORT, write_section
 from onboard.storage import audit
 from onboard.storage.db import Database
 from onboard.storage.models import AuditEvent
@@ -33,7 +33,6 @@ EVENTS = 1_000_000
 RUNS = 3  # verify is timed this many times; the best run is reported
 INSERT_BATCH = 50_000
 GOAL_SECONDS = 5.0
-REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SECTION = "## Audit chain verification"
 START = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 
@@ -271,18 +270,6 @@ def sqlite_version() -> str:
     return sqlite3.sqlite_version
 
 
-def write_section(section: str, report: Path = REPORT, heading: str = SECTION) -> None:
-    """Replace the section under `heading` in the report, or append it; the rest stays as is."""
-    current = report.read_text() if report.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: section + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + section
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(updated.rstrip("\n") + "\n")
-
-
 # -- the run -----------------------------------------------------------------------------------
 
 
@@ -321,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({options.events / best:,.0f} events/s); run took {took:.0f} s"
     )
     if not options.no_write:
-        write_section(render(options.events, built, cached, uncached, took))
+        write_section(SECTION, render(options.events, built, cached, uncached, took))
         print(f"wrote the {SECTION!r} section of {REPORT}")
     return 0
 

@@ -13,14 +13,13 @@ import random
 import sys
 import tempfile
 import time
-from pathlib import Path
 
+from bench.report import REPORT, write_section
 from onboard.bot.digest import build
 from onboard.bot.playbooks import available
 from onboard.storage.db import Database
 from onboard.storage.schema import upgrade
 
-REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SECTION = "## Weekly digest build"
 AS_OF = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 GOAL_SECONDS = 2.0
@@ -170,9 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'The goal is met.' if best < GOAL_SECONDS else 'The goal is not met yet: see below.'}\n"
     )
     if not options.no_write:
-        from bench.audit_verify import write_section
-
-        write_section(section, heading=SECTION)
+        write_section(SECTION, section)
         print(f"wrote {SECTION!r} in {REPORT}")
     return 0
 

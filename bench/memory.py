@@ -17,27 +17,19 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
+from bench.report import REPORT, machine, write_section
 from bench.scenarios import (
     ACK_TIMEOUT,
     APPROVERS,
-    HTTP_THREADS,
-    REPORT,
     TEAM,
     KeepAlive,
     Kind,
-    Others,
     Prepared,
-    Server,
     Stage,
     drive,
-    load_average,
-    machine,
-    onboard_serve,
-    quiet,
-    rss_kib,
     set_up,
-    write_section,
 )
+from bench.servers import HTTP_THREADS, Others, Server, load_average, onboard_serve, quiet, rss_kib
 from onboard.standin.server import SlackStandIn
 from onboard.standin.workspace import Workspace
 

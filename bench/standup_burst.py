@@ -13,7 +13,6 @@ import logging
 import math
 import os
 import platform
-import re
 import sys
 import tempfile
 import threading
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select, text
 
+from bench.report import REPORT, write_section
 from onboard.bot.app import Onboard, build
 from onboard.bot.playbooks import available
 from onboard.bot.settings import Settings
@@ -35,7 +35,6 @@ from onboard.standin.workspace import Args, Call, Reply, Workspace
 from onboard.storage.models import Client, OutboxMessage, StandupPrompt
 
 CLIENTS = 2_000
-REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SECTION = "## Stand-up burst"
 # Monday 11 January 2027: no public holiday in England that week; London is on GMT (= UTC).
 LIVE = dt.datetime(2027, 1, 11, 8, 0, tzinfo=dt.UTC)
@@ -470,18 +469,6 @@ def render(results: list[Burst], count: int, database: str, took: float, cap: in
     )
 
 
-def write_section(section: str, report: Path = REPORT) -> None:
-    """Replace this benchmark's section of the report, or append it; the rest stays as it is."""
-    current = report.read_text() if report.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: section + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + section
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(updated.rstrip("\n") + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.standup_burst",
@@ -511,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(results, options.clients, database, took, options.workspace_per_minute)
     print(section)
     if not options.no_write:
-        write_section(section)
+        write_section(SECTION, section)
         print(f"wrote the {SECTION!r} section of {REPORT}")
     bad = any(b.duplicates or b.lost or b.failed for b in results)
     return 1 if bad else 0
