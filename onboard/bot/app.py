@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from slack_bolt import App
-from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from onboard.bot import (
@@ -35,6 +34,7 @@ from onboard.bot.gateway import SlackCallError, SlackGateway, web_client
 from onboard.bot.identity import Directory
 from onboard.bot.metrics import Metrics
 from onboard.bot.settings import Settings
+from onboard.bot.slack_connections import KeepAliveWebClient
 from onboard.schedules.scheduler import Scheduler
 from onboard.storage.db import Database
 from onboard.storage.models import Client
@@ -201,7 +201,7 @@ def build(
 def _bolt_app(settings: Settings, token: str, after_ack: AfterAck) -> App:
     # Interactive calls (views.open) must land within the trigger's 3 seconds: one quick
     # retry on a dropped connection, never a long wait.
-    client = WebClient(
+    client = KeepAliveWebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=5,

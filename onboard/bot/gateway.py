@@ -12,6 +12,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from onboard.bot.slack_connections import KeepAliveWebClient
+
 log = logging.getLogger(__name__)
 
 # Errors Slack reports in a 200 answer that mean "try again", not "no".
@@ -45,7 +47,7 @@ class SlackRefused(SlackCallError):
 
 def web_client(token: str, base_url: str, *, timeout: int = 10) -> WebClient:
     """A WebClient that does not retry on its own: the outbox owns retries and backoff."""
-    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
+    return KeepAliveWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
 
 
 class SlackGateway:

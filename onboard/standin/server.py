@@ -68,6 +68,7 @@ def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "SlackStandIn/1.0"
+    protocol_version = "HTTP/1.1"  # keep-alive, as Slack's API; every answer has a length
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("standin %s " + format, self.address_string(), *args)
@@ -152,6 +153,11 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, workspace: Workspace) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.workspace = workspace
+        self.connections = 0  # accepted so far: shows whether clients keep theirs open
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.connections += 1  # only the serving thread accepts, so no lock
+        super().process_request(request, client_address)
 
 
 class SlackStandIn:
@@ -199,6 +205,11 @@ class SlackStandIn:
         if self._server is None:
             raise RuntimeError("SlackStandIn is not started")
         return int(self._server.server_address[1])
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted since the start."""
+        return self._server.connections if self._server is not None else 0
 
     @property
     def base_url(self) -> str:

@@ -1,0 +1,79 @@
+"""The bot's Slack calls reuse open connections, and fail as slack_sdk's own calls fail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from slack_sdk.errors import SlackApiError
+
+from onboard.bot.gateway import SlackGateway, SlackRefused, SlackRetryLater, web_client
+from onboard.standin import SlackStandIn
+
+
+@pytest.fixture
+def standin() -> Iterator[SlackStandIn]:
+    with SlackStandIn() as running:
+        yield running
+
+
+@pytest.fixture
+def gateway(standin: SlackStandIn) -> SlackGateway:
+    return SlackGateway(web_client(standin.workspace.bot_token, standin.api_url))
+
+
+def test_twenty_messages_travel_on_one_connection(
+    standin: SlackStandIn, gateway: SlackGateway
+) -> None:
+    channel = gateway.call("conversations.create", name="acme-onboarding")["channel"]["id"]
+    for n in range(20):
+        gateway.call("chat.postMessage", channel=channel, text=f"update {n}")
+
+    assert len(standin.workspace.messages_in(channel)) == 20
+    assert standin.connections == 1
+
+
+def test_a_refusal_is_slacks_error_and_the_connection_stays(
+    standin: SlackStandIn, gateway: SlackGateway
+) -> None:
+    with pytest.raises(SlackRefused) as refused:
+        gateway.call("chat.postMessage", channel="C0NOSUCH", text="hello")
+    assert refused.value.error == "channel_not_found"
+
+    gateway.call("conversations.create", name="acme-onboarding")
+    assert standin.connections == 1
+
+
+def test_rate_limit_keeps_slacks_retry_after(standin: SlackStandIn, gateway: SlackGateway) -> None:
+    standin.workspace.inject("conversations.create", status=429, retry_after=7)
+
+    with pytest.raises(SlackRetryLater) as later:
+        gateway.call("conversations.create", name="acme-onboarding")
+
+    assert later.value.error == "ratelimited"
+    assert later.value.retry_after == 7
+    gateway.call("conversations.create", name="acme-onboarding")  # the next one goes through
+
+
+def test_a_dropped_connection_is_a_network_failure_and_the_next_call_reconnects(
+    standin: SlackStandIn, gateway: SlackGateway
+) -> None:
+    gateway.call("auth.test")
+    standin.workspace.inject("conversations.create", drop=True)
+
+    with pytest.raises(SlackRetryLater) as later:
+        gateway.call("conversations.create", name="acme-onboarding")
+    assert later.value.error.startswith("network")
+
+    assert gateway.call("conversations.create", name="acme-onboarding")["ok"]
+    assert standin.connections == 2
+
+
+def test_server_errors_raise_slack_api_error_with_the_status(standin: SlackStandIn) -> None:
+    client = web_client(standin.workspace.bot_token, standin.api_url)
+    standin.workspace.inject("auth.test", status=503)
+
+    with pytest.raises(SlackApiError) as failed:
+        client.auth_test()
+
+    assert failed.value.response.status_code == 503
