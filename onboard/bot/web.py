@@ -5,16 +5,14 @@ waitress is a production WSGI server (threaded, pure Python), embeddable in test
 
 from __future__ import annotations
 
-import io
 import json
 import random
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_sdk.signature import SignatureVerifier
 from waitress.server import create_server
 
@@ -22,6 +20,7 @@ from onboard.bot.answers import answering
 from onboard.bot.app import Onboard
 from onboard.bot.logs import request_id
 from onboard.bot.metrics import CONTENT_TYPE
+from onboard.bot.slack_requests import NotFromSlack, bolt_request, parse
 
 # Slack's own payloads stay far below this; anything larger is refused before parsing.
 MAX_BODY_BYTES = 1024 * 1024
@@ -30,9 +29,8 @@ StartResponse = Callable[..., Any]
 
 
 def wsgi_app(bot: Onboard) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    slack = SlackRequestHandler(bot.bolt, path="/slack/events")
     secret = bot.settings.slack_signing_secret
-    # Checked here first so that nothing unsigned is even parsed; Bolt checks again.
+    # Checked here, before anything is parsed; Bolt does not check again (app.py).
     verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
     metrics = bot.metrics
@@ -84,13 +82,18 @@ def wsgi_app(bot: Onboard) -> Callable[[dict[str, Any], StartResponse], Iterable
                 "x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
                 "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
             }
-            if verifier is not None and not _signed(verifier, body, headers):
+            if verifier is None or not _signed(verifier, body, headers):
                 return _plain(start_response, "401 Unauthorized", "invalid request signature")
-            problem = shape_problem(environ.get("CONTENT_TYPE", ""), body)
-            if problem is not None:
-                return _plain(start_response, *problem)
-            environ["wsgi.input"] = io.BytesIO(body)
-            return slack(environ, start_response)
+            try:
+                request = bolt_request(
+                    body, parse(environ.get("CONTENT_TYPE", ""), body), _headers(environ)
+                )
+            except NotFromSlack as refused:
+                return _plain(start_response, refused.status, refused.text)
+            answer = bot.bolt.dispatch(request)
+            response = WsgiHttpResponse(answer.status, answer.headers, answer.body)
+            start_response(response.status, response.get_headers())
+            return response.get_body()
         return _plain(start_response, "404 Not Found", "not found")
 
     return application
@@ -103,34 +106,19 @@ def _signed(verifier: SignatureVerifier, body: bytes, headers: dict[str, str]) -
         return False
 
 
-def shape_problem(content_type: str, body: bytes) -> tuple[str, str] | None:
-    """Why a body is not something Slack sends (status, text), or None when it could be.
-
-    Only the shape is checked here; Bolt still verifies the signature of what passes.
-    """
-    kind = content_type.split(";")[0].strip().lower()
-    if kind not in ("application/x-www-form-urlencoded", "application/json"):
-        return "415 Unsupported Media Type", "Slack sends form or JSON bodies"
-    try:
-        if kind == "application/json":
-            document = json.loads(body)
-        else:
-            fields = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=bool(body))
-            if "payload" not in fields:
-                return None if "command" in fields or "ssl_check" in fields else _BAD
-            document = json.loads(fields["payload"][0])
-    except (ValueError, UnicodeDecodeError):
-        return _BAD
-    if not isinstance(document, dict) or not isinstance(document.get("type"), str):
-        return _BAD
-    view = document.get("view")
-    if view is not None and not (isinstance(view, dict) and isinstance(view.get("type"), str)):
-        return _BAD
-    return None
-
-
-_BAD = ("400 Bad Request", "not a Slack request")
 _KNOWN = {"/slack/events", "/healthz", "/metrics"}
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The request's headers by lower-case name, as Bolt's WSGI adapter passes them."""
+    headers = {
+        key[5:].lower().replace("_", "-"): value
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    headers["content-type"] = environ.get("CONTENT_TYPE", "")
+    headers["content-length"] = environ.get("CONTENT_LENGTH", "")
+    return headers
 
 
 def _plain(start_response: StartResponse, status: str, text: str) -> list[bytes]:

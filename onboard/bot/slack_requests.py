@@ -1,0 +1,71 @@
+"""What Slack POSTs to the request URL, read once: checked for shape, then handed to Bolt.
+
+Bolt's WSGI adapter parses every body itself. Decoding a modal's payload (percent-encoded
+JSON, often tens of kilobytes) is the largest cost of an ack, so the web layer parses it here,
+checks that it is something Slack sends, and gives Bolt the result instead of the text.
+This also avoids Bolt's reading of a slash command whose text holds the word "payload" as an
+empty request (its parser looks for the word anywhere in the body).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import Any
+
+from slack_bolt.context import BoltContext
+from slack_bolt.request import BoltRequest
+from slack_bolt.request.internals import build_context
+
+
+class NotFromSlack(Exception):
+    """The body is not one Slack sends: `status` and `text` for the answer."""
+
+    def __init__(self, status: str, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+_BAD = NotFromSlack("400 Bad Request", "not a Slack request")
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+def parse(content_type: str, body: bytes) -> dict[str, Any]:
+    """The request as Bolt reads it (a payload's JSON, or a command's fields); raises
+    NotFromSlack when it cannot be one of Slack's."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind not in (FORM, JSON):
+        raise NotFromSlack("415 Unsupported Media Type", "Slack sends form or JSON bodies")
+    try:
+        if kind == JSON:
+            document = json.loads(body)
+        else:
+            text = body.decode("utf-8")
+            fields = dict(
+                urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+            )
+            if "payload" not in fields:
+                if "command" in fields or "ssl_check" in fields:
+                    return fields
+                raise _BAD
+            document = json.loads(fields["payload"])
+    except (ValueError, UnicodeDecodeError):
+        raise _BAD from None
+    if not isinstance(document, dict) or not isinstance(document.get("type"), str):
+        raise _BAD
+    view = document.get("view")
+    if view is not None and not (isinstance(view, dict) and isinstance(view.get("type"), str)):
+        raise _BAD
+    return document
+
+
+def bolt_request(body: bytes, parsed: dict[str, Any], headers: dict[str, str]) -> BoltRequest:
+    """A BoltRequest carrying `parsed` as its body, and the raw text for anything that
+    re-reads it (copies made for lazy listeners parse that again)."""
+    request = BoltRequest(body="", headers=headers)  # an empty body: nothing is parsed
+    request.raw_body = body.decode("utf-8")
+    request.body = parsed
+    request.context = build_context(BoltContext(), parsed)
+    return request
