@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bench.report import REPORT, write_section
-from onboard.storage import audit
+from onboard.storage import audit, audit_export
 from onboard.storage.db import Database
 from onboard.storage.models import AuditEvent
 from onboard.storage.schema import upgrade
@@ -141,8 +141,8 @@ def events(count: int) -> Iterator[tuple[Any, ...]]:
 def build(db: Database, count: int) -> float:
     """Insert the chain with executemany in large batches; only inserts, so triggers allow it."""
     began = time.perf_counter()
-    columns = ", ".join(audit.EXPORT_FIELDS)
-    marks = ", ".join("?" * len(audit.EXPORT_FIELDS))
+    columns = ", ".join(audit_export.EXPORT_FIELDS)
+    marks = ", ".join("?" * len(audit_export.EXPORT_FIELDS))
     connection = db.engine.raw_connection()
     try:
         cursor = connection.cursor()

@@ -16,7 +16,7 @@ import time
 
 from bench.report import REPORT, write_section
 from onboard.bot.digest import build
-from onboard.bot.playbooks import available
+from onboard.bot.playbook_files import available
 from onboard.storage.db import Database
 from onboard.storage.schema import upgrade
 

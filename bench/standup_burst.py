@@ -27,7 +27,7 @@ from sqlalchemy import func, insert, select, text
 
 from bench.report import REPORT, write_section
 from onboard.bot.app import Onboard, build
-from onboard.bot.playbooks import available
+from onboard.bot.playbook_files import available
 from onboard.bot.settings import Settings
 from onboard.schedules.jobs import JOBS
 from onboard.standin.server import SlackStandIn

@@ -21,7 +21,7 @@ from onboard.bot import (
     journey,
     onboarding,
     outbound,
-    playbooks,
+    playbook_files,
     reminders,
     standups,
     surveys,
@@ -123,7 +123,7 @@ def build(
     )
     service = onboarding.Onboarding(
         db,
-        playbooks.available(settings.playbook_dir),
+        playbook_files.available(settings.playbook_dir),
         onboarding.Team(settings.team, settings.slack_connect, settings.channel_private),
         clock,
         delivery.wake,

@@ -1,7 +1,7 @@
 """`onboard audit verify` and `onboard audit export`: check the chain, stored or exported.
 
-Owns the export files (JSONL and CSV: writing them, reading them back); the chain logic, and
-what an export can prove, live in onboard/storage/audit.py.
+Owns the export files (JSONL and CSV: writing them, reading them back); the chain logic lives in
+onboard/storage/audit.py, and what an export can prove in onboard/storage/audit_export.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy import Connection, create_engine, make_url, select
 from sqlalchemy.exc import DBAPIError
 
 from onboard.bot.settings import SettingsError, load_settings
-from onboard.storage import audit
+from onboard.storage import audit, audit_export
 from onboard.storage.models import Client
 
 audit_cli = typer.Typer(no_args_is_help=True, help="The tamper-evident audit chain.")
@@ -117,7 +117,7 @@ def _verify_file(path: Path, *, filtered: bool) -> None:
         _fail(f"no export file at {path}")
     rows = _export_reader(path)
     try:
-        report = audit.verify_export(rows, filtered=filtered)
+        report = audit_export.verify_export(rows, filtered=filtered)
     except (OSError, UnicodeDecodeError) as exc:
         _fail(f"cannot read {path}: {exc}")
     found = report.found
@@ -148,7 +148,7 @@ def _verify_file(path: Path, *, filtered: bool) -> None:
     )
 
 
-def _export_reader(path: Path) -> Callable[[], Iterator[audit.ExportRow]]:
+def _export_reader(path: Path) -> Callable[[], Iterator[audit_export.ExportRow]]:
     """A way to read the export's events, in file order; called again to look back."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
@@ -161,7 +161,7 @@ def _export_reader(path: Path) -> Callable[[], Iterator[audit.ExportRow]]:
     return (lambda: _jsonl_rows(path)) if jsonl else (lambda: _csv_rows(path))
 
 
-def _jsonl_rows(path: Path) -> Iterator[audit.ExportRow]:
+def _jsonl_rows(path: Path) -> Iterator[audit_export.ExportRow]:
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -169,27 +169,27 @@ def _jsonl_rows(path: Path) -> Iterator[audit.ExportRow]:
             try:
                 event = json.loads(line)
             except ValueError:
-                raise audit.ExportFormatError(number, "not a JSON object") from None
+                raise audit_export.ExportFormatError(number, "not a JSON object") from None
             if not isinstance(event, dict):
-                raise audit.ExportFormatError(number, "not a JSON object")
+                raise audit_export.ExportFormatError(number, "not a JSON object")
             yield _export_row(number, event)
 
 
-def _csv_rows(path: Path) -> Iterator[audit.ExportRow]:
+def _csv_rows(path: Path) -> Iterator[audit_export.ExportRow]:
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
             return
-        if tuple(header) != audit.EXPORT_FIELDS:
-            raise audit.ExportFormatError(1, "the header is not that of an audit export")
+        if tuple(header) != audit_export.EXPORT_FIELDS:
+            raise audit_export.ExportFormatError(1, "the header is not that of an audit export")
         for cells in reader:
             number = reader.line_num
             if not cells:
                 continue
-            if len(cells) != len(audit.EXPORT_FIELDS):
-                raise audit.ExportFormatError(number, f"{len(cells)} cells, not 12")
-            event: dict[str, Any] = dict(zip(audit.EXPORT_FIELDS, cells, strict=True))
+            if len(cells) != len(audit_export.EXPORT_FIELDS):
+                raise audit_export.ExportFormatError(number, f"{len(cells)} cells, not 12")
+            event: dict[str, Any] = dict(zip(audit_export.EXPORT_FIELDS, cells, strict=True))
             blank = tuple(name for name in _NULLABLE_TEXT if event[name] == "")
             for name in blank:
                 event[name] = None
@@ -198,27 +198,29 @@ def _csv_rows(path: Path) -> Iterator[audit.ExportRow]:
                 event["client_id"] = int(event["client_id"]) if event["client_id"] else None
                 event["details"] = json.loads(event["details"])
             except ValueError:
-                raise audit.ExportFormatError(
+                raise audit_export.ExportFormatError(
                     number, "seq, client_id or details cannot be read"
                 ) from None
             yield _export_row(number, event, blank)
 
 
-def _export_row(number: int, event: dict[str, Any], blank: tuple[str, ...] = ()) -> audit.ExportRow:
-    missing = [name for name in audit.EXPORT_FIELDS if name not in event]
+def _export_row(
+    number: int, event: dict[str, Any], blank: tuple[str, ...] = ()
+) -> audit_export.ExportRow:
+    missing = [name for name in audit_export.EXPORT_FIELDS if name not in event]
     if missing:
-        raise audit.ExportFormatError(number, f"no {missing[0]} field")
-    extra = sorted(set(event) - set(audit.EXPORT_FIELDS))
+        raise audit_export.ExportFormatError(number, f"no {missing[0]} field")
+    extra = sorted(set(event) - set(audit_export.EXPORT_FIELDS))
     if extra:
         # A field outside the hash could carry anything: an export holds none.
-        raise audit.ExportFormatError(number, f"unknown field {extra[0]!r}")
+        raise audit_export.ExportFormatError(number, f"unknown field {extra[0]!r}")
     seq = event["seq"]
     if type(seq) is not int or not all(
         isinstance(event[name], str) for name in ("prev_hash", "hash")
     ):
-        raise audit.ExportFormatError(number, "seq is not a number or a hash is not text")
-    fields = {name: event[name] for name in audit.FIELDS}
-    return audit.ExportRow(number, fields, event["prev_hash"], event["hash"], blank)
+        raise audit_export.ExportFormatError(number, "seq is not a number or a hash is not text")
+    fields = {name: event[name] for name in audit_export.FIELDS}
+    return audit_export.ExportRow(number, fields, event["prev_hash"], event["hash"], blank)
 
 
 # -- export --------------------------------------------------------------------------------------
@@ -266,7 +268,9 @@ def export(
         write = _write_jsonl if chosen is ExportFormat.jsonl else _write_csv
         # Closed here, before the connection is: a reader that stops early (`| head`) must not
         # leave a cursor for the garbage collector to close on a closed connection.
-        with closing(audit.stored_events(connection, client_id=client_id, since=moment)) as events:
+        with closing(
+            audit_export.stored_events(connection, client_id=client_id, since=moment)
+        ) as events:
             if output is None:
                 summary = _write_stdout(events, write)
             else:
@@ -289,8 +293,8 @@ _Summary = tuple[int, Any, Any]  # events written, the first and the last
 
 def _write_file(
     path: Path,
-    events: Iterator[audit.StoredEvent],
-    write: Callable[[Iterator[audit.StoredEvent], IO[str]], _Summary],
+    events: Iterator[audit_export.StoredEvent],
+    write: Callable[[Iterator[audit_export.StoredEvent], IO[str]], _Summary],
 ) -> _Summary:
     # Written beside the target and renamed at the end: an interrupted export leaves no
     # truncated file that would verify as a shorter chain.
@@ -309,8 +313,8 @@ def _write_file(
 
 
 def _write_stdout(
-    events: Iterator[audit.StoredEvent],
-    write: Callable[[Iterator[audit.StoredEvent], IO[str]], _Summary],
+    events: Iterator[audit_export.StoredEvent],
+    write: Callable[[Iterator[audit_export.StoredEvent], IO[str]], _Summary],
 ) -> _Summary:
     try:
         summary = write(events, sys.stdout)
@@ -324,11 +328,11 @@ def _write_stdout(
     return summary
 
 
-def _export_object(event: audit.StoredEvent) -> dict[str, Any]:
+def _export_object(event: audit_export.StoredEvent) -> dict[str, Any]:
     return {**event.fields, "prev_hash": event.prev_hash, "hash": event.hash}
 
 
-def _write_jsonl(events: Iterator[audit.StoredEvent], out: IO[str]) -> _Summary:
+def _write_jsonl(events: Iterator[audit_export.StoredEvent], out: IO[str]) -> _Summary:
     count, first, last = 0, None, None
     for event in events:
         out.write(json.dumps(_export_object(event), ensure_ascii=False, separators=(",", ":")))
@@ -337,16 +341,18 @@ def _write_jsonl(events: Iterator[audit.StoredEvent], out: IO[str]) -> _Summary:
     return count, first, last
 
 
-def _write_csv(events: Iterator[audit.StoredEvent], out: IO[str]) -> _Summary:
+def _write_csv(events: Iterator[audit_export.StoredEvent], out: IO[str]) -> _Summary:
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(audit.EXPORT_FIELDS)
+    writer.writerow(audit_export.EXPORT_FIELDS)
     count, first, last = 0, None, None
     for event in events:
         row = _export_object(event)
         row["details"] = json.dumps(
             row["details"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
         )
-        writer.writerow("" if row[name] is None else row[name] for name in audit.EXPORT_FIELDS)
+        writer.writerow(
+            "" if row[name] is None else row[name] for name in audit_export.EXPORT_FIELDS
+        )
         count, first, last = count + 1, first or event, event
     return count, first, last
 

@@ -12,9 +12,10 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from onboard.bot import playbooks
+from onboard.bot import playbook_files, playbooks
 from onboard.bot.calendar import BusinessCalendar, StagePlan
-from onboard.bot.playbooks import Playbook, PlaybookError, Stage
+from onboard.bot.playbook_files import PlaybookError
+from onboard.bot.playbooks import Playbook, Stage
 from onboard.bot.settings import SettingsError, load_settings
 
 playbook_cli = typer.Typer(
@@ -41,8 +42,10 @@ def _all() -> tuple[dict[str, Playbook], dict[str, Path]]:
     """Every playbook by key, and the operator file of those that come from the folder."""
     folder = _folder()
     try:
-        found = playbooks.available(folder)
-        origins = {key: path for key, (path, _) in playbooks.operator_playbooks(folder).items()}
+        found = playbook_files.available(folder)
+        origins = {
+            key: path for key, (path, _) in playbook_files.operator_playbooks(folder).items()
+        }
     except PlaybookError as exc:
         _fail(str(exc))
     return found, origins
@@ -53,7 +56,7 @@ def _named(name: str) -> Playbook:
     path = Path(name)
     if name.endswith((".yaml", ".yml")) and path.is_file():
         try:
-            return playbooks.load_file(path)
+            return playbook_files.load_file(path)
         except PlaybookError as exc:
             _fail(str(exc))
     found, _ = _all()
@@ -142,7 +145,7 @@ def validate(
 ) -> None:
     """Check a playbook file; problems are printed as file:line: field: message."""
     try:
-        playbook = playbooks.load_file(file)
+        playbook = playbook_files.load_file(file)
     except PlaybookError as exc:
         _fail(str(exc))
     typer.echo(f"{file}: valid ({playbook.key}, {len(playbook.stages)} stages)")

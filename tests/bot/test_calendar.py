@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from onboard.bot.calendar import BusinessCalendar
-from onboard.bot.playbooks import available, parse
+from onboard.bot.playbook_files import available, parse
 
 D = dt.date
 UTC = dt.UTC

@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from onboard.bot import intake_fields
 from onboard.bot.intake_cli import as_csv, export
-from onboard.bot.playbooks import Playbook, PlaybookError, Question, available, parse
+from onboard.bot.playbook_files import PlaybookError, available, parse
+from onboard.bot.playbooks import Playbook, Question
 from onboard.storage.models import Intake
 from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_intake import INTAKE_PLAYBOOK, PAGE_1, enter_intake, fill, start

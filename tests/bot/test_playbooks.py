@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from onboard.bot import playbooks
 from onboard.bot.playbook_cli import playbook_cli
-from onboard.bot.playbooks import Playbook, PlaybookError, available, load_file, parse
+from onboard.bot.playbook_files import PlaybookError, available, load_file, parse
+from onboard.bot.playbooks import Playbook
 
 BUILT_IN = sorted(
     Path(str(entry))

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from onboard.bot.gateway import SlackRetryLater
-from onboard.bot.playbooks import available
+from onboard.bot.playbook_files import available
 from onboard.bot.standups import Pacer, add_months
 from onboard.schedules.jobs import JOBS
 from onboard.standin.workspace import Workspace

@@ -7,7 +7,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from onboard.bot.playbooks import Playbook, available
+from onboard.bot.playbook_files import available
+from onboard.bot.playbooks import Playbook
 from onboard.storage import audit
 from onboard.storage.models import AuditEvent, Client, GateState
 from tests.conftest import BotFactory, People, Running

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onboard.bot.playbooks import available
+from onboard.bot.playbook_files import available
 from onboard.messages.render import RenderError, escape_mrkdwn, render_message, render_view
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from onboard.bot.audit_cli import audit_cli
-from onboard.storage import audit
+from onboard.storage import audit, audit_export
 from onboard.storage.db import Database
 from onboard.storage.models import AuditEvent, Client, Contact
 from onboard.storage.schema import upgrade
@@ -269,12 +269,12 @@ def test_a_jsonl_export_holds_every_field_and_both_hashes(
     db: Database, tmp_path: Path, chain: dict[str, int]
 ) -> None:
     events = [json.loads(line) for line in lines(export(tmp_path))]
-    assert [list(e) for e in events] == [list(audit.EXPORT_FIELDS)] * 12
+    assert [list(e) for e in events] == [list(audit_export.EXPORT_FIELDS)] * 12
     with db.transaction() as session:
         stored = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
         assert [e["hash"] for e in events] == [s.hash for s in stored]
         assert [e["prev_hash"] for e in events] == [s.prev_hash for s in stored]
-        assert [{k: v for k, v in e.items() if k in audit.FIELDS} for e in events] == [
+        assert [{k: v for k, v in e.items() if k in audit_export.FIELDS} for e in events] == [
             audit.event_fields(s) for s in stored
         ]
 
