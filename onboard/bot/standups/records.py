@@ -1,4 +1,5 @@
-"""What the stand-ups read and lock in the database: hypercare rows, answers, absences, gates.
+"""What the stand-ups read and lock in the database: hypercare rows, answers, absences, gates,
+and the client a `/onboard standup` command is about.
 
 Locks are taken in one order by the sweep (see `Sweep`); these only say how each is taken.
 """
