@@ -6,16 +6,14 @@ Each listener parses what was typed or clicked, calls the stand-up service, and 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 from slack_bolt.request import BoltRequest
-from slack_sdk.errors import SlackApiError
 
 from onboard.bot.errors import InvalidInput, OnboardError
-from onboard.handlers.clicks import Click, channel_of, on_click
+from onboard.handlers.clicks import Click, channel_of, on_click, open_modal, tell
 from onboard.handlers.commands import Invocation, Reply, notice, subcommand
 from onboard.handlers.failures import explain
 from onboard.handlers.requests import cause_of
@@ -24,8 +22,6 @@ from onboard.messages.render import Mrkdwn, escape_mrkdwn, render_message, rende
 
 if TYPE_CHECKING:
     from onboard.bot.app import Onboard
-
-log = logging.getLogger(__name__)
 
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 _RANGE = re.compile(r"--(from|to)\s+(\S+)")
@@ -157,24 +153,18 @@ def register(bot: Onboard) -> None:
     def open_form(click: Click) -> None:
         body, cause = click.body, click.cause
         container = body.get("container") or {}
-        channel = channel_of(body)
         try:
             form = bot.standups.answer_form(
                 int(click.action.get("value") or 0),
-                channel,
+                channel_of(body),
                 cause.actor,
                 container.get("message_ts"),
             )
         except (OnboardError, ValueError) as exc:
             text = explain(exc) if isinstance(exc, OnboardError) else "Unknown stand-up."
-            _tell(bot, channel, cause.actor, text)
+            tell(bot, body, cause.actor, text)
             return
-        try:
-            view = render_view("standup_modal", **form)
-            click.client.views_open(trigger_id=body["trigger_id"], view=view)
-        except SlackApiError as exc:
-            log.warning("views.open failed: %s", exc.response.get("error"))
-            _tell(bot, channel, cause.actor, "Slack was slow to open the form: click again.")
+        open_modal(bot, click.client, body, cause.actor, render_view("standup_modal", **form))
 
     @bot.bolt.view("standup_answer")
     def update_submitted(
@@ -190,12 +180,3 @@ def register(bot: Onboard) -> None:
             ack(response_action="errors", errors={"today": explain(exc)})
             return
         ack(response_action="clear")
-
-
-def _tell(bot: Onboard, channel: str | None, user: str, text: str) -> None:
-    if not channel:
-        return
-    try:
-        bot.bolt.client.chat_postEphemeral(channel=channel, user=user, **notice(text))
-    except SlackApiError as exc:
-        log.warning("could not answer a stand-up click: %s", exc.response.get("error"))

@@ -1,0 +1,196 @@
+"""Answering a stand-up: the update modal's contents, the answer saved and posted in the prompt's
+thread, and Red health or a new blocker escalated to the account manager at once.
+
+Only open daily stand-ups take answers; after the cut-off people reply in the thread instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from onboard.bot import outbound
+from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
+from onboard.bot.standups import records
+from onboard.bot.standups.care import Cares
+from onboard.bot.standups.message import MESSAGE, prompt_key
+from onboard.bot.standups.reports import HEALTH
+from onboard.bot.standups.schedule import DAILY, closes_at, closing_label
+from onboard.messages.render import render_message
+from onboard.storage import audit, outbox
+from onboard.storage.db import Database
+from onboard.storage.models import Client, Hypercare, StandupAnswer, StandupPrompt
+
+MAX_FIELD = 1000  # characters per answer field: three fit one thread reply with room to spare
+
+
+@dataclass(frozen=True)
+class Answering:
+    """Takes people's updates to open stand-ups."""
+
+    db: Database
+    clock: Callable[[], dt.datetime]
+    wake: Callable[[], None]
+    cares: Cares
+
+    def answer_form(
+        self, prompt_id: int, channel_id: str | None, user: str, message_ts: str | None = None
+    ) -> dict[str, Any]:
+        """What the update modal needs, once the click is known to be about an open stand-up
+        of the channel it was made in (only the channel's members see the button)."""
+        now = self.clock()
+        with self.db.transaction() as session:
+            prompt, client = self._open_prompt(session, prompt_id, now)
+            if channel_id is not None and channel_id != client.channel_id:
+                raise NotAllowed("This stand-up belongs to another channel.")
+            if prompt.message_ts is None and message_ts:
+                prompt.message_ts = message_ts  # its post's answer was lost; Slack says where
+            mine = session.scalars(
+                select(StandupAnswer).where(
+                    StandupAnswer.prompt_id == prompt.id, StandupAnswer.user_id == user
+                )
+            ).first()
+            return {
+                "prompt_id": prompt.id,
+                "client": client.name,
+                "day": prompt.day,
+                "answer": mine,
+                "max_field": MAX_FIELD,
+            }
+
+    def answer(self, prompt_id: int, form: dict[str, Any], cause: audit.Cause) -> StandupAnswer:
+        """Record an update and post it in the prompt's thread; Red health or a blocker tells
+        the account manager at once."""
+        fields = valid_answer(form)
+        now = self.clock()
+        with self.db.transaction() as session:
+            prompt, client = self._open_prompt(session, prompt_id, now, lock=True)
+            if prompt.message_ts is None:
+                raise NotFound("The stand-up is still being posted: try again in a minute.")
+            mine = session.scalars(
+                select(StandupAnswer).where(
+                    StandupAnswer.prompt_id == prompt.id, StandupAnswer.user_id == cause.actor
+                )
+            ).first()
+            before = (mine.health, mine.blockers) if mine else None
+            if mine is None:
+                mine = StandupAnswer(prompt_id=prompt.id, user_id=cause.actor, revision=1)
+                session.add(mine)
+            else:
+                mine.revision += 1
+            for name, value in fields.items():
+                setattr(mine, name, value)
+            mine.answered_at = now
+            session.flush()
+            key = f"{prompt_key(client.id, prompt.day, DAILY)}:answer:{cause.actor}:{mine.revision}"
+            assert client.channel_id is not None
+            outbound.enqueue_call(
+                session,
+                key,
+                "chat.postMessage",
+                {
+                    "channel": client.channel_id,
+                    "thread_ts": prompt.message_ts,
+                    **render_message("standup_answer", answer=mine),
+                },
+                client_id=client.id,
+                audit_action="standup.answer_posted",
+                audit_details={"user": cause.actor, "revision": mine.revision},
+                not_before=now,
+            )
+            outbox.enqueue(
+                session,
+                f"{key}:refresh",
+                MESSAGE,
+                {"prompt_id": prompt.id},
+                client_id=client.id,
+                now=now,
+            )
+            alarming = mine.health == "red" or bool(mine.blockers)
+            changed = before != (mine.health, mine.blockers)  # an edit repeating it stays quiet
+            if alarming and changed and cause.actor != client.account_manager:
+                _escalate(session, client, prompt, mine, f"{key}:escalate", now)
+            audit.record(
+                session,
+                cause,
+                "standup.answered",
+                client_id=client.id,
+                subject=prompt_key(client.id, prompt.day, DAILY),
+                details={
+                    "health": mine.health,
+                    "blockers": bool(mine.blockers),
+                    "revision": mine.revision,
+                },
+                at=now,
+            )
+        self.wake()
+        return mine
+
+    def _open_prompt(
+        self, session: Session, prompt_id: int, now: dt.datetime, *, lock: bool = False
+    ) -> tuple[StandupPrompt, Client]:
+        query = select(StandupPrompt).where(StandupPrompt.id == prompt_id)
+        prompt = session.scalars(query.with_for_update() if lock else query).first()
+        if prompt is None or prompt.kind != DAILY:
+            raise NotFound("That stand-up no longer exists.")
+        client = records.client(session, prompt.client_id)
+        row = session.scalars(select(Hypercare).where(Hypercare.client_id == client.id)).one()
+        care = self.cares.of(client)
+        if prompt.status != "open" or now >= closes_at(
+            row, care, records.calendar(session, client), prompt
+        ):
+            raise NotAllowed(
+                f"The stand-up of {prompt.day:%A %-d %B} closed at {closing_label(row, care)}: "
+                "reply in its thread instead."
+            )
+        return prompt, client
+
+
+def valid_answer(form: dict[str, Any]) -> dict[str, Any]:
+    """The modal's fields, cleaned; each problem named under its own field."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {
+        "yesterday": str(form.get("yesterday") or "").strip(),
+        "today": str(form.get("today") or "").strip(),
+        "blockers": str(form.get("blockers") or "").strip() or None,
+        "health": str(form.get("health") or ""),
+    }
+    if not values["yesterday"]:
+        errors["yesterday"] = "Say what you did since the last stand-up."
+    if not values["today"]:
+        errors["today"] = "Say what you will do today."
+    for name in ("yesterday", "today", "blockers"):
+        if values[name] and len(values[name]) > MAX_FIELD:
+            errors[name] = f"Keep it under {MAX_FIELD:,} characters."
+    if values["health"] not in HEALTH:
+        errors["health"] = "Choose Green, Amber or Red."
+    if errors:
+        raise InvalidInput(errors)
+    return values
+
+
+def _escalate(
+    session: Session,
+    client: Client,
+    prompt: StandupPrompt,
+    answer: StandupAnswer,
+    key: str,
+    now: dt.datetime,
+) -> None:
+    """Tell the account manager of Red health or a blocker now, not at the cut-off."""
+    message = render_message("standup_escalation", client=client, prompt=prompt, answer=answer)
+    outbound.enqueue_call(
+        session,
+        key,
+        "chat.postMessage",
+        {"channel": client.account_manager, **message},
+        client_id=client.id,
+        audit_action="standup.escalated",
+        audit_details={"user": answer.user_id, "health": answer.health},
+        not_before=now,
+    )

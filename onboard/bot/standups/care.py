@@ -1,0 +1,84 @@
+"""A client's hypercare as its playbook says: the stage, its rules and exit criteria; who answers.
+
+Snapshots never change, so each client's is read once per process (`Cares`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from onboard.bot.playbooks import Hypercare as HypercareRules
+from onboard.storage.db import Database
+from onboard.storage.models import Client, Hypercare
+
+
+@dataclass(frozen=True)
+class Care:
+    """The hypercare stage of a client's playbook snapshot: its rules and exit criteria."""
+
+    stage_key: str
+    stage_name: str
+    stage_index: int
+    rules: HypercareRules
+    criteria: tuple[tuple[str, str], ...]  # (gate key, gate name) of each exit criterion
+    next_stage: str | None  # the name of the stage after it
+
+
+def care_of(snapshot: dict[str, Any]) -> Care | None:
+    """The first stage with hypercare automation, read from the raw snapshot.
+
+    The sweep asks this of every active client; validating a whole playbook costs milliseconds,
+    reading one stage's dictionary costs nothing.
+    """
+    stages = snapshot.get("stages") or []
+    for index, stage in enumerate(stages):
+        rules = (stage.get("automation") or {}).get("hypercare")
+        if rules:
+            names = {g["key"]: g["name"] for g in stage.get("gates") or []}
+            parsed = HypercareRules.model_validate(rules)
+            following = stages[index + 1]["name"] if index + 1 < len(stages) else None
+            return Care(
+                stage["key"],
+                stage["name"],
+                index,
+                parsed,
+                tuple((key, names.get(key, key)) for key in parsed.exit_criteria),
+                following,
+            )
+    return None
+
+
+class Cares:
+    """Each client's `Care`, read from its snapshot on first use and kept."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        # Keyed with the client's creation too, as a database may hand a deleted client's ID
+        # to a new one.
+        self._known: dict[tuple[int, dt.datetime], Care | None] = {}
+
+    def stage_key(self, client_id: int, created: dt.datetime) -> str | None:
+        """The key of the client's hypercare stage, for the sweep's cheap first look."""
+        if (client_id, created) not in self._known:
+            with self.db.transaction() as session:
+                snapshot = session.scalar(select(Client.playbook).where(Client.id == client_id))
+            self._known[client_id, created] = care_of(snapshot or {})
+        care = self._known[client_id, created]
+        return care.stage_key if care else None
+
+    def of(self, client: Client) -> Care | None:
+        if (client.id, client.created_at) not in self._known:
+            self._known[client.id, client.created_at] = care_of(client.playbook)
+        return self._known[client.id, client.created_at]
+
+
+def responders(row: Hypercare, client: Client, team: Sequence[str]) -> list[str]:
+    """Who is asked to answer: those chosen, else the account manager and the internal team."""
+    if row.responders is not None:
+        return list(row.responders)
+    return list(dict.fromkeys([client.account_manager, *team]))
