@@ -9,7 +9,9 @@ empty request (its parser looks for the word anywhere in the body).
 
 from __future__ import annotations
 
+import binascii
 import json
+import re
 import urllib.parse
 from typing import Any
 
@@ -42,10 +44,7 @@ def parse(content_type: str, body: bytes) -> dict[str, Any]:
         if kind == JSON:
             document = json.loads(body)
         else:
-            text = body.decode("utf-8")
-            fields = dict(
-                urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
-            )
+            fields = form_fields(body.decode("utf-8"))
             if "payload" not in fields:
                 if "command" in fields or "ssl_check" in fields:
                     return fields
@@ -59,6 +58,35 @@ def parse(content_type: str, body: bytes) -> dict[str, Any]:
     if view is not None and not (isinstance(view, dict) and isinstance(view.get("type"), str)):
         raise _BAD
     return document
+
+
+# What urllib's quote_plus (and Slack) write: safe characters, "+" for space, %XX escapes.
+_PLAIN_FORM = re.compile(r"(?:[A-Za-z0-9_.~+-]|%[0-9A-Fa-f]{2})*")
+
+
+def form_fields(text: str) -> dict[str, str]:
+    """A form body's fields, as `dict(parse_qsl(text, keep_blank_values=True,
+    strict_parsing=True))` reads them (a later duplicate wins), only faster."""
+    fields: dict[str, str] = {}
+    if not text:
+        return fields
+    for field in text.split("&"):
+        name, equals, value = field.partition("=")
+        if not equals:
+            raise ValueError(f"bad form field: {field[:40]!r}")
+        fields[_unquote(name)] = _unquote(value)
+    return fields
+
+
+def _unquote(text: str) -> str:
+    """urllib.parse.unquote_plus. Its %XX loop runs in Python, a third of a millisecond for a
+    modal's payload; quoted-printable decoding (=XX) is the same work in C, so text in
+    quote_plus's alphabet is decoded that way (tests/bot/test_slack_requests.py holds the two
+    equal), and anything else by urllib."""
+    if "%" not in text or not _PLAIN_FORM.fullmatch(text):
+        return urllib.parse.unquote_plus(text)
+    quoted = text.replace("+", " ").replace("%", "=").encode("ascii")
+    return binascii.a2b_qp(quoted).decode("utf-8", "replace")
 
 
 def bolt_request(body: bytes, parsed: dict[str, Any], headers: dict[str, str]) -> BoltRequest:
