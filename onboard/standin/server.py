@@ -69,6 +69,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "SlackStandIn/1.0"
     protocol_version = "HTTP/1.1"  # keep-alive, as Slack's API; every answer has a length
+    # Headers and body go out in two writes: with Nagle's algorithm the body would wait for
+    # the client's delayed ACK (40 ms on Linux) on every call of a kept-alive connection.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("standin %s " + format, self.address_string(), *args)
