@@ -4,7 +4,13 @@ slack_sdk's WebClient opens a new connection for every call (urllib), which is a
 handshake per message. This client keeps a pool of connections open through urllib3 and
 leaves everything else to slack_sdk: arguments, retry handlers, `SlackApiError`, rate-limit
 headers. A failure surfaces as urllib would raise it (`HTTPError` with Slack's status and
-body, `URLError` when the connection fails), so callers classify it as before.
+body, `URLError` when nothing could be sent, the socket's own error when the connection
+broke or timed out once the call was sent), so callers and retry handlers treat it as before:
+slack_sdk's `ConnectionErrorRetryHandler` resends on `URLError` and a reset, never on a
+timeout, when Slack may have done the call.
+
+It overrides one private method of slack_sdk's BaseClient; tests/bot/test_slack_connections.py
+fails (twenty calls on twenty connections) if a new slack_sdk stops calling it.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ from urllib.request import Request
 import urllib3
 from slack_sdk import WebClient
 
-# One pool per process and destination: every WebClient of the bot shares its connections.
+# One pool manager per process (per TLS context, and the bot makes one: None): every
+# WebClient shares its connections, kept per destination host.
 _POOLS: dict[int, urllib3.PoolManager] = {}
 _POOLS_LOCK = threading.Lock()
-# More threads than this may call at once (HTTP threads and after-ack threads); a connection
-# beyond it is opened for that call and closed after it, never waited for.
-POOL_SIZE = 16
+# Connections kept open per host: the HTTP threads (16 by default), the after-ack pool (8)
+# and the outbox worker may all call at once. One more is opened for that call and closed
+# after it, never waited for.
+POOL_SIZE = 32
 
 
 def _pool(ssl: Any) -> urllib3.PoolManager:
@@ -58,8 +66,12 @@ class KeepAliveWebClient(WebClient):
                 redirect=False,
                 preload_content=True,
             )
-        except urllib3.exceptions.HTTPError as exc:
-            # Not an OSError: re-raised as urllib's, which callers treat as "network".
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise TimeoutError(str(exc)) from exc  # sent, the answer late: never resend
+        except urllib3.exceptions.ProtocolError as exc:  # reset or closed mid-answer
+            cause = exc.args[-1] if exc.args else None
+            raise (cause if isinstance(cause, OSError) else URLError(exc)) from exc
+        except urllib3.exceptions.HTTPError as exc:  # connect, DNS or TLS: nothing was sent
             raise URLError(exc) from exc
         headers = HTTPMessage()
         for name, value in response.headers.items():

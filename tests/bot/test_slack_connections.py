@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from onboard.bot.gateway import SlackGateway, SlackRefused, SlackRetryLater, web_client
+from onboard.bot.slack_connections import KeepAliveWebClient
 from onboard.standin import SlackStandIn
 
 
@@ -77,3 +80,22 @@ def test_server_errors_raise_slack_api_error_with_the_status(standin: SlackStand
         client.auth_test()
 
     assert failed.value.response.status_code == 503
+
+
+def test_a_late_answer_is_never_sent_again(standin: SlackStandIn) -> None:
+    # The call reached Slack; only its answer is late. A resend would post the message twice,
+    # so a retry handler for dropped connections must not take it for one.
+    client = KeepAliveWebClient(
+        token=standin.workspace.bot_token,
+        base_url=standin.api_url,
+        timeout=1,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+    )
+    channel = client.conversations_create(name="acme-onboarding")["channel"]["id"]
+    standin.workspace.inject("chat.postMessage", delay=1.5)
+
+    with pytest.raises(TimeoutError):
+        client.chat_postMessage(channel=channel, text="Kickoff is on Monday")
+
+    time.sleep(1.0)  # the stand-in finishes the delayed call
+    assert [m.text for m in standin.workspace.messages_in(channel)] == ["Kickoff is on Monday"]
