@@ -130,16 +130,16 @@ def start_bot(database_url: str, slack: SlackStandIn, people: People) -> Iterato
     running: list[Running] = []
 
     def start(clock: Callable[[], dt.datetime] | None = None, **overrides: Any) -> Running:
-        settings = Settings(
-            slack_bot_token=slack.workspace.bot_token,
-            slack_signing_secret=SIGNING_SECRET,
-            slack_api_url=slack.api_url,
-            database_url=database_url,
-            team=(people.engineer.id,),
-            admins=(people.admin.id,),
-            http_threads=4,
-            **overrides,
-        )
+        defaults: dict[str, Any] = {
+            "slack_bot_token": slack.workspace.bot_token,
+            "slack_signing_secret": SIGNING_SECRET,
+            "slack_api_url": slack.api_url,
+            "database_url": database_url,
+            "team": (people.engineer.id,),
+            "admins": (people.admin.id,),
+            "http_threads": 4,
+        }
+        settings = Settings(**(defaults | overrides))
         kwargs: dict[str, Any] = {"clock": clock} if clock else {}
         bot = build(settings, **kwargs)
         server = HttpServer(bot, "127.0.0.1", 0).start()

@@ -91,9 +91,10 @@ def _unquote(text: str) -> str:
 
 def bolt_request(body: bytes, parsed: dict[str, Any], headers: dict[str, str]) -> BoltRequest:
     """A BoltRequest carrying `parsed` as its body, and the raw text for anything that
-    re-reads it (copies made for lazy listeners parse that again)."""
+    re-reads it. Bolt's copies for lazy listeners parse that text again, with its own parser;
+    the bot has no lazy listeners."""
     request = BoltRequest(body="", headers=headers)  # an empty body: nothing is parsed
-    request.raw_body = body.decode("utf-8")
+    request.raw_body = body.decode("utf-8", "replace")  # parse() accepted it: JSON may be UTF-16
     request.body = parsed
     request.context = build_context(BoltContext(), parsed)
     return request

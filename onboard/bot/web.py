@@ -78,16 +78,11 @@ def wsgi_app(bot: Onboard) -> Callable[[dict[str, Any], StartResponse], Iterable
             if length > MAX_BODY_BYTES:
                 return _plain(start_response, "413 Payload Too Large", "too large")
             body = environ["wsgi.input"].read(length)
-            headers = {
-                "x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
-                "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
-            }
+            headers = _headers(environ)
             if verifier is None or not _signed(verifier, body, headers):
                 return _plain(start_response, "401 Unauthorized", "invalid request signature")
             try:
-                request = bolt_request(
-                    body, parse(environ.get("CONTENT_TYPE", ""), body), _headers(environ)
-                )
+                request = bolt_request(body, parse(headers["content-type"], body), headers)
             except NotFromSlack as refused:
                 return _plain(start_response, refused.status, refused.text)
             answer = bot.bolt.dispatch(request)
@@ -110,7 +105,8 @@ _KNOWN = {"/slack/events", "/healthz", "/metrics"}
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:
-    """The request's headers by lower-case name, as Bolt's WSGI adapter passes them."""
+    """The request's headers by lower-case name (as Bolt's WSGI adapter passes them): the
+    signature's two, and any a listener reads."""
     headers = {
         key[5:].lower().replace("_", "-"): value
         for key, value in environ.items()

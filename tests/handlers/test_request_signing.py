@@ -8,7 +8,7 @@ import urllib.parse
 
 import pytest
 
-from tests.conftest import People, Running
+from tests.conftest import BotFactory, People, Running
 from tests.handlers.test_new_client import written_rows
 
 
@@ -82,3 +82,16 @@ def test_an_event_delivered_twice_is_handled_once(onboard: Running, people: Peop
 
     with onboard.bot.db.transaction() as session:
         assert session.scalars(select(ProcessedRequest.key)).all() == ["event:Ev0SAME"]
+
+
+def test_without_a_signing_secret_nothing_from_slack_is_believed(
+    start_bot: BotFactory, people: People
+) -> None:
+    # `serve` refuses to start without one; a bot built without it all the same fails closed.
+    bot = start_bot(slack_signing_secret=None)
+    body = slash_body(people, bot.workspace.issue_trigger(people.am.id))
+
+    answer = bot.driver.post(body, "application/x-www-form-urlencoded")
+
+    assert answer.status == 401
+    assert written_rows(bot) == (0, 0)
