@@ -450,13 +450,18 @@ def _latest(session: Session, deliverable_id: int) -> DeliverableVersion:
 def _version(
     session: Session, version_id: int, *, lock: bool = False
 ) -> tuple[DeliverableVersion, Deliverable]:
-    query = select(DeliverableVersion).where(DeliverableVersion.id == version_id)
-    if lock:
-        query = query.with_for_update()  # concurrent decisions on one version settle in turn
-    version = session.scalars(query).first()
-    if version is None:
+    query = (
+        select(DeliverableVersion, Deliverable)
+        .join(Deliverable, Deliverable.id == DeliverableVersion.deliverable_id)
+        .where(DeliverableVersion.id == version_id)
+    )
+    if lock:  # concurrent decisions on one version settle in turn
+        query = query.with_for_update(of=DeliverableVersion)
+    found = session.execute(query).first()
+    if found is None:
         raise NotFound("This deliverable no longer exists.")
-    return version, session.get_one(Deliverable, version.deliverable_id)
+    version, deliverable = found
+    return version, deliverable
 
 
 def _refresh(session: Session, version: DeliverableVersion, reason: str) -> None:

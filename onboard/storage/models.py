@@ -84,7 +84,9 @@ class Client(Base):
     account_manager: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime]
 
-    contacts: Mapped[list[Contact]] = relationship(back_populates="client", lazy="selectin")
+    # Loaded when read, in the session: most loads of a client (a click's decision, a card's
+    # refresh) never read its contacts, and an eager load cost each of them a query.
+    contacts: Mapped[list[Contact]] = relationship(back_populates="client", lazy="select")
 
 
 class Contact(Base):
