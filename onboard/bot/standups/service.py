@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from onboard.bot.standups.answers import Answering
 from onboard.bot.standups.care import Cares
-from onboard.bot.standups.message import PromptView, prompt_view
+from onboard.bot.standups.live_message import PromptView, prompt_view
 from onboard.bot.standups.options import Options
 from onboard.bot.standups.pacing import Pacer
 from onboard.bot.standups.reports import Report, Reports, Status

@@ -24,7 +24,7 @@ def start(session: Session, client: Client, row: Hypercare, care: Care, at: dt.d
     """The client entered the hypercare stage (or entered it again): plan and announce it."""
     again = row.started_at is not None
     started = client.stage_entered_at or at
-    calendar = records.calendar(session, client)
+    calendar = records.calendar_with_days_off(session, client)
     row.status, row.stage_key, row.started_at = "active", care.stage_key, started
     row.start_date = calendar.local_date(started)
     row.end_date = row.start_date + dt.timedelta(days=care.rules.days - 1)
@@ -88,7 +88,7 @@ def finish(session: Session, client: Client, row: Hypercare, care: Care, at: dt.
     ended = (client.completed_at if client.status == "completed" else None) or (
         client.stage_entered_at or at
     )
-    calendar = records.calendar(session, client)
+    calendar = records.calendar_with_days_off(session, client)
     row.status, row.ended_at = "exited", ended
     row.bau_started_on = calendar.local_date(ended)
     cadence = (client.playbook.get("review_cadence") or {}).get(client.tier)
