@@ -189,10 +189,10 @@ def _details_codec() -> Callable[[Any], str]:
     return fast if agrees else _slow_details
 
 
-_canonical_details = _details_codec()
+canonical_details = _details_codec()
 
 
-def _raw_columns(dialect: Dialect) -> list[ColumnElement[Any]]:
+def raw_columns(dialect: Dialect) -> list[ColumnElement[Any]]:
     """The audit columns in `canonical()`'s field order, then prev_hash and hash, read raw."""
     table = AuditEvent.__table__.c
     # SQLite keeps times as text: read that text rather than parse it into a datetime per row.
@@ -223,7 +223,7 @@ def _raw_columns(dialect: Dialect) -> list[ColumnElement[Any]]:
     ]
 
 
-def _at_converter(dialect: Dialect) -> Callable[[Any], str]:
+def at_converter(dialect: Dialect) -> Callable[[Any], str]:
     """Raw `at` value → the text `canonical()` writes, exactly as the ORM would read it."""
     if dialect.name == "sqlite":
         parse = sqlite.DATETIME().result_processor(dialect, None)
@@ -267,8 +267,8 @@ def _slow_canonical(row: Any, at_text: Callable[[Any], str]) -> str:
 
 
 def _fast_columns(dialect: Dialect) -> list[ColumnElement[Any]]:
-    """`_raw_columns`, with `at` as text in SQLite's storage form on every database."""
-    columns = _raw_columns(dialect)
+    """`raw_columns`, with `at` as text in SQLite's storage form on every database."""
+    columns = raw_columns(dialect)
     if dialect.name != "sqlite":
         columns[1] = func.to_char(AuditEvent.__table__.c.at, "YYYY-MM-DD HH24:MI:SS.US")
     return columns
@@ -312,7 +312,7 @@ def _verify_rows(
 
     sha256 = hashlib.sha256
     int_text = int.__repr__  # refuses anything but an int: such a row goes the general way
-    details_text = _canonical_details
+    details_text = canonical_details
     cache: dict[Any, str] = {}
     cache_size = DETAILS_CACHE_SIZE
     null = _NULL
@@ -336,13 +336,13 @@ def _verify_rows(
         if prev_hash != expected_prev:
             return expected_seq - 1, ("link", seq, prev_hash)
         try:
-            canonical_details = cache.get(details)
-            if canonical_details is None:
-                canonical_details = details_text(details)
+            details_json = cache.get(details)
+            if details_json is None:
+                details_json = details_text(details)
                 if len(cache) >= cache_size:
                     cache.clear()
                 if cache_size:
-                    cache[details] = canonical_details
+                    cache[details] = details_json
             # canonical()'s keys in sorted order. "YYYY-MM-DD HH:MM:SS.ffffff" becomes
             # "YYYY-MM-DDTHH:MM:SS.ffffff+00:00"; a time stored any other way cannot give
             # the hashed text, and goes the general way.
@@ -350,7 +350,7 @@ def _verify_rows(
                 f'{prev_hash}{{"action":{enc(action)},"actor":{enc(actor)},"actor_team":'
                 f'{null if team is None else enc(team)},"at":"{at.replace(" ", "T", 1)}'
                 f'+00:00","client_id":{null if client_id is None else int_text(client_id)},'
-                f'"details":{canonical_details},"request_id":'
+                f'"details":{details_json},"request_id":'
                 f'{null if request_id is None else enc(request_id)},"request_ts":'
                 f'{null if request_ts is None else enc(request_ts)},"seq":{seq},"subject":'
                 f"{null if subject is None else enc(subject)}}}".encode()
@@ -377,11 +377,11 @@ def verify_connection(connection: Connection) -> tuple[int, ChainBreak | None]:
     `onboard audit export` somewhere else, and checking later that the chain still holds it at
     that seq, closes both.
     """
-    at_text = _at_converter(connection.dialect)
+    at_text = at_converter(connection.dialect)
 
     def exact(seq: int) -> str | None:
         row = connection.execute(
-            select(*_raw_columns(connection.dialect)).where(AuditEvent.seq == seq)
+            select(*raw_columns(connection.dialect)).where(AuditEvent.seq == seq)
         ).one()
         try:
             return _slow_canonical(row, at_text)

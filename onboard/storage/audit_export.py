@@ -20,11 +20,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from onboard.storage.audit import (
     GENESIS,
     VERIFY_BATCH,
-    _at_converter,
-    _canonical_details,
-    _raw_columns,
+    at_converter,
     canonical,
+    canonical_details,
     chain_hash,
+    raw_columns,
 )
 from onboard.storage.models import AuditEvent
 
@@ -56,7 +56,7 @@ class StoredEvent:
 
 def _raw_rows(connection: Connection, *where: ColumnElement[bool]) -> Iterator[list[Any]]:
     """Raw event rows in seq order, in batches, from one statement (so one consistent snapshot)."""
-    statement = select(*_raw_columns(connection.dialect)).where(*where).order_by(AuditEvent.seq)
+    statement = select(*raw_columns(connection.dialect)).where(*where).order_by(AuditEvent.seq)
     result = connection.execution_options(stream_results=True, yield_per=VERIFY_BATCH).execute(
         statement
     )
@@ -73,13 +73,13 @@ def stored_events(
         where.append(AuditEvent.client_id == client_id)
     if since is not None:
         where.append(AuditEvent.at >= since)
-    at_text = _at_converter(connection.dialect)
+    at_text = at_converter(connection.dialect)
     for batch in _raw_rows(connection, *where):
         for row in batch:
             values = dict(zip(EXPORT_FIELDS, row, strict=True))
             values["at"] = at_text(values["at"])
             # Parsing the canonical text keeps its sorted key order in the export.
-            values["details"] = json.loads(_canonical_details(values["details"]))
+            values["details"] = json.loads(canonical_details(values["details"]))
             prev_hash, stored_hash = values.pop("prev_hash"), values.pop("hash")
             yield StoredEvent(values, prev_hash, stored_hash)
 

@@ -5,7 +5,7 @@ The app, handlers and jobs use `Standups`; the modules below each own one part o
 """
 
 from onboard.bot.standups.care import Care
-from onboard.bot.standups.message import MESSAGE, PromptView, make_executor, prompt_key
+from onboard.bot.standups.live_message import MESSAGE, PromptView, make_executor, prompt_key
 from onboard.bot.standups.pacing import PacedGateway, Pacer
 from onboard.bot.standups.reports import DayLine, Report, Status
 from onboard.bot.standups.schedule import (

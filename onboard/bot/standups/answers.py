@@ -18,7 +18,7 @@ from onboard.bot import outbound
 from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
 from onboard.bot.standups import records
 from onboard.bot.standups.care import Cares
-from onboard.bot.standups.message import MESSAGE, prompt_key
+from onboard.bot.standups.live_message import MESSAGE, prompt_key
 from onboard.bot.standups.reports import HEALTH
 from onboard.bot.standups.schedule import DAILY, closes_at, closing_label
 from onboard.messages.render import render_message
@@ -66,7 +66,7 @@ class Answering:
     def answer(self, prompt_id: int, form: dict[str, Any], cause: audit.Cause) -> StandupAnswer:
         """Record an update and post it in the prompt's thread; Red health or a blocker tells
         the account manager at once."""
-        fields = valid_answer(form)
+        fields = _valid_answer(form)
         now = self.clock()
         with self.db.transaction() as session:
             prompt, client = self._open_prompt(session, prompt_id, now, lock=True)
@@ -142,7 +142,7 @@ class Answering:
         row = session.scalars(select(Hypercare).where(Hypercare.client_id == client.id)).one()
         care = self.cares.of(client)
         if prompt.status != "open" or now >= closes_at(
-            row, care, records.calendar(session, client), prompt
+            row, care, records.calendar_with_days_off(session, client), prompt
         ):
             raise NotAllowed(
                 f"The stand-up of {prompt.day:%A %-d %B} closed at {closing_label(row, care)}: "
@@ -151,7 +151,7 @@ class Answering:
         return prompt, client
 
 
-def valid_answer(form: dict[str, Any]) -> dict[str, Any]:
+def _valid_answer(form: dict[str, Any]) -> dict[str, Any]:
     """The modal's fields, cleaned; each problem named under its own field."""
     errors: dict[str, str] = {}
     values: dict[str, Any] = {

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from onboard.bot.errors import InvalidInput
 from onboard.bot.standups import records
 from onboard.bot.standups.care import Care, Cares, responders
-from onboard.bot.standups.message import refresh
+from onboard.bot.standups.live_message import refresh
 from onboard.bot.standups.schedule import calendar_for, cutoff_time, parse_clock, standup_time
 from onboard.storage import audit
 from onboard.storage.db import Database

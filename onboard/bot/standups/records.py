@@ -29,8 +29,9 @@ from onboard.storage.models import (
 )
 
 
-def calendar(session: Session, client: Client) -> BusinessCalendar:
-    """The client's calendar with its stand-up days off."""
+def calendar_with_days_off(session: Session, client: Client) -> BusinessCalendar:
+    """The client's calendar with its stand-up days off, read from the database
+    (`schedule.calendar_for` is given them)."""
     days_off = session.scalars(
         select(StandupDayOff.day).where(StandupDayOff.client_id == client.id)
     ).all()

@@ -120,7 +120,7 @@ class Reports:
             client, care, row = records.for_command(
                 session, self.cares, self.clock, channel_id, reference, create=False
             )
-            calendar = records.calendar(session, client)
+            calendar = records.calendar_with_days_off(session, client)
             today = calendar.local_date(now)
             upcoming: list[tuple[Slot, dt.datetime]] = []
             if row.status == "active":

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from onboard.bot.standups.answers import Answering
 from onboard.bot.standups.care import Cares
-from onboard.bot.standups.message import PromptView, prompt_view
+from onboard.bot.standups.live_message import PromptView, prompt_view
 from onboard.bot.standups.options import Options
 from onboard.bot.standups.pacing import Pacer
 from onboard.bot.standups.reports import Report, Reports, Status
@@ -26,7 +26,12 @@ from onboard.storage.models import Client, StandupAnswer, StandupPrompt
 
 
 class Standups:
-    """Hypercare for every client in a hypercare stage, and BAU service reviews after it."""
+    """Hypercare for every client in a hypercare stage, and BAU service reviews after it.
+
+    A facade, kept on purpose: the app, handlers and jobs hold this one object and need not know
+    which part owns a call, so most methods only pass the call on. Building the parts here also
+    gives them one shared `Cares`.
+    """
 
     def __init__(
         self,

@@ -19,7 +19,7 @@ from onboard.bot import outbound
 from onboard.bot.calendar import BusinessCalendar
 from onboard.bot.standups import records, window
 from onboard.bot.standups.care import Care, Cares, responders
-from onboard.bot.standups.message import MESSAGE, prompt_key
+from onboard.bot.standups.live_message import MESSAGE, prompt_key
 from onboard.bot.standups.reports import worst
 from onboard.bot.standups.schedule import (
     DAILY,
@@ -120,7 +120,7 @@ class Sweep:
                 queued += window.start(session, client, row, care, at)
         elif care is not None and row.status == "active":
             queued += window.finish(session, client, row, care, at)
-        calendar = records.calendar(session, client)
+        calendar = records.calendar_with_days_off(session, client)
         if care is not None and row.status == "active":
             queued += self._open_due(session, client, row, care, calendar, prompts, at)
             queued += window.milestones(session, client, row, care, calendar, at)

@@ -7,6 +7,7 @@ Each function runs inside the sweep's transaction, under the client's lock.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -24,7 +25,7 @@ def start(session: Session, client: Client, row: Hypercare, care: Care, at: dt.d
     """The client entered the hypercare stage (or entered it again): plan and announce it."""
     again = row.started_at is not None
     started = client.stage_entered_at or at
-    calendar = records.calendar(session, client)
+    calendar = records.calendar_with_days_off(session, client)
     row.status, row.stage_key, row.started_at = "active", care.stage_key, started
     row.start_date = calendar.local_date(started)
     row.end_date = row.start_date + dt.timedelta(days=care.rules.days - 1)
@@ -88,7 +89,7 @@ def finish(session: Session, client: Client, row: Hypercare, care: Care, at: dt.
     ended = (client.completed_at if client.status == "completed" else None) or (
         client.stage_entered_at or at
     )
-    calendar = records.calendar(session, client)
+    calendar = records.calendar_with_days_off(session, client)
     row.status, row.ended_at = "exited", ended
     row.bau_started_on = calendar.local_date(ended)
     cadence = (client.playbook.get("review_cadence") or {}).get(client.tier)
@@ -159,23 +160,9 @@ def milestones(
         if records.queued(session, key):
             return 0
         message = render_message("hypercare_exit_ready", client=client, care=care)
-        outbound.enqueue_call(
-            session,
-            key,
-            "chat.postMessage",
-            {"channel": client.channel_id, **message},
-            client_id=client.id,
-            not_before=at,
+        return _announce(
+            session, client, key, client.channel_id, message, "hypercare.exit_ready", at
         )
-        audit.record(
-            session,
-            audit.Cause.system(),
-            "hypercare.exit_ready",
-            client_id=client.id,
-            subject=key,
-            at=at,
-        )
-        return 1
     if not held and calendar.local_date(at) > row.end_date:
         key = f"hypercare:{client.id}:overrun:{row.started_at.isoformat()}"
         if records.queued(session, key):
@@ -183,22 +170,49 @@ def milestones(
         message = render_message(
             "hypercare_overrun", client=client, care=care, row=row, criteria=criteria
         )
-        outbound.enqueue_call(
+        return _announce(
             session,
+            client,
             key,
-            "chat.postMessage",
-            {"channel": client.account_manager, **message},
-            client_id=client.id,
-            not_before=at,
-        )
-        audit.record(
-            session,
-            audit.Cause.system(),
+            client.account_manager,
+            message,
             "hypercare.window_ended",
-            client_id=client.id,
-            subject=key,
+            at,
             details={"open": [k for k, _, s in criteria if s != "passed"]},
-            at=at,
         )
-        return 1
     return 0
+
+
+def _announce(
+    session: Session,
+    client: Client,
+    key: str,
+    channel: str,
+    message: dict[str, Any],
+    action: str,
+    at: dt.datetime,
+    *,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Queue a milestone's post under `key` and record `action` now, not when it is sent.
+
+    The caller checks `records.queued` first, so a message already said is not even rendered.
+    """
+    outbound.enqueue_call(
+        session,
+        key,
+        "chat.postMessage",
+        {"channel": channel, **message},
+        client_id=client.id,
+        not_before=at,
+    )
+    audit.record(
+        session,
+        audit.Cause.system(),
+        action,
+        client_id=client.id,
+        subject=key,
+        details=details,
+        at=at,
+    )
+    return 1

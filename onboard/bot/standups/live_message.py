@@ -68,7 +68,7 @@ def prompt_view(session: Session, cares: Cares, prompt: StandupPrompt) -> Prompt
     client = records.client(session, prompt.client_id)
     row = session.scalars(select(Hypercare).where(Hypercare.client_id == client.id)).one()
     care = cares.of(client)
-    calendar = records.calendar(session, client)
+    calendar = records.calendar_with_days_off(session, client)
     answers = records.answers(session, prompt.id)
     away = records.away(session, client.id, prompt.day)
     answered = {a.user_id for a in answers}
