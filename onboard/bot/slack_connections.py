@@ -76,7 +76,7 @@ class KeepAliveWebClient(WebClient):
         headers = HTTPMessage()
         for name, value in response.headers.items():
             headers[name] = value
-        if response.status >= 400:
+        if response.status >= 300:  # urllib raises for these too (Slack does not redirect)
             raise HTTPError(
                 url, response.status, response.reason or "", headers, io.BytesIO(response.data)
             )
