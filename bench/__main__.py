@@ -54,7 +54,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url",
         metavar="URL",
-        help="also measure the bot's ack latency on PostgreSQL, next to SQLite: a scratch "
+        help="also measure on PostgreSQL, next to SQLite (ack latency and memory): a scratch "
         "database is created on this URL's server (postgresql://…; the user needs CREATEDB) "
         "and dropped afterwards",
     )
@@ -86,7 +86,12 @@ def main(argv: list[str] | None = None) -> int:
             threads=options.threads,
         )
     if options.only in (None, "memory"):
-        codes["memory"] = memory.main(quick=options.quick, write=write, threads=options.threads)
+        codes["memory"] = memory.main(
+            quick=options.quick,
+            write=write,
+            threads=options.threads,
+            database_url=options.database_url,
+        )
     if options.all:
         for name in others():
             command = [sys.executable, "-m", f"bench.{name}"]

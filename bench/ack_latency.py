@@ -327,8 +327,16 @@ def reading(results: list[Result], threads: int, clients: tuple[int, int]) -> li
         f"(checked without the database: the user comes from the directory's cache), against "
         f"{find(results, c, 'bare', 'command').cpu_per_request:.1f} ms for bare Bolt. At "
         f"concurrency {c} their p99 are {help_.percentile(99):.0f} and "
-        f"{errors.percentile(99):.0f} ms: under {GOAL_MS:.0f} ms; the bare app is faster still "
-        "(its work is only Bolt's), and the ratio to it moves most from run to run.",
+        f"{errors.percentile(99):.0f} ms"
+        + (
+            f": under {GOAL_MS:.0f} ms"
+            if max(help_.percentile(99), errors.percentile(99)) < GOAL_MS
+            else ""
+        )
+        + ". The bot's web layer checks the signature and decodes the body once, itself, and "
+        "hands Bolt the result; Bolt's own adapter (the bare app's) percent-decodes a modal's "
+        "payload in a Python loop, which the bot does in C, so for a submission the bot can "
+        "ack faster than the bare app. The ratio to the bare app moves most from run to run.",
         f"- **A click** is acked first thing, on the HTTP thread; its work follows on the "
         f"after-ack pool: the decision's transaction and audit event, an ephemeral answer "
         f"through Slack, then the outbox re-renders the deliverable message; "
@@ -424,8 +432,8 @@ def render(
         "channel, invites people, and posts and pins its card. "
         f"1/{VALID_SHARE} as many of these are sent as of the others;",
         "- **bare Bolt**: the same bodies to a Bolt app whose only listeners call `ack()` (a "
-        "command, an `approve` action, a `new_client` view): the floor that Bolt, its "
-        "signature check and the server stack set.",
+        "command, an `approve` action, a `new_client` view), through Bolt's WSGI adapter: what "
+        "Bolt, its signature check and the server stack cost with no work at all.",
         "",
         "The bot is `onboard serve` itself, in its own process with its outbox worker and "
         f"scheduler running, on {database} in a temporary directory, logging at INFO to a "

@@ -29,7 +29,16 @@ from bench.scenarios import (
     drive,
     set_up,
 )
-from bench.servers import HTTP_THREADS, Others, Server, load_average, onboard_serve, quiet, rss_kib
+from bench.servers import (
+    HTTP_THREADS,
+    Others,
+    Server,
+    load_average,
+    onboard_serve,
+    quiet,
+    rss_kib,
+    scratch_database,
+)
 from onboard.standin.server import SlackStandIn
 from onboard.standin.workspace import Workspace
 
@@ -167,6 +176,32 @@ def trend(steps: list[int]) -> str:
     return ": it still grows"
 
 
+def growth_of(run: Run) -> str:
+    """The idle size after each round, the steps between them, and the trend, in words."""
+    idle = [s for s in run.samples if s.idle]
+    second = idle[1] if len(idle) > 2 else idle[0]  # the first round warms caches and pools
+    grew = idle[-1].rss - second.rss
+    per_thousand = 1000 * grew / max(idle[-1].answered - second.answered, 1)
+    steps = [b.rss - a.rss for a, b in pairwise(idle[1:])]
+    return (
+        ", ".join(f"{mib(s.rss)}" for s in idle[1:])
+        + " MiB, that is "
+        + ", ".join(f"{step / 1024:+.1f}" for step in steps)
+        + f" MiB a round after the first. From {second.answered:,} to {idle[-1].answered:,} "
+        f"requests it grew {grew / 1024:+.1f} MiB ({per_thousand:+.0f} KiB per 1,000 "
+        f"requests){trend(steps)}"
+    )
+
+
+def on_postgres(run: Run) -> str:
+    return (
+        "- **The same on PostgreSQL** (a fresh `onboard serve` on a scratch database, so no "
+        f"database cache inside the process): {mib(run.started)} MiB before any request, "
+        f"{mib(run.set_up)} MiB after the set-up, {mib(run.peak)} MiB at the peak; idle after "
+        f"each round: {growth_of(run)}."
+    )
+
+
 def mib(kib: float) -> str:
     return f"{kib / 1024:.1f}"
 
@@ -181,16 +216,14 @@ def render(
     imports: list[tuple[str, int]],
     others: float,
     load: str,
+    postgres: Run | None = None,
 ) -> str:
     m = machine()
     final = run.samples[-1].rss
     idle = [s for s in run.samples if s.idle]
-    second = idle[1] if len(idle) > 2 else idle[0]  # the first round warms caches and pools
-    growth = 1000 * (final - second.rss) / max(idle[-1].answered - second.answered, 1)
     under = max(run.peak, final) < GOAL_MIB * 1024
     loaded = [s for s in run.samples if not s.idle]
     at_goal = next((s for s in idle if s.answered == GOAL_REQUESTS), None)
-    steps = [b.rss - a.rss for a, b in pairwise(idle[1:])]  # KiB a round, after the first
     wrong = [f for f in run.failures if ACK_TIMEOUT not in f]
     timeouts = len(run.failures) - len(wrong)
     lines = [
@@ -237,13 +270,8 @@ def render(
         + ". The charting library is loaded only the first time a process draws the weekly "
         "digest's chart (the scheduler's, in the week's digest run), so it is not part of the "
         "serving size; the migration tool is, for the migrations `serve` runs at start.",
-        f"- **Growth:** idle after each round of {total // ROUNDS:,} requests: "
-        + ", ".join(f"{mib(s.rss)}" for s in idle[1:])
-        + " MiB, that is "
-        + ", ".join(f"{(b.rss - a.rss) / 1024:+.1f}" for a, b in pairwise(idle[1:]))
-        + f" MiB a round after the first. From {second.answered:,} to {idle[-1].answered:,} "
-        f"requests it grew {(final - second.rss) / 1024:+.1f} MiB ({growth:+.0f} KiB per 1,000 "
-        "requests)" + f"{trend(steps)}.",
+        f"- **Growth:** idle after each round of {total // ROUNDS:,} requests: {growth_of(run)}.",
+        *([on_postgres(postgres)] if postgres else []),
         "- The mix, repeated in this order: "
         + ", ".join(f"{n} × {kind}" for kind, n in MIX.items())
         + " in every "
@@ -272,17 +300,17 @@ def render(
     return "\n".join(lines)
 
 
-def main(*, quick: bool = False, write: bool = True, threads: int = HTTP_THREADS) -> int:
-    """Measure, print, and write the report's section; 1 when an answer was wrong, else 0."""
-    began, load = time.monotonic(), load_average()
-    total = REQUESTS // 10 if quick else REQUESTS
-    imports = import_costs()
+def run_on(database_url: str | None, total: int, threads: int) -> tuple[Run, list[str], float]:
+    """A fresh `onboard serve` (SQLite, or the database at the URL) under the mixed requests:
+    the run, the warnings its log holds, and the other processes' share of a CPU meanwhile."""
     workspace = Workspace()
     team = [workspace.add_user(f"member{i}.team").id for i in range(TEAM)]
     with (
         tempfile.TemporaryDirectory(prefix="onboard-memory-") as tmp,
         SlackStandIn(workspace) as standin,
-        onboard_serve(standin.api_url, workspace.bot_token, Path(tmp), threads, team) as server,
+        onboard_serve(
+            standin.api_url, workspace.bot_token, Path(tmp), threads, team, database_url
+        ) as server,
     ):
         quiet([server.pid], most=SETTLE_SECONDS)
         started = rss_kib(server.pid)
@@ -296,6 +324,30 @@ def main(*, quick: bool = False, write: bool = True, threads: int = HTTP_THREADS
         run = measure(server, stage, total, stage.setup_requests, started)
         elsewhere = others.stop()
         problems, _ = server.log_problems()
+    return run, problems, elsewhere
+
+
+def main(
+    *,
+    quick: bool = False,
+    write: bool = True,
+    threads: int = HTTP_THREADS,
+    database_url: str | None = None,
+) -> int:
+    """Measure, print, and write the report's section; 1 when an answer was wrong, else 0.
+
+    With `database_url` (postgresql://…), the same run follows on a scratch database there.
+    """
+    began, load = time.monotonic(), load_average()
+    total = REQUESTS // 10 if quick else REQUESTS
+    imports = import_costs()
+    run, problems, elsewhere = run_on(None, total, threads)
+    postgres = None
+    if database_url:
+        print("the same on PostgreSQL", flush=True)
+        with scratch_database(database_url) as url:
+            postgres, more, _ = run_on(url, total, threads)
+        problems += more
     took = time.monotonic() - began
     section = render(
         run,
@@ -306,6 +358,7 @@ def main(*, quick: bool = False, write: bool = True, threads: int = HTTP_THREADS
         imports=imports,
         others=elsewhere,
         load=load,
+        postgres=postgres,
     )
     print(section)
     for line in problems[:5]:
@@ -313,7 +366,7 @@ def main(*, quick: bool = False, write: bool = True, threads: int = HTTP_THREADS
     if write:
         write_section(SECTION, section, after=AFTER)
         print(f"wrote the {SECTION!r} section of {REPORT} ({took:.0f} s)")
-    return 1 if run.failures else 0
+    return 1 if run.failures or (postgres is not None and postgres.failures) else 0
 
 
 if __name__ == "__main__":
@@ -325,5 +378,17 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
     parser.add_argument("--no-write", action="store_true", help="leave docs/ as it is")
     parser.add_argument("--threads", type=int, default=HTTP_THREADS, help="ONBOARD_HTTP_THREADS")
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="also run on a scratch PostgreSQL database made on this server (postgresql://…)",
+    )
     options = parser.parse_args()
-    sys.exit(main(quick=options.quick, write=not options.no_write, threads=options.threads))
+    sys.exit(
+        main(
+            quick=options.quick,
+            write=not options.no_write,
+            threads=options.threads,
+            database_url=options.database_url,
+        )
+    )
