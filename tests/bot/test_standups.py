@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from onboard.bot.gateway import SlackRetryLater
 from onboard.bot.playbook_files import available
 from onboard.bot.standups import Pacer, add_months
+from onboard.bot.standups.care import Cares
 from onboard.schedules.jobs import JOBS
 from onboard.standin.workspace import Workspace
 from onboard.storage.db import Database
@@ -427,3 +428,22 @@ def _cause(people: People, *, admin: bool = False) -> Any:
     from onboard.storage.audit import Cause
 
     return Cause(actor=people.admin.id if admin else people.am.id)
+
+
+def test_clients_on_one_playbook_share_one_reading_of_its_hypercare() -> None:
+    # The sweep keeps each client's reading for the life of the process: a thousand clients
+    # on one playbook must cost a thousand keys, not a thousand copies of its rules.
+    cares = Cares(Database("sqlite://"))
+    created = at("2026-11-23T09:00:00")
+    clients = [Client(id=n, created_at=created, playbook=MANAGED) for n in range(1, 4)]
+    changed = {**MANAGED, "stages": [dict(stage) for stage in MANAGED["stages"]]}
+    hypercare = next(s for s in changed["stages"] if (s.get("automation") or {}).get("hypercare"))
+    hypercare["name"] = "Aftercare"
+    other = Client(id=4, created_at=created, playbook=changed)
+
+    readings = [cares.of(client) for client in clients]
+
+    assert readings[0] is not None
+    assert readings[0] is readings[1] is readings[2]
+    assert cares.of(other) is not readings[0]
+    assert cares.of(other).stage_name == "Aftercare"  # type: ignore[union-attr]

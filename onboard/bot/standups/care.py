@@ -6,6 +6,7 @@ Snapshots never change, so each client's is read once per process (`Cares`).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,20 +62,30 @@ class Cares:
         # Keyed with the client's creation too, as a database may hand a deleted client's ID
         # to a new one.
         self._known: dict[tuple[int, dt.datetime], Care | None] = {}
+        # Clients on the same playbook share one Care, so that each client costs this cache a
+        # key rather than its own copy of the rules (it grows with every client ever seen).
+        self._alike: dict[str, Care] = {}
 
     def stage_key(self, client_id: int, created: dt.datetime) -> str | None:
         """The key of the client's hypercare stage, for the sweep's cheap first look."""
         if (client_id, created) not in self._known:
             with self.db.transaction() as session:
                 snapshot = session.scalar(select(Client.playbook).where(Client.id == client_id))
-            self._known[client_id, created] = care_of(snapshot or {})
+            self._known[client_id, created] = self._shared(care_of(snapshot or {}))
         care = self._known[client_id, created]
         return care.stage_key if care else None
 
     def of(self, client: Client) -> Care | None:
         if (client.id, client.created_at) not in self._known:
-            self._known[client.id, client.created_at] = care_of(client.playbook)
+            self._known[client.id, client.created_at] = self._shared(care_of(client.playbook))
         return self._known[client.id, client.created_at]
+
+    def _shared(self, care: Care | None) -> Care | None:
+        if care is None:
+            return None
+        same = [care.stage_key, care.stage_name, care.stage_index, care.criteria, care.next_stage]
+        key = json.dumps([*same, care.rules.model_dump(mode="json")], sort_keys=True)
+        return self._alike.setdefault(key, care)
 
 
 def responders(row: Hypercare, client: Client, team: Sequence[str]) -> list[str]:
