@@ -217,6 +217,7 @@ def _bolt_app(settings: Settings, token: str, after_ack: AfterAck) -> App:
         signing_secret=secret.get_secret_value() if secret else "socket-mode-unsigned",
         token_verification_enabled=False,
         # web.py checks every request's signature before parsing it; Socket Mode has none.
+        # Any other way into `dispatch` (an OAuth route, another adapter) must check it first.
         request_verification_enabled=False,
         logger=logging.getLogger("onboard.bolt"),
     )
