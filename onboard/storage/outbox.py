@@ -14,6 +14,10 @@ from sqlalchemy.orm import Session
 
 from onboard.storage.models import OutboxMessage
 
+# A row queued without `not_before` is due at once by any clock: a replica whose clock runs a
+# little behind the one that queued it (or a test's fixed clock) does not leave it waiting.
+AT_ONCE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
 
 def enqueue(
     session: Session,
@@ -34,7 +38,7 @@ def enqueue(
         "client_id": client_id,
         "status": "pending",
         "attempts": 0,
-        "next_attempt_at": not_before or now,
+        "next_attempt_at": not_before or AT_ONCE,
         "created_at": now,
     }
     dialect = session.get_bind().dialect.name

@@ -233,3 +233,25 @@ def test_a_burst_of_updates_to_one_live_message_is_delivered_once(onboard: Runni
     assert {k: r.status for k, r in rows.items()} == dict.fromkeys(rows, "sent")
     assert rows["click:0"].result == {"coalesced_into": "click:3"}
     assert rows["click:3"].result == {"shown": True}
+
+
+def test_a_call_queued_by_a_process_whose_clock_runs_ahead_is_sent_at_once(
+    start_bot: BotFactory, people: People
+) -> None:
+    # Replicas' clocks differ by a little; a row due "now" must not wait for the slowest one.
+    behind = FixedClock(NOW - dt.timedelta(minutes=5))
+    onboard = start_bot(clock=behind)
+    channel = onboard.workspace.channel_by_name("general")
+    assert channel is not None
+    with onboard.bot.db.transaction() as session:
+        enqueue(
+            session,
+            "ahead:hello",
+            "slack.call",
+            {"method": "chat.postMessage", "args": {"channel": channel.id, "text": "Hello"}},
+            now=NOW,
+        )
+
+    onboard.deliver()
+
+    assert "Hello" in [m.text for m in onboard.workspace.messages_in(channel.id)]
