@@ -29,7 +29,11 @@ class NotFromSlack(Exception):
         self.text = text
 
 
-_BAD = NotFromSlack("400 Bad Request", "not a Slack request")
+def _bad() -> NotFromSlack:
+    # A new exception each time: a shared one would carry the last request's traceback.
+    return NotFromSlack("400 Bad Request", "not a Slack request")
+
+
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 
@@ -48,15 +52,15 @@ def parse(content_type: str, body: bytes) -> dict[str, Any]:
             if "payload" not in fields:
                 if "command" in fields or "ssl_check" in fields:
                     return fields
-                raise _BAD
+                raise _bad()
             document = json.loads(fields["payload"])
     except (ValueError, UnicodeDecodeError):
-        raise _BAD from None
+        raise _bad() from None
     if not isinstance(document, dict) or not isinstance(document.get("type"), str):
-        raise _BAD
+        raise _bad()
     view = document.get("view")
     if view is not None and not (isinstance(view, dict) and isinstance(view.get("type"), str)):
-        raise _BAD
+        raise _bad()
     return document
 
 
