@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from slack_sdk.errors import SlackApiError
@@ -15,40 +14,34 @@ from onboard.standin import SlackStandIn
 
 
 @pytest.fixture
-def standin() -> Iterator[SlackStandIn]:
-    with SlackStandIn() as running:
-        yield running
-
-
-@pytest.fixture
-def gateway(standin: SlackStandIn) -> SlackGateway:
-    return SlackGateway(web_client(standin.workspace.bot_token, standin.api_url))
+def gateway(slack: SlackStandIn) -> SlackGateway:
+    return SlackGateway(web_client(slack.workspace.bot_token, slack.api_url))
 
 
 def test_twenty_messages_travel_on_one_connection(
-    standin: SlackStandIn, gateway: SlackGateway
+    slack: SlackStandIn, gateway: SlackGateway
 ) -> None:
     channel = gateway.call("conversations.create", name="acme-onboarding")["channel"]["id"]
     for n in range(20):
         gateway.call("chat.postMessage", channel=channel, text=f"update {n}")
 
-    assert len(standin.workspace.messages_in(channel)) == 20
-    assert standin.connections == 1
+    assert len(slack.workspace.messages_in(channel)) == 20
+    assert slack.connections == 1
 
 
 def test_a_refusal_is_slacks_error_and_the_connection_stays(
-    standin: SlackStandIn, gateway: SlackGateway
+    slack: SlackStandIn, gateway: SlackGateway
 ) -> None:
     with pytest.raises(SlackRefused) as refused:
         gateway.call("chat.postMessage", channel="C0NOSUCH", text="hello")
     assert refused.value.error == "channel_not_found"
 
     gateway.call("conversations.create", name="acme-onboarding")
-    assert standin.connections == 1
+    assert slack.connections == 1
 
 
-def test_rate_limit_keeps_slacks_retry_after(standin: SlackStandIn, gateway: SlackGateway) -> None:
-    standin.workspace.inject("conversations.create", status=429, retry_after=7)
+def test_rate_limit_keeps_slacks_retry_after(slack: SlackStandIn, gateway: SlackGateway) -> None:
+    slack.workspace.inject("conversations.create", status=429, retry_after=7)
 
     with pytest.raises(SlackRetryLater) as later:
         gateway.call("conversations.create", name="acme-onboarding")
@@ -59,22 +52,22 @@ def test_rate_limit_keeps_slacks_retry_after(standin: SlackStandIn, gateway: Sla
 
 
 def test_a_dropped_connection_is_a_network_failure_and_the_next_call_reconnects(
-    standin: SlackStandIn, gateway: SlackGateway
+    slack: SlackStandIn, gateway: SlackGateway
 ) -> None:
     gateway.call("auth.test")
-    standin.workspace.inject("conversations.create", drop=True)
+    slack.workspace.inject("conversations.create", drop=True)
 
     with pytest.raises(SlackRetryLater) as later:
         gateway.call("conversations.create", name="acme-onboarding")
     assert later.value.error.startswith("network")
 
     assert gateway.call("conversations.create", name="acme-onboarding")["ok"]
-    assert standin.connections == 2
+    assert slack.connections == 2
 
 
-def test_server_errors_raise_slack_api_error_with_the_status(standin: SlackStandIn) -> None:
-    client = web_client(standin.workspace.bot_token, standin.api_url)
-    standin.workspace.inject("auth.test", status=503)
+def test_server_errors_raise_slack_api_error_with_the_status(slack: SlackStandIn) -> None:
+    client = web_client(slack.workspace.bot_token, slack.api_url)
+    slack.workspace.inject("auth.test", status=503)
 
     with pytest.raises(SlackApiError) as failed:
         client.auth_test()
@@ -82,20 +75,20 @@ def test_server_errors_raise_slack_api_error_with_the_status(standin: SlackStand
     assert failed.value.response.status_code == 503
 
 
-def test_a_late_answer_is_never_sent_again(standin: SlackStandIn) -> None:
+def test_a_late_answer_is_never_sent_again(slack: SlackStandIn) -> None:
     # The call reached Slack; only its answer is late. A resend would post the message twice,
     # so a retry handler for dropped connections must not take it for one.
     client = KeepAliveWebClient(
-        token=standin.workspace.bot_token,
-        base_url=standin.api_url,
+        token=slack.workspace.bot_token,
+        base_url=slack.api_url,
         timeout=1,
         retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
     )
     channel = client.conversations_create(name="acme-onboarding")["channel"]["id"]
-    standin.workspace.inject("chat.postMessage", delay=1.5)
+    slack.workspace.inject("chat.postMessage", delay=1.5)
 
     with pytest.raises(TimeoutError):
         client.chat_postMessage(channel=channel, text="Kickoff is on Monday")
 
     time.sleep(1.0)  # the stand-in finishes the delayed call
-    assert [m.text for m in standin.workspace.messages_in(channel)] == ["Kickoff is on Monday"]
+    assert [m.text for m in slack.workspace.messages_in(channel)] == ["Kickoff is on Monday"]
