@@ -57,7 +57,7 @@ GOAL_CONCURRENCY = 16
 GOAL_RATIO = 1.5
 GOAL_MS = 100.0
 SECTION = "## Ack latency"
-SPLIT = "SQLite, `serve --no-outbox` + `scheduler`"
+SPLIT = "`serve --ack-only` + `scheduler`"
 OLD_TITLE = "## Ack latency of `/onboard`"  # the section's title before it covered clicks
 
 App = Literal["bot", "bare"]
@@ -262,7 +262,10 @@ def goal_lines(results: list[Result]) -> list[str]:
 
 
 def met(results: list[Result], kind: str) -> bool:
-    r = find(results, GOAL_CONCURRENCY, "bot", kind)
+    return meets(results, find(results, GOAL_CONCURRENCY, "bot", kind))
+
+
+def meets(results: list[Result], r: Result) -> bool:
     bare = bare_of(results, r)
     assert bare is not None
     return r.percentile(99) <= GOAL_RATIO * bare.percentile(99) and r.percentile(99) < GOAL_MS
@@ -282,28 +285,38 @@ def p99(results: list[Result], concurrency: int, app: App, kind: str) -> float:
 
 
 def split_lines(results: list[Result]) -> list[str]:
-    """What moving the Slack calls to a second process did, at the goal's concurrency."""
+    """What moving the work after the acks to a second process did, at the goal's concurrency."""
     c = GOAL_CONCURRENCY
-    pairs = []
-    for kind in ("approve", "valid"):
-        rows = [
-            r for r in results if r.concurrency == c and r.row.app == "bot" and r.row.kind == kind
-        ]
-        one = next((r for r in rows if r.row.database == "SQLite"), None)
-        two = next((r for r in rows if r.row.database == SPLIT), None)
-        if one and two:
-            pairs.append(
-                f"{NAMES[kind]} {two.percentile(99):.0f} ms p99 against {one.percentile(99):.0f}"
-            )
-    if not pairs:
+    split = [
+        r for r in results if r.concurrency == c and r.row.app == "bot" and SPLIT in r.row.database
+    ]
+    if not split:
         return []
+    database = split[0].row.database.split(",")[0]
+    pairs = []
+    for two in split:
+        one = next(
+            r
+            for r in results
+            if r.concurrency == c
+            and r.row.app == "bot"
+            and r.row.kind == two.row.kind
+            and r.row.database == database
+        )
+        pairs.append(
+            f"{NAMES[two.row.kind]} {two.percentile(99):.0f} ms p99 "
+            f"(against {one.percentile(99):.0f})"
+        )
+    passed = [NAMES[r.row.kind] for r in split if meets(results, r)]
     return [
-        f"- **`serve --no-outbox`** leaves the Slack calls (channel set-up, re-rendering live "
-        f"messages) to a second process, and the queued calls wait for its next poll (0.1 s "
-        f"here). At concurrency {c}: " + "; ".join(pairs) + " ms with everything in one "
-        "process. On this machine the second process takes its CPU from the same two cores as "
-        "the clients, the stand-in and the server, so this measures the split, not the gain a "
-        "machine with a core to spare for it would see."
+        "- **`serve --ack-only`** answers Slack and writes each request to the inbox table "
+        "before the ack; an `onboard scheduler` process beside it does the work (the decision, "
+        "saving the form, opening the modal) and the queued Slack calls, so the acks no longer "
+        "take turns for one interpreter with that work. The work waits for the worker's next "
+        f"look (every 0.2 s). At concurrency {c} on {database}: " + "; ".join(pairs) + " ms "
+        f"with everything in one process. Split this way, the goal is met by "
+        f"{', '.join(passed) or 'none of the five'}. The worker takes its CPU from the same "
+        "two cores as the clients, the stand-in and the server."
     ]
 
 
@@ -337,8 +350,9 @@ def reading(results: list[Result], threads: int, clients: tuple[int, int]) -> li
         "hands Bolt the result; Bolt's own adapter (the bare app's) percent-decodes a modal's "
         "payload in a Python loop, which the bot does in C, so for a submission the bot can "
         "ack faster than the bare app. The ratio to the bare app moves most from run to run.",
-        f"- **A click** is acked first thing, on the HTTP thread; its work follows on the "
-        f"after-ack pool: the decision's transaction and audit event, an ephemeral answer "
+        f"- **A click** is acked once the inbox holds it, on the HTTP thread; its work "
+        f"follows on the after-ack pool: the decision's transaction and audit event, an "
+        f"ephemeral answer "
         f"through Slack, then the outbox re-renders the deliverable message; "
         f"{approve.cpu_per_request:.1f} ms of CPU per click in all, against "
         f"{find(results, c, 'bare', 'click').cpu_per_request:.1f} ms for bare Bolt's ack. "
@@ -349,13 +363,14 @@ def reading(results: list[Result], threads: int, clients: tuple[int, int]) -> li
         f"{approve.percentile(99):.0f} ms, and went on for {approve.settle:.1f} s after the "
         f"last answer ('drain s'). At concurrency 1 the ack takes "
         f"{lone_click.percentile(50):.1f} ms at p50.",
-        "- **`/onboard new`** acks empty; rendering the New client modal and `views.open` "
-        "follow on the after-ack pool "
+        "- **`/onboard new`** acks empty once the inbox holds it; rendering the New client "
+        "modal and `views.open` follow on the after-ack pool "
         f"({new.percentile(99):.0f} ms p99 at concurrency {c}, {new.cpu_per_request:.1f} ms "
         "of CPU each). The stand-in answers `views.open` in a few milliseconds; with real "
         "Slack the after-ack thread waits longer, which holds no ack up.",
         f"- **A valid New client form** is checked before the ack (a mistake is shown under "
-        f"its field), acked with a *Saving…* modal, then saved on the after-ack pool in one "
+        f"its field), acked with a *Saving…* modal once the inbox holds it, then saved on "
+        f"the after-ack pool in one "
         f"transaction (the client, its contacts, journey, tasks, audit events and outbox "
         f"rows) and the modal updated to say so, or brought back filled in with the reason "
         f"nothing was saved. Its ack: {first.percentile(50):.0f} ms at p50 at concurrency 1, "
@@ -438,11 +453,13 @@ def render(
         "The bot is `onboard serve` itself, in its own process with its outbox worker and "
         f"scheduler running, on {database} in a temporary directory, logging at INFO to a "
         f"file. The rows marked *{SPLIT}* run it as the README's replicas do: `onboard serve "
-        "--no-outbox --no-scheduler` answers Slack and an `onboard scheduler` process beside it "
-        "makes the queued Slack calls (its CPU counts in *server CPU*). Its listeners run on "
-        "the HTTP thread and Bolt answers when they return (`process_before_response`); what "
-        "follows an ack runs on its after-ack pool "
-        f"({AFTER_ACK_THREADS} threads). The bare app runs in another process on waitress with "
+        "--ack-only --no-scheduler` answers Slack and an `onboard scheduler` process beside "
+        "it does the requests' work and makes the queued Slack calls (its CPU counts in "
+        "*server CPU*). Its listeners run on the HTTP thread and Bolt answers when they return "
+        "(`process_before_response`); a listener writes the request's work to the inbox table "
+        "before it returns, and the work runs on a pool "
+        f"({AFTER_ACK_THREADS} threads) of the same process, or of the scheduler's. "
+        "The bare app runs in another process on waitress with "
         f"the bot's options (`create_server`, {threads} threads, `process_before_response`). "
         "The clients and the Slack stand-in that the bot calls run in a third "
         "process. Every request is a real Slack body (form-encoded command, `payload=` JSON "
@@ -546,10 +563,12 @@ def main(
         if database_url:
             database_url = stack.enter_context(scratch_database(database_url))
         databases = {"SQLite": None} | ({"PostgreSQL": database_url} if database_url else {})
-        # The same bot on SQLite once more, as two processes: `serve --no-outbox` answers,
-        # `onboard scheduler` makes the Slack calls (the README's replicas).
+        # The same bot once more, as two processes: `serve --ack-only` answers, `onboard
+        # scheduler` does the work and the Slack calls (the README's replicas). On PostgreSQL
+        # when there is one: two processes writing one SQLite file wait in its busy handler.
         variants = [(label, url, False) for label, url in databases.items()]
-        variants.append((SPLIT, None, True))
+        last = list(databases)[-1]
+        variants.append((f"{last}, {SPLIT}", databases[last], True))
         bots: dict[str, Server] = {}
         for label, url, worker in variants:
             folder = Path(tmp) / re.sub(r"\W+", "-", label.lower())

@@ -191,8 +191,9 @@ def onboard_serve(
 ) -> Iterator[Server]:
     """Run `onboard serve` (outbox and scheduler included); SQLite in `folder` unless told.
 
-    With `worker`, serve runs `--no-outbox --no-scheduler` and an `onboard scheduler` process
-    beside it makes the Slack calls (polling every 0.1 s, as the README advises).
+    With `worker`, serve runs `--ack-only --no-scheduler` and an `onboard scheduler` process
+    beside it does the requests' work and makes the Slack calls (the outbox polled every
+    0.1 s, as the README advises).
     It runs in `folder` (so no .env or onboard.db of the checkout is picked up) and logs there.
     """
     port = free_port()
@@ -201,7 +202,7 @@ def onboard_serve(
     log = folder / f"{name}.log"
     command = [sys.executable, "-m", "onboard", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if worker:
-        command += ["--no-outbox", "--no-scheduler"]
+        command += ["--ack-only", "--no-scheduler"]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, cwd=folder, stdout=out, stderr=out)
     helpers: list[subprocess.Popen[bytes]] = []

@@ -29,7 +29,7 @@ class DemoFailed(Exception):
 
 def _deliver(bot: Onboard) -> None:
     """The work after the acks, then every outbox row due now."""
-    bot.after_ack.wait_idle(30)
+    bot.inbox.wait_idle(30)
     bot.delivery.drain()
 
 
@@ -259,7 +259,7 @@ def _steps(bot, slack: SlackDriver, workspace: Workspace, alice: str, say) -> No
     answer = slack.submit_view(alice, view_id, form).json()
     saving = answer.get("response_action") == "update" and answer["view"]["callback_id"]
     _check(saving == "new_client_saving", f"submit answered {answer}")
-    bot.after_ack.wait_idle(30)  # the client is saved just after the ack
+    bot.inbox.wait_idle(30)  # the client is saved just after the ack
     shown = workspace.view(view_id)
     _check(shown is not None and shown.callback_id == "new_client_saved", "the form was not saved")
 

@@ -114,7 +114,7 @@ class Running:
 
     def settle(self) -> None:
         """Let the work the bot does after its acks finish (a decision, a saved form)."""
-        assert self.bot.after_ack.wait_idle(30), "work after an ack did not finish"
+        assert self.bot.inbox.wait_idle(30), "work after an ack did not finish"
 
     def deliver(self) -> None:
         """Let the work after the acks finish, then the outbox worker send everything due now."""

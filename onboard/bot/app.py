@@ -28,10 +28,10 @@ from onboard.bot import (
     tasks,
     weekly,
 )
-from onboard.bot.after_ack import AfterAck
 from onboard.bot.delivery import Delivery
 from onboard.bot.gateway import SlackCallError, SlackGateway, web_client
 from onboard.bot.identity import Directory
+from onboard.bot.inbox import Inbox
 from onboard.bot.metrics import Metrics
 from onboard.bot.settings import Settings
 from onboard.bot.slack_connections import KeepAliveWebClient
@@ -65,17 +65,23 @@ class Onboard:
     digest: weekly.WeeklyDigest
     intake: intake.Intakes
     bolt: App
-    after_ack: AfterAck
+    inbox: Inbox
     clock: Callable[[], dt.datetime]
 
     scheduler: Scheduler | None = None
     metrics: Metrics = field(init=False)
     surveys: surveys.Surveys = field(init=False)
 
-    def start_background(self, *, scheduler: bool = True, outbox: bool = True) -> None:
-        """Deliver the outbox and run the sweeps, each unless told not to."""
+    def start_background(
+        self, *, scheduler: bool = True, outbox: bool = True, work: bool = True
+    ) -> None:
+        """Deliver the outbox, do acked requests' work and run the sweeps, each unless told
+        not to. Without `work`, this process's acks leave their work to another process."""
         if outbox:
             self.delivery.start()
+        self.inbox.works_here = work
+        if work:
+            self.inbox.start()
         if scheduler:
             self.scheduler = Scheduler(
                 self, standby_poll_seconds=self.settings.scheduler_standby_seconds
@@ -83,7 +89,7 @@ class Onboard:
             self.scheduler.start()
 
     def stop(self) -> None:
-        self.after_ack.stop()
+        self.inbox.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         self.delivery.stop()
@@ -163,8 +169,9 @@ def build(
     intakes = intake.Intakes.install(
         db, directory, gateway, delivery, clock, reminder_hour=settings.reminder_hour
     )
-    after_ack = AfterAck(settings.after_ack_threads)
-    bolt = _bolt_app(settings, token, after_ack)
+    inbox = Inbox(db, settings.after_ack_threads, settings.inbox_lease_seconds)
+    bolt = _bolt_app(settings, token, inbox)
+    inbox.dispatch = bolt.dispatch
     bot = Onboard(
         settings,
         db,
@@ -180,7 +187,7 @@ def build(
         digest,
         intakes,
         bolt,
-        after_ack,
+        inbox,
         clock,
     )
 
@@ -193,12 +200,14 @@ def build(
     )
     gateway.on_error = lambda method, error: bot.metrics.slack_errors.labels(method, error).inc()
     delivery.on_sent = bot.metrics.outbox_sent.inc
-    bot.metrics.after_ack.set_function(lambda: after_ack.pending)
+    bot.metrics.after_ack.set_function(lambda: inbox.pending)
+    bot.metrics.inbox_depth.set_function(lambda: inbox.waiting()[0])
+    bot.metrics.inbox_age.set_function(lambda: inbox.waiting()[1])
     register(bot)
     return bot
 
 
-def _bolt_app(settings: Settings, token: str, after_ack: AfterAck) -> App:
+def _bolt_app(settings: Settings, token: str, inbox: Inbox) -> App:
     # Interactive calls (views.open) must land within the trigger's 3 seconds: one quick
     # retry on a dropped connection, never a long wait.
     client = KeepAliveWebClient(
@@ -211,9 +220,9 @@ def _bolt_app(settings: Settings, token: str, after_ack: AfterAck) -> App:
     return App(
         client=client,
         # Listeners run on the HTTP thread and Slack gets its answer when they return; what
-        # comes after the ack goes to `after_ack` (its pool also serves Bolt's lazy listeners).
+        # comes after the ack goes to the inbox (its pool also serves Bolt's lazy listeners).
         process_before_response=True,
-        listener_executor=after_ack.pool,
+        listener_executor=inbox.pool,
         signing_secret=secret.get_secret_value() if secret else "socket-mode-unsigned",
         token_verification_enabled=False,
         # web.py checks every request's signature before parsing it; Socket Mode has none.

@@ -66,8 +66,15 @@ def serve(
         bool,
         typer.Option(
             "--no-outbox",
-            help="Make no queued Slack calls here: leave them to `onboard scheduler`, so this "
-            "process only answers Slack.",
+            help="Make no queued Slack calls here: leave them to `onboard scheduler`.",
+        ),
+    ] = False,
+    ack_only: Annotated[
+        bool,
+        typer.Option(
+            "--ack-only",
+            help="Only answer Slack: keep each request's work in the database for "
+            "`onboard scheduler` (or another serve) to do, and make no queued Slack calls.",
         ),
     ] = False,
 ) -> None:
@@ -83,7 +90,9 @@ def serve(
     _logging(settings)
     bot = build(settings, migrate=not no_migrate)
     server = HttpServer(bot, host, port)
-    bot.start_background(scheduler=not no_scheduler, outbox=not no_outbox)
+    bot.start_background(
+        scheduler=not no_scheduler, outbox=not (no_outbox or ack_only), work=not ack_only
+    )
     _settle_memory()
     signal.signal(signal.SIGTERM, _interrupt)
     logging.getLogger("onboard").info("listening on %s", server.url)
@@ -119,7 +128,8 @@ def _interrupt(*_: object) -> None:
 
 @cli.command()
 def scheduler() -> None:
-    """Run the periodic sweeps (and outbox delivery) alone, next to `serve --no-scheduler`."""
+    """Run the periodic sweeps, outbox delivery and acked requests' work, next to `serve
+    --no-scheduler` (or `serve --ack-only`)."""
     import threading
 
     from onboard.bot.app import build

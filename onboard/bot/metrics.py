@@ -80,6 +80,16 @@ class Metrics:
 
         depth.set_function(lambda: outbox_state()[0])
         age.set_function(lambda: outbox_state()[1])
+        self.inbox_depth = Gauge(
+            "onboard_inbox_depth",
+            "Acked Slack requests whose work is not done yet, in every process",
+            registry=self.registry,
+        )
+        self.inbox_age = Gauge(
+            "onboard_inbox_oldest_age_seconds",
+            "Age of the oldest acked request whose work is not done",
+            registry=self.registry,
+        )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -53,9 +53,14 @@ class Settings(BaseSettings):
     playbook_dir: Path | None = Field(None, validation_alias=_env("ONBOARD_PLAYBOOK_DIR"))
     http_threads: int = Field(16, ge=1, le=256, validation_alias=_env("ONBOARD_HTTP_THREADS"))
     # Enough for the Slack round trips after acks (a views.open must land within its
-    # trigger's 3 s) without crowding the threads that answer Slack (after_ack.py).
+    # trigger's 3 s) without crowding the threads that answer Slack (inbox.py).
     after_ack_threads: int = Field(
         8, ge=1, le=64, validation_alias=_env("ONBOARD_AFTER_ACK_THREADS")
+    )
+    # An acked request whose work has not finished this long after a process took it on
+    # (the process died) is taken on by another (inbox.py).
+    inbox_lease_seconds: float = Field(
+        60, gt=0, le=3600, validation_alias=_env("ONBOARD_INBOX_LEASE_SECONDS")
     )
     outbox_poll_seconds: float = Field(
         0.5, gt=0, le=60, validation_alias=_env("ONBOARD_OUTBOX_POLL_SECONDS")

@@ -45,7 +45,7 @@ def on_click(
     bot: Onboard, action_id: str | re.Pattern[str]
 ) -> Callable[[Callable[[Click], None]], Callable[[Click], None]]:
     """Registers `work` for clicks on `action_id`: Slack gets its ack at once, and `work`
-    runs after it, on the after-ack pool."""
+    runs after it, from the inbox."""
 
     def register(work: Callable[[Click], None]) -> Callable[[Click], None]:
         @bot.bolt.action(action_id)
@@ -57,7 +57,8 @@ def on_click(
             request: BoltRequest,
         ) -> None:
             ack()
-            bot.after_ack(work, Click(body, action, client, cause_of(request, body)))
+            if not bot.inbox.defer(request):
+                work(Click(body, action, client, cause_of(request, body)))
 
         return work
 

@@ -136,7 +136,8 @@ def register(bot: Onboard) -> None:
         invocation = Invocation(bot, command, rest.strip(), person, cause_of(request, body), client)
         if entry.ack_first:
             ack()
-            bot.after_ack(run_after_ack, entry, invocation, respond)
+            if not bot.inbox.defer(request):
+                run_after_ack(entry, invocation, respond)
             return
         reply = run(entry, invocation)
         ack(**reply) if reply is not None else ack()

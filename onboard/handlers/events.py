@@ -30,15 +30,21 @@ def register(bot: Onboard) -> None:
         body: dict[str, Any], request: BoltRequest, next: Callable[[], BoltResponse]
     ) -> BoltResponse | None:
         event_id = body.get("event_id") if isinstance(body, dict) else None
-        if event_id and not deliveries_seen.first_time(bot.db, f"event:{event_id}", bot.clock()):
+        if (
+            event_id
+            and not bot.inbox.later(request)  # the event's own work, after its ack
+            and not deliveries_seen.first_time(bot.db, f"event:{event_id}", bot.clock())
+        ):
             return BoltResponse(status=200, body="")
         return next()
 
     @bot.bolt.event("app_home_opened")
-    def home_opened(ack: Ack, event: dict[str, Any], client: WebClient) -> None:
+    def home_opened(
+        ack: Ack, event: dict[str, Any], client: WebClient, request: BoltRequest
+    ) -> None:
         ack()
-        if event.get("tab") in (None, "home"):
-            bot.after_ack(publish_home, event["user"], client)
+        if event.get("tab") in (None, "home") and not bot.inbox.defer(request):
+            publish_home(event["user"], client)
 
     def publish_home(user: str, client: WebClient) -> None:
         view = render_view("home", **home_for(bot.db, bot.directory, user, bot.clock()).context())

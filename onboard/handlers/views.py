@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# With the work in another process (`serve --ack-only`), it waits this long, so that its
+# `views.update` lands after the ack's "Saving…" and is not undone by it.
+ANSWER_FIRST = 0.5
+
 
 def register(bot: Onboard) -> None:
     @bot.bolt.view("new_client")
@@ -33,9 +37,12 @@ def register(bot: Onboard) -> None:
     ) -> None:
         cause = cause_of(request, body)
         typed = form_values(view)
+        if bot.inbox.later(request):  # the work, after the ack below
+            ack()
+            save(typed, view, cause)
+            return
         try:
-            bot.directory.require_internal(cause.actor)
-            new = bot.onboarding.check(typed)
+            new = checked(typed, cause)
         except InvalidInput as exc:
             ack(response_action="errors", errors=exc.fields)
             return
@@ -45,11 +52,17 @@ def register(bot: Onboard) -> None:
         # Checked, not yet saved: the client's transaction runs after the ack, the modal says
         # so meanwhile, then shows how it went.
         ack(response_action="update", view=render_view("new_client_saving", name=new.name))
-        bot.after_ack(save, new, typed, view, cause)
+        bot.inbox.defer(request, hold=ANSWER_FIRST)
 
-    def save(new: NewClient, typed: dict[str, Any], view: dict[str, Any], cause: Cause) -> None:
+    def checked(typed: dict[str, Any], cause: Cause) -> NewClient:
+        bot.directory.require_internal(cause.actor)
+        return bot.onboarding.check(typed)
+
+    def save(typed: dict[str, Any], view: dict[str, Any], cause: Cause) -> None:
         try:
-            # Keyed by the view: a form that was saved already adds nothing the second time.
+            # Checked again: what changed since the ack (a playbook, a role) counts. Keyed by
+            # the view: a form that was saved already adds nothing the second time.
+            new = checked(typed, cause)
             bot.onboarding.create(new, cause, submission=view["id"])
             screen = render_view("new_client_saved", name=new.name)
         except Exception as exc:  # nothing was written: the form again, as typed, and why

@@ -146,6 +146,24 @@ class OutboxMessage(Base):
     sent_at: Mapped[dt.datetime | None]
 
 
+class AckedRequest(Base):
+    """A Slack request answered and not yet handled: the work its ack promised, kept until
+    done, so a process that dies after the ack leaves it to another (`bot/inbox.py`)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_due", "not_before"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)  # as parsed, after its signature passed
+    request_ts: Mapped[str | None] = mapped_column(String(20))  # the signature's timestamp
+    request_id: Mapped[str | None] = mapped_column(String(32))  # for the logs
+    received_at: Mapped[dt.datetime]
+    not_before: Mapped[dt.datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+
+
 class ProcessedRequest(Base):
     """Keys of Slack deliveries already handled (`event:<event_id>`), so retries do nothing."""
 

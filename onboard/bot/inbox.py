@@ -1,0 +1,238 @@
+"""Work that follows Slack's answer, kept in the database until it is done.
+
+A listener acks, then `defer`s its request: the request (as parsed, after its signature
+passed) is written to the inbox before Slack gets the answer, and the listener returns. The
+work runs later, on a pool of threads, by dispatching that request through Bolt again with
+`LATER` in its context: the same listener sees `later(request)` and does the work this time.
+So the work of a request is the listener's own code, rebuilt from the request alone, and:
+
+- a process killed after an ack leaves its row behind; when the row's lease runs out another
+  process (or this one, restarted) claims it and does the work;
+- `serve --ack-only` answers Slack and only writes rows; `onboard scheduler` (or any `serve`)
+  claims and does them, in a process whose CPU and interpreter the acks do not share.
+
+Work that was claimed and ran may run again if its process dies before the row is deleted
+(at least once): the services it calls are keyed so a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import BoltResponse
+from slack_bolt.context import BoltContext
+from slack_bolt.request import BoltRequest
+from slack_bolt.request.internals import build_context
+from sqlalchemy.exc import SQLAlchemyError
+
+from onboard.bot.answers import wait_for_the_answer
+from onboard.bot.logs import request_id
+from onboard.storage import inbox
+from onboard.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+LATER = "onboard_inbox_row"  # in a dispatch's context: this is the work, not the ack
+POLL_SECONDS = 0.2  # how often a worker looks for rows another process left
+MAX_ATTEMPTS = 5  # a request whose work kept dying with its process is given up
+
+
+def utc_now() -> dt.datetime:
+    # The real clock, never the bot's (a test's fixed clock must not stop acked work).
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Acked:
+    """A request whose work is owed: its row (None when the database refused it) and body."""
+
+    row_id: int | None
+    body: dict[str, Any]
+    request_ts: str | None
+    request_id: str | None
+    attempts: int
+    queued: float  # time.monotonic() when this process took it on
+
+
+class Inbox:
+    """The inbox's workers in this process; `defer` is what listeners call."""
+
+    def __init__(self, db: Database, threads: int, lease_seconds: float = 60) -> None:
+        self.db = db
+        self.threads = threads
+        # A claimed row nobody finished in this long (its process died) is claimed again.
+        self.lease = dt.timedelta(seconds=lease_seconds)
+        self.dispatch: Callable[[BoltRequest], BoltResponse] = _unwired
+        self.works_here = True  # False for `serve --ack-only`: rows wait for another process
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.pool = ThreadPoolExecutor(threads, "after-ack")
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    # -- what listeners call -------------------------------------------------------------
+
+    @staticmethod
+    def later(request: BoltRequest) -> bool:
+        """True when this dispatch is the inbox running a request's work (not Slack asking)."""
+        return request.context.get(LATER) is not None
+
+    def defer(self, request: BoltRequest, *, hold: float = 0.0) -> bool:
+        """Keep `request` for its work after the ack; False when this already is that work.
+
+        `hold`: seconds another process waits before doing it, so that it follows the ack's
+        answer (a modal updated by `response_action` first, by `views.update` after)."""
+        if self.later(request):
+            return False
+        body = request.body
+        timestamps = request.headers.get("x-slack-request-timestamp") or []
+        stamp, rid = (timestamps[0] if timestamps else None), request_id.get()
+        now = utc_now()
+        row_id = None
+        try:
+            with self.db.transaction() as session:
+                row = inbox.put(
+                    session,
+                    body,
+                    request_ts=stamp,
+                    request_id=rid,
+                    now=now,
+                    not_before=now + dt.timedelta(seconds=0 if self.works_here else hold),
+                    claimed_by=self.worker if self.works_here else None,
+                    lease=self.lease,
+                )
+                row_id = row.id
+        except SQLAlchemyError as exc:
+            # The database is away: the work runs here from memory, as it would have; it
+            # meets the same outage and tells the user so in its own words.
+            log.warning("inbox unavailable, work kept in memory: %s", type(exc).__name__)
+        else:
+            if not self.works_here:
+                return True
+        acked = Acked(row_id, body, stamp, rid, 1, time.monotonic())
+        self._submit(acked, contextvars.copy_context())
+        return True
+
+    # -- doing the work ------------------------------------------------------------------
+
+    def _submit(self, acked: Acked, context: contextvars.Context | None = None) -> None:
+        with self._idle:
+            self._pending += 1
+        run = context.run if context is not None else _in_fresh_context
+        self.pool.submit(run, self._run, acked)
+
+    def _run(self, acked: Acked) -> None:
+        try:
+            wait_for_the_answer()  # deferred here: its own request's answer leaves first
+            if acked.request_id is not None:
+                request_id.set(acked.request_id)
+            if acked.row_id is not None and not self._still_ours(acked):
+                return
+            if acked.attempts > MAX_ATTEMPTS:
+                log.error("acked request given up after %d attempts", acked.attempts - 1)
+            else:
+                self.dispatch(self._request(acked))
+            if acked.row_id is not None:
+                with self.db.transaction() as session:
+                    inbox.finish(session, acked.row_id)
+        except Exception:  # the user was answered already; a bug must not kill the thread
+            # The row stays: when its lease runs out the work is tried again.
+            log.exception("work after the ack failed")
+        finally:
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
+
+    def _still_ours(self, acked: Acked) -> bool:
+        """A row that waited here half its lease is renewed first: if the lease ran out and
+        another process took it, that process does the work, not this one."""
+        if time.monotonic() - acked.queued < self.lease.total_seconds() / 2:
+            return True
+        assert acked.row_id is not None
+        with self.db.transaction() as session:
+            return inbox.renew(session, acked.row_id, self.worker, utc_now(), self.lease)
+
+    @staticmethod
+    def _request(acked: Acked) -> BoltRequest:
+        """The acked request again, as Bolt reads it, marked as the work's dispatch."""
+        request = BoltRequest(body="", headers={"content-type": "application/json"})
+        request.body = acked.body
+        if acked.request_ts is not None:
+            request.headers["x-slack-request-timestamp"] = [acked.request_ts]
+        request.context = build_context(BoltContext(), acked.body)
+        request.context[LATER] = acked.row_id or 0
+        return request
+
+    # -- rows other processes left ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Claim rows left by `--ack-only` replicas and by processes that died."""
+        self._poller = threading.Thread(target=self._poll, name="inbox", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            room = self.threads - self._pending
+            if room <= 0:
+                continue
+            try:
+                self.claim(room)
+            except Exception:  # the database may be away; try again next round
+                log.exception("inbox round failed")
+
+    def claim(self, limit: int) -> int:
+        """Take up to `limit` rows nobody holds and queue their work here; how many."""
+        with self.db.transaction() as session:
+            rows = inbox.claim(session, self.worker, utc_now(), limit=limit, lease=self.lease)
+            taken = [
+                Acked(r.id, r.body, r.request_ts, r.request_id, r.attempts, time.monotonic())
+                for r in rows
+            ]
+        for acked in taken:
+            self._submit(acked)
+        return len(taken)
+
+    # -- for /metrics, tests and shutdown ----------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Work queued or running in this process (the backlog /metrics shows)."""
+        return self._pending
+
+    def waiting(self) -> tuple[int, float]:
+        """Rows in the inbox, all processes', and the oldest one's age in seconds."""
+        with self.db.transaction() as session:
+            return inbox.waiting(session, utc_now())
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Until no work is queued or running here (tests, the demo, shutdown)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop claiming, let the queued work finish (up to `timeout`), then stop. Rows of
+        work that did not finish stay in the inbox for another process."""
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout)
+        self.wait_idle(timeout)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _in_fresh_context(work: Callable[..., Any], *args: Any) -> Any:
+    return contextvars.Context().run(work, *args)
+
+
+def _unwired(request: BoltRequest) -> BoltResponse:
+    raise RuntimeError("Inbox.dispatch was not wired to Bolt")

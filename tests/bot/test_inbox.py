@@ -1,0 +1,173 @@
+"""Slack gets its answer first; the work a request sets off is kept in the inbox until done.
+
+The work survives the process that acked: an `--ack-only` replica leaves it to another, and
+work whose process died is taken on by another once its lease runs out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+
+import pytest
+from sqlalchemy import select, update
+
+from onboard.bot.logs import request_id
+from onboard.storage.models import AckedRequest, Client
+from tests.conftest import BotFactory, People, Running
+from tests.handlers.test_approvals import decisions, post_deliverable, shared  # noqa: F401
+from tests.handlers.test_journey import channel_of
+from tests.handlers.test_new_client import good_form, saving, shown
+
+
+def kept(onboard: Running) -> list[AckedRequest]:
+    with onboard.bot.db.transaction() as session:
+        return list(session.scalars(select(AckedRequest)))
+
+
+def ack_only_replica(start_bot: BotFactory, worker: Running) -> Running:
+    """A second `serve` on the same database that only answers Slack (`--ack-only`)."""
+    replica = start_bot(playbook_dir=worker.bot.settings.playbook_dir)
+    replica.bot.start_background(scheduler=False, outbox=False, work=False)
+    return replica
+
+
+def test_a_click_is_answered_while_its_work_is_still_waiting(
+    shared: Running,  # noqa: F811
+    people: People,
+) -> None:
+    post_deliverable(shared, people, approvers=[people.client.id])
+    release = threading.Event()
+    decide = shared.bot.approvals.decide
+    seen: list[str | None] = []
+
+    def slow_decide(*args: object, **kwargs: object) -> object:
+        seen.append(request_id.get())
+        release.wait(10)  # the database or Slack being slow, after the ack
+        return decide(*args, **kwargs)  # type: ignore[arg-type]
+
+    shared.bot.approvals.decide = slow_decide  # type: ignore[method-assign]
+    answer = shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+
+    assert answer.status == 200  # acked with the decision not yet made
+    assert decisions(shared) == []
+    assert len(kept(shared)) == 1  # the owed work is in the database meanwhile
+    release.set()
+    shared.wait_until(lambda: decisions(shared))
+    shared.settle()
+    assert decisions(shared) == [(people.client.id, "approved")]
+    assert kept(shared) == []  # done, and forgotten
+    assert seen == [answer.headers["X-Request-Id"]]  # its logs carry the request's ID
+
+
+def test_an_ack_only_replica_leaves_a_click_to_another_process(
+    shared: Running,  # noqa: F811
+    start_bot: BotFactory,
+    people: People,
+) -> None:
+    post_deliverable(shared, people, approvers=[people.client.id])
+    replica = ack_only_replica(start_bot, shared)
+
+    answer = replica.driver.click_button(people.client.id, channel_of(shared), "approve")
+
+    assert answer.status == 200
+    replica.settle()
+    assert decisions(shared) == [] and len(kept(shared)) == 1
+    assert shared.bot.inbox.claim(8) == 1  # what `onboard scheduler` does every 0.2 s
+    shared.settle()
+    assert decisions(shared) == [(people.client.id, "approved")]
+    assert kept(shared) == []
+    assert shared.bot.inbox.claim(8) == 0  # done once
+
+
+def test_work_whose_process_died_is_done_once_its_lease_runs_out(
+    shared: Running,  # noqa: F811
+    start_bot: BotFactory,
+    people: People,
+) -> None:
+    post_deliverable(shared, people, approvers=[people.client.id])
+    replica = ack_only_replica(start_bot, shared)
+    replica.driver.click_button(people.client.id, channel_of(shared), "approve")
+    # A worker took the request on, then its process was killed before it finished.
+    with shared.bot.db.transaction() as session:
+        session.execute(
+            update(AckedRequest).values(
+                claimed_by="dead-host:4242:0",
+                claimed_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1),
+                attempts=1,
+            )
+        )
+
+    assert shared.bot.inbox.claim(8) == 0  # its lease still holds
+    shared.wait_until(lambda: shared.bot.inbox.claim(8), timeout=5)
+    shared.settle()
+
+    assert decisions(shared) == [(people.client.id, "approved")]
+    assert kept(shared) == []
+
+
+def test_an_ack_only_replicas_form_is_saved_after_its_saving_screen(
+    onboard: Running, start_bot: BotFactory, people: People
+) -> None:
+    replica = ack_only_replica(start_bot, onboard)
+    replica.driver.command(people.am.id, "new")
+    onboard.bot.inbox.claim(8)  # the command's work: open the form
+    view_id = onboard.wait_for_view(people.am.id)
+
+    answer = replica.driver.submit_view(people.am.id, view_id, good_form(name="Held Co"))
+
+    assert saving(answer)
+    # Held a moment, so that the "Saved" update cannot overtake the ack's "Saving…".
+    assert onboard.bot.inbox.claim(8) == 0
+    onboard.wait_until(lambda: onboard.bot.inbox.claim(8), timeout=5)
+    onboard.settle()
+    with onboard.bot.db.transaction() as session:
+        assert session.scalars(select(Client.name)).all() == ["Held Co"]
+    assert shown(onboard, view_id) == "new_client_saved"
+
+
+def test_work_that_fails_is_logged_and_kept_for_another_try(
+    onboard: Running, people: People, caplog: pytest.LogCaptureFixture
+) -> None:
+    dispatch = onboard.bot.inbox.dispatch
+
+    def broken(request: object) -> object:
+        raise RuntimeError("a bug")
+
+    onboard.bot.inbox.dispatch = broken  # type: ignore[assignment]
+    with caplog.at_level(logging.ERROR, logger="onboard.bot.inbox"):
+        onboard.driver.command(people.am.id, "new")
+        onboard.settle()
+    assert "work after the ack failed" in caplog.text
+    assert len(kept(onboard)) == 1
+
+    onboard.bot.inbox.dispatch = dispatch
+    row = kept(onboard)[0]
+    with onboard.bot.db.transaction() as session:  # as if its lease had run out
+        session.execute(update(AckedRequest).values(claimed_until=row.received_at))
+    assert onboard.bot.inbox.claim(8) == 1
+    onboard.settle()
+    assert onboard.wait_for_view(people.am.id)
+    assert kept(onboard) == []
+
+
+def test_stopping_lets_the_work_already_acked_finish_first(
+    shared: Running,  # noqa: F811
+    people: People,
+) -> None:
+    post_deliverable(shared, people, approvers=[people.client.id])
+    decide = shared.bot.approvals.decide
+
+    def slow_decide(*args: object, **kwargs: object) -> object:
+        time.sleep(0.3)
+        return decide(*args, **kwargs)  # type: ignore[arg-type]
+
+    shared.bot.approvals.decide = slow_decide  # type: ignore[method-assign]
+    shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+    shared.server.stop()
+    shared.bot.inbox.stop(timeout=10)
+
+    assert decisions(shared) == [(people.client.id, "approved")]
+    assert kept(shared) == []
