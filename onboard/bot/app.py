@@ -105,7 +105,9 @@ def build(
     settings.require("SLACK_BOT_TOKEN")
     assert settings.slack_bot_token is not None
     token = settings.slack_bot_token.get_secret_value()
-    db = Database(settings.database_url)
+    # Kept open: a connection for each HTTP thread (an ack writes the inbox), each thread
+    # doing acked work, and the outbox's and scheduler's own; opening one is a new backend.
+    db = Database(settings.database_url, settings.http_threads + settings.after_ack_threads + 4)
     if migrate:
         upgrade(db)
     gateway = SlackGateway(web_client(token, settings.slack_api_url))

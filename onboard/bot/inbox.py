@@ -101,8 +101,8 @@ class Inbox:
         now = utc_now()
         row_id = None
         try:
-            with self.db.transaction() as session:
-                row = inbox.put(
+            with self.db.one_statement() as session:
+                row_id = inbox.put(
                     session,
                     body,
                     request_ts=stamp,
@@ -112,7 +112,6 @@ class Inbox:
                     claimed_by=self.worker if self.works_here else None,
                     lease=self.lease,
                 )
-                row_id = row.id
         except SQLAlchemyError as exc:
             # The database is away: the work runs here from memory, as it would have; it
             # meets the same outage and tells the user so in its own words.

@@ -11,17 +11,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
 class Database:
     """Owns the engine; `transaction()` is the only way services write."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, connections: int = 10) -> None:
+        """`connections`: how many this process keeps open (PostgreSQL), one per thread that
+        may use one at a time; more are opened when needed and closed after use."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self.engine: Engine = _make_engine(url)
+        self.engine: Engine = _make_engine(url, connections)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time. Queue this process's transactions on a lock rather
         # than letting them sleep and retry in SQLite's busy handler, which stalls for seconds
@@ -33,6 +35,17 @@ class Database:
         """A session whose work commits together on exit, or rolls back on an exception."""
         with self._turn, self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def one_statement(self) -> Iterator[Session | Connection]:
+        """For one write on a path someone waits for: on PostgreSQL the statement commits on
+        its own (no BEGIN and COMMIT round trips); SQLite gets a transaction."""
+        if self.is_sqlite:
+            with self.transaction() as session:
+                yield session
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
@@ -47,9 +60,9 @@ class Database:
         self.engine.dispose()
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, connections: int) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(url, pool_pre_ping=True, pool_size=connections, max_overflow=20)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")

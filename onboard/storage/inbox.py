@@ -9,14 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from onboard.storage.models import AckedRequest
 
 
 def put(
-    session: Session,
+    db: Session | Connection,
     body: dict[str, Any],
     *,
     request_ts: str | None,
@@ -25,21 +25,24 @@ def put(
     not_before: dt.datetime,
     claimed_by: str | None,
     lease: dt.timedelta,
-) -> AckedRequest:
-    """Keep a request; claimed by `claimed_by` when that process will do the work itself."""
-    row = AckedRequest(
-        body=body,
-        request_ts=request_ts,
-        request_id=request_id,
-        received_at=now,
-        not_before=not_before,
-        claimed_by=claimed_by,
-        claimed_until=now + lease if claimed_by else None,
-        attempts=1 if claimed_by else 0,
+) -> int:
+    """Keep a request, its row's ID; claimed by `claimed_by` when that process will do the
+    work itself. One statement (`Database.one_statement`): it is on the ack's path."""
+    statement = (
+        insert(AckedRequest)
+        .values(
+            body=body,
+            request_ts=request_ts,
+            request_id=request_id,
+            received_at=now,
+            not_before=not_before,
+            claimed_by=claimed_by,
+            claimed_until=now + lease if claimed_by else None,
+            attempts=1 if claimed_by else 0,
+        )
+        .returning(AckedRequest.id)
     )
-    session.add(row)
-    session.flush()
-    return row
+    return int(db.execute(statement).scalar_one())
 
 
 def claim(
