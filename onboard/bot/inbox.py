@@ -12,7 +12,9 @@ So the work of a request is the listener's own code, rebuilt from the request al
   claims and does them, in a process whose CPU and interpreter the acks do not share.
 
 Work that was claimed and ran may run again if its process dies before the row is deleted
-(at least once): the services it calls are keyed so a second run changes nothing.
+(at least once): the services it calls are keyed so a second run changes nothing. Work that
+only opens a modal with the request's trigger is not kept (`keep=False`): Slack honours a
+trigger for 3 s, so after a crash it could not be done anyway.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class Inbox:
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.pool = ThreadPoolExecutor(threads, "after-ack")
         self._pending = 0
+        self._here: set[int] = set()  # rows queued or running in this process
         self._idle = threading.Condition()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
@@ -88,11 +91,14 @@ class Inbox:
         """True when this dispatch is the inbox running a request's work (not Slack asking)."""
         return request.context.get(LATER) is not None
 
-    def defer(self, request: BoltRequest, *, hold: float = 0.0) -> bool:
-        """Keep `request` for its work after the ack; False when this already is that work.
+    def defer(self, request: BoltRequest, *, hold: float = 0.0, keep: bool = True) -> bool:
+        """Queue `request`'s work for after the ack; False when this already is that work.
 
         `hold`: seconds another process waits before doing it, so that it follows the ack's
-        answer (a modal updated by `response_action` first, by `views.update` after)."""
+        answer (a modal updated by `response_action` first, by `views.update` after).
+        `keep=False`: work that only opens a modal with the request's trigger, which Slack
+        honours for 3 s, runs here from memory: after a crash it could not be done anyway,
+        so the ack does not wait for the database to keep it."""
         if self.later(request):
             return False
         body = request.body
@@ -100,6 +106,11 @@ class Inbox:
         stamp, rid = (timestamps[0] if timestamps else None), request_id.get()
         now = utc_now()
         row_id = None
+        if not keep:
+            self._submit(
+                Acked(None, body, stamp, rid, 1, time.monotonic()), contextvars.copy_context()
+            )
+            return True
         try:
             with self.db.one_statement() as session:
                 row_id = inbox.put(
@@ -128,6 +139,8 @@ class Inbox:
     def _submit(self, acked: Acked, context: contextvars.Context | None = None) -> None:
         with self._idle:
             self._pending += 1
+            if acked.row_id is not None:
+                self._here.add(acked.row_id)
         run = context.run if context is not None else _in_fresh_context
         self.pool.submit(run, self._run, acked)
 
@@ -151,6 +164,7 @@ class Inbox:
         finally:
             with self._idle:
                 self._pending -= 1
+                self._here.discard(acked.row_id or 0)
                 self._idle.notify_all()
 
     def _still_ours(self, acked: Acked) -> bool:
@@ -198,6 +212,9 @@ class Inbox:
                 Acked(r.id, r.body, r.request_ts, r.request_id, r.attempts, time.monotonic())
                 for r in rows
             ]
+        # A row of this process's own whose lease ran out while it waited in the queue here
+        # is already queued: once is enough.
+        taken = [acked for acked in taken if acked.row_id not in self._here]
         for acked in taken:
             self._submit(acked)
         return len(taken)

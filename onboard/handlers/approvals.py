@@ -83,7 +83,7 @@ def register(bot: Onboard) -> None:
             text = words_for(exc)
         tell(bot, click.body, click.cause.actor, text)
 
-    @on_click(bot, "request_changes")
+    @on_click(bot, "request_changes", opens_form=True)
     def ask_what_changes(click: Click) -> None:
         try:
             version_id = int(click.action["value"])

@@ -42,10 +42,11 @@ class Click:
 
 
 def on_click(
-    bot: Onboard, action_id: str | re.Pattern[str]
+    bot: Onboard, action_id: str | re.Pattern[str], *, opens_form: bool = False
 ) -> Callable[[Callable[[Click], None]], Callable[[Click], None]]:
     """Registers `work` for clicks on `action_id`: Slack gets its ack at once, and `work`
-    runs after it, from the inbox."""
+    runs after it, from the inbox. `opens_form`: all the work does is open a modal with the
+    click's trigger, so it is not kept in the database (`Inbox.defer`)."""
 
     def register(work: Callable[[Click], None]) -> Callable[[Click], None]:
         @bot.bolt.action(action_id)
@@ -57,7 +58,7 @@ def on_click(
             request: BoltRequest,
         ) -> None:
             ack()
-            if not bot.inbox.defer(request):
+            if not bot.inbox.defer(request, keep=not opens_form):
                 work(Click(body, action, client, cause_of(request, body)))
 
         return work

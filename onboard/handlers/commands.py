@@ -68,7 +68,7 @@ class Entry:
     run: Subcommand
     usage: str
     what: str
-    ack_first: bool  # work that may take long (a views.open) runs after the ack
+    ack_first: bool  # work that opens a modal (views.open) runs after the ack
 
 
 SUBCOMMANDS: dict[str, Entry] = {}
@@ -136,7 +136,8 @@ def register(bot: Onboard) -> None:
         invocation = Invocation(bot, command, rest.strip(), person, cause_of(request, body), client)
         if entry.ack_first:
             ack()
-            if not bot.inbox.defer(request):
+            # Such work opens a modal with the command's trigger: it is not kept (inbox.py).
+            if not bot.inbox.defer(request, keep=False):
                 run_after_ack(entry, invocation, respond)
             return
         reply = run(entry, invocation)

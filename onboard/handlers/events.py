@@ -43,7 +43,8 @@ def register(bot: Onboard) -> None:
         ack: Ack, event: dict[str, Any], client: WebClient, request: BoltRequest
     ) -> None:
         ack()
-        if event.get("tab") in (None, "home") and not bot.inbox.defer(request):
+        # Not kept: the next visit publishes the Home again.
+        if event.get("tab") in (None, "home") and not bot.inbox.defer(request, keep=False):
             publish_home(event["user"], client)
 
     def publish_home(user: str, client: WebClient) -> None:

@@ -94,7 +94,7 @@ def register(bot: Onboard) -> None:
             return
         clicks.open_modal(bot, click.client, click.body, click.cause.actor, _view(screen))
 
-    @on_click(bot, "intake_start")
+    @on_click(bot, "intake_start", opens_form=True)
     def open_first_page(click: Click) -> None:
         open_screen(click, bot.intake.start)
 
@@ -159,7 +159,7 @@ def register(bot: Onboard) -> None:
             text = explain(exc) if isinstance(exc, OnboardError) else "Unknown intake."
         tell(click, text)
 
-    @on_click(bot, "intake_changes")
+    @on_click(bot, "intake_changes", opens_form=True)
     def ask_what_changes(click: Click) -> None:
         open_screen(click, bot.intake.changes_form)
 

@@ -149,7 +149,7 @@ def _minutes(text: str) -> int:
 
 
 def register(bot: Onboard) -> None:
-    @on_click(bot, "standup_answer")
+    @on_click(bot, "standup_answer", opens_form=True)
     def open_form(click: Click) -> None:
         body, cause = click.body, click.cause
         container = body.get("container") or {}
