@@ -36,6 +36,7 @@ from bench.scenarios import (
 from bench.servers import (
     AFTER_ACK_THREADS,
     HTTP_THREADS,
+    WORKER_NICE,
     Others,
     Server,
     bare_server,
@@ -315,8 +316,9 @@ def split_lines(results: list[Result]) -> list[str]:
         "take turns for one interpreter with that work. The work waits for the worker's next "
         f"look (every 0.2 s). At concurrency {c} on {database}: " + "; ".join(pairs) + " ms "
         f"with everything in one process. Split this way, the goal is met by "
-        f"{', '.join(passed) or 'none of the five'}. The worker takes its CPU from the same "
-        "two cores as the clients, the stand-in and the server."
+        f"{', '.join(passed) or 'none of the five'}. The worker runs at `nice {WORKER_NICE}`, "
+        "but the database's processes that run its queries and the stand-in that answers its "
+        "Slack calls do not, so on these two cores the acks still share the CPU with the work."
     ]
 
 
@@ -454,7 +456,8 @@ def render(
         f"scheduler running, on {database} in a temporary directory, logging at INFO to a "
         f"file. The rows marked *{SPLIT}* run it as the README's replicas do: `onboard serve "
         "--ack-only --no-scheduler` answers Slack and an `onboard scheduler` process beside "
-        "it does the requests' work and makes the queued Slack calls (its CPU counts in "
+        f"it, started with `nice -n {WORKER_NICE}` as the README advises for a shared "
+        "machine, does the requests' work and makes the queued Slack calls (its CPU counts in "
         "*server CPU*). Its listeners run on the HTTP thread and Bolt answers when they return "
         "(`process_before_response`); a listener writes the request's work to the inbox table "
         "before it returns, and the work runs on a pool "

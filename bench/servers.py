@@ -29,6 +29,7 @@ from onboard.standin.driver import Answer
 
 SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"
 HTTP_THREADS = 16  # ONBOARD_HTTP_THREADS' default; the bare Bolt app gets as many
+WORKER_NICE = 10  # the `onboard scheduler` beside `serve --ack-only`
 AFTER_ACK_THREADS: int = Settings.model_fields["after_ack_threads"].default  # the bot's own
 START_SECONDS = 120
 
@@ -192,8 +193,8 @@ def onboard_serve(
     """Run `onboard serve` (outbox and scheduler included); SQLite in `folder` unless told.
 
     With `worker`, serve runs `--ack-only --no-scheduler` and an `onboard scheduler` process
-    beside it does the requests' work and makes the Slack calls (the outbox polled every
-    0.1 s, as the README advises).
+    beside it, at `nice` WORKER_NICE, does the requests' work and makes the Slack calls (the
+    outbox polled every 0.1 s, as the README advises).
     It runs in `folder` (so no .env or onboard.db of the checkout is picked up) and logs there.
     """
     port = free_port()
@@ -211,7 +212,9 @@ def onboard_serve(
         with worker_log.open("wb") as out:
             helpers.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "onboard", "scheduler"],
+                    # At a lower CPU priority, as the README advises when the processes that
+                    # do the work share cores with those that answer Slack.
+                    ["nice", "-n", str(WORKER_NICE), sys.executable, "-m", "onboard", "scheduler"],
                     env=env | {"ONBOARD_OUTBOX_POLL_SECONDS": "0.1"},
                     cwd=folder,
                     stdout=out,

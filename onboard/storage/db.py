@@ -28,12 +28,14 @@ class Database:
         # SQLite has one writer at a time. Queue this process's transactions on a lock rather
         # than letting them sleep and retry in SQLite's busy handler, which stalls for seconds
         # under load. (Several processes on one SQLite file still work, through that handler.)
-        self._turn = threading.RLock() if self.is_sqlite else contextlib.nullcontext()
+        self._turns = _Turns() if self.is_sqlite else None
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session whose work commits together on exit, or rolls back on an exception."""
-        with self._turn, self._sessions.begin() as session:
+    def transaction(self, *, urgent: bool = False) -> Iterator[Session]:
+        """A session whose work commits together on exit, or rolls back on an exception.
+        `urgent`: on SQLite, before any transaction waiting for its turn that is not."""
+        turn = self._turns.turn(urgent) if self._turns else contextlib.nullcontext()
+        with turn, self._sessions.begin() as session:
             yield session
 
     @contextmanager
@@ -41,7 +43,7 @@ class Database:
         """For one write on a path someone waits for: on PostgreSQL the statement commits on
         its own (no BEGIN and COMMIT round trips); SQLite gets a transaction."""
         if self.is_sqlite:
-            with self.transaction() as session:
+            with self.transaction(urgent=True) as session:
                 yield session
             return
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -58,6 +60,42 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class _Turns:
+    """This process's writers to SQLite, one at a time (re-entrant, like an RLock); urgent
+    ones (an ack keeping its request) go before those waiting that are not (work after acks,
+    sweeps), so an ack waits for one transaction at most, not for a queue of them."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._owner: int | None = None
+        self._depth = 0
+        self._urgent = 0  # urgent writers waiting
+
+    @contextmanager
+    def turn(self, urgent: bool) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._changed:
+            if self._owner == me:
+                self._depth += 1
+            else:
+                self._urgent += urgent
+                try:
+                    self._changed.wait_for(
+                        lambda: self._owner is None and (urgent or not self._urgent)
+                    )
+                finally:
+                    self._urgent -= urgent
+                self._owner, self._depth = me, 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._owner = None
+                    self._changed.notify_all()
 
 
 def _make_engine(url: str, connections: int) -> Engine:
