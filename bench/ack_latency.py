@@ -310,10 +310,11 @@ def split_lines(results: list[Result]) -> list[str]:
         )
     passed = [NAMES[r.row.kind] for r in split if meets(results, r)]
     return [
-        "- **`serve --ack-only`** answers Slack and writes each request to the inbox table "
-        "before the ack; an `onboard scheduler` process beside it does the work (the decision, "
-        "saving the form, opening the modal) and the queued Slack calls, so the acks no longer "
-        "take turns for one interpreter with that work. The work waits for the worker's next "
+        "- **`serve --ack-only`** answers Slack and writes each click and valid form to the "
+        "inbox table before the ack; an `onboard scheduler` process beside it does their work "
+        "(the decision, saving the form) and the queued Slack calls, so the acks no longer "
+        "take turns for one interpreter with that work (a modal opens from the replica itself, "
+        "within its trigger's 3 s). The work waits for the worker's next "
         f"look (every 0.2 s). At concurrency {c} on {database}: " + "; ".join(pairs) + " ms "
         f"with everything in one process. Split this way, the goal is met by "
         f"{', '.join(passed) or 'none of the five'}. The worker runs at `nice {WORKER_NICE}`, "
