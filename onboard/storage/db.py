@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+# A pooled PostgreSQL connection idle longer than this is pinged before use (a server restart
+# may have closed it). One in constant use is not: it answered a moment ago, and pinging it
+# would double the round trips of every transaction, the ack's inbox write included. If one
+# dies mid-use anyway, SQLAlchemy invalidates every connection older than the failure.
+IDLE_PING_SECONDS = 1.0
 
 
 class Database:
@@ -100,7 +108,9 @@ class _Turns:
 
 def _make_engine(url: str, connections: int) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=connections, max_overflow=20)
+        engine = create_engine(url, pool_size=connections, max_overflow=20)
+        _ping_when_idle(engine)
+        return engine
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -121,3 +131,24 @@ def _make_engine(url: str, connections: int) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """`pool_pre_ping`, for connections that sat in the pool longer than IDLE_PING_SECONDS."""
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, entry: ConnectionPoolEntry) -> None:
+        entry.info["returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, entry: ConnectionPoolEntry, _proxy: Any) -> None:
+        if time.monotonic() - entry.info.get("returned", 0.0) < IDLE_PING_SECONDS:
+            return
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_connection.rollback()  # leave no transaction open: it may be AUTOCOMMIT next
+        except Exception as error:
+            # The pool drops this connection and checks out another (up to three times).
+            raise exc.DisconnectionError() from error

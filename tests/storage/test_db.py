@@ -1,11 +1,23 @@
-"""SQLite's one writer at a time: an ack keeping its request goes before queued work."""
+"""The database's connections and turns.
+
+SQLite's one writer at a time: an ack keeping its request goes before queued work.
+PostgreSQL's pooled connections: pinged before use only when they sat idle.
+"""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Iterator
 
-from onboard.storage.db import _Turns
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from onboard.storage import db as db_module
+from onboard.storage.db import Database, _Turns
 
 
 def test_an_urgent_writer_goes_before_those_already_waiting() -> None:
@@ -52,3 +64,63 @@ def test_a_writer_may_take_its_turn_again_inside_its_turn() -> None:
 
     threading.Thread(target=other).start()
     assert done.wait(5)  # the turn was given back whole
+
+
+@pytest.fixture
+def postgres() -> Iterator[Database]:
+    url = os.environ.get("ONBOARD_TEST_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's connections: set ONBOARD_TEST_DATABASE_URL=postgresql://…")
+    database = Database(url.replace("postgresql://", "postgresql+psycopg://", 1), connections=1)
+    yield database
+    database.dispose()
+
+
+def backend(database: Database) -> int:
+    with database.transaction() as session:
+        return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def restart_closes(pid: int) -> None:
+    """What a server restart does to a pooled connection: the server ends its backend."""
+    url = os.environ["ONBOARD_TEST_DATABASE_URL"]
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def test_a_connection_closed_while_idle_in_the_pool_is_replaced_before_use(
+    postgres: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 0.05)
+    first = backend(postgres)
+    restart_closes(first)
+    time.sleep(0.1)
+
+    assert backend(postgres) != first  # no error: the ping found it dead
+
+
+def test_an_idle_connection_that_answers_the_ping_is_used_as_it_was(
+    postgres: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 0.05)
+    first = backend(postgres)
+    time.sleep(0.1)
+
+    # The ping leaves no transaction open: the next use may be one autocommitted statement
+    # (an ack's inbox row), which cannot start inside a transaction.
+    with postgres.one_statement() as conn:
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == first
+
+
+def test_a_connection_in_constant_use_is_not_pinged_and_fails_once_if_it_died(
+    postgres: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The price of sparing busy connections a round trip: one failure, then the pool is new.
+    monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 3600)
+    first = backend(postgres)
+    restart_closes(first)
+
+    with pytest.raises(DBAPIError) as failed:
+        backend(postgres)
+    assert failed.value.connection_invalidated
+    assert backend(postgres) != first
