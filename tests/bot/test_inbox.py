@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-import time
 
 import pytest
 from sqlalchemy import select, update
@@ -27,6 +26,22 @@ def kept(onboard: Running) -> list[AckedRequest]:
         return list(session.scalars(select(AckedRequest)))
 
 
+def hold_decisions(onboard: Running, seen: list[str | None] | None = None) -> threading.Event:
+    """Decisions wait until the event is set (the database or Slack being slow after the
+    ack); `seen` gathers the request ID each one runs under."""
+    release = threading.Event()
+    decide = onboard.bot.approvals.decide
+
+    def slow_decide(*args: object, **kwargs: object) -> object:
+        if seen is not None:
+            seen.append(request_id.get())
+        release.wait(10)
+        return decide(*args, **kwargs)  # type: ignore[arg-type]
+
+    onboard.bot.approvals.decide = slow_decide  # type: ignore[method-assign]
+    return release
+
+
 def ack_only_replica(start_bot: BotFactory, worker: Running) -> Running:
     """A second `serve` on the same database that only answers Slack (`--ack-only`)."""
     replica = start_bot(playbook_dir=worker.bot.settings.playbook_dir)
@@ -39,21 +54,16 @@ def test_a_click_is_answered_while_its_work_is_still_waiting(
     people: People,
 ) -> None:
     post_deliverable(shared, people, approvers=[people.client.id])
-    release = threading.Event()
-    decide = shared.bot.approvals.decide
     seen: list[str | None] = []
-
-    def slow_decide(*args: object, **kwargs: object) -> object:
-        seen.append(request_id.get())
-        release.wait(10)  # the database or Slack being slow, after the ack
-        return decide(*args, **kwargs)  # type: ignore[arg-type]
-
-    shared.bot.approvals.decide = slow_decide  # type: ignore[method-assign]
+    release = hold_decisions(shared, seen)
     answer = shared.driver.click_button(people.client.id, channel_of(shared), "approve")
 
     assert answer.status == 200  # acked with the decision not yet made
     assert decisions(shared) == []
     assert len(kept(shared)) == 1  # the owed work is in the database meanwhile
+    metrics = shared.driver.get("/metrics").text
+    assert "onboard_inbox_depth 1.0" in metrics  # operators see it waiting
+    assert "onboard_inbox_oldest_age_seconds" in metrics
     release.set()
     shared.wait_until(lambda: decisions(shared))
     shared.settle()
@@ -163,14 +173,7 @@ def test_a_row_queued_here_is_not_queued_twice_when_its_lease_runs_out_in_the_qu
     people: People,
 ) -> None:
     post_deliverable(shared, people, approvers=[people.client.id])
-    release = threading.Event()
-    decide = shared.bot.approvals.decide
-
-    def slow_decide(*args: object, **kwargs: object) -> object:
-        release.wait(10)
-        return decide(*args, **kwargs)  # type: ignore[arg-type]
-
-    shared.bot.approvals.decide = slow_decide  # type: ignore[method-assign]
+    release = hold_decisions(shared)
     shared.driver.click_button(people.client.id, channel_of(shared), "approve")
     shared.wait_until(lambda: kept(shared))
     with shared.bot.db.transaction() as session:  # a long queue here outlasted the lease
@@ -188,14 +191,9 @@ def test_stopping_lets_the_work_already_acked_finish_first(
     people: People,
 ) -> None:
     post_deliverable(shared, people, approvers=[people.client.id])
-    decide = shared.bot.approvals.decide
-
-    def slow_decide(*args: object, **kwargs: object) -> object:
-        time.sleep(0.3)
-        return decide(*args, **kwargs)  # type: ignore[arg-type]
-
-    shared.bot.approvals.decide = slow_decide  # type: ignore[method-assign]
+    release = hold_decisions(shared)
     shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+    threading.Timer(0.3, release.set).start()  # the work is still running when the stop begins
     shared.server.stop()
     shared.bot.inbox.stop(timeout=10)
 
