@@ -203,8 +203,12 @@ def build(
     gateway.on_error = lambda method, error: bot.metrics.slack_errors.labels(method, error).inc()
     delivery.on_sent = bot.metrics.outbox_sent.inc
     bot.metrics.after_ack.set_function(lambda: inbox.pending)
-    bot.metrics.inbox_depth.set_function(lambda: inbox.waiting()[0])
-    bot.metrics.inbox_age.set_function(lambda: inbox.waiting()[1])
+    bot.metrics.backlog(
+        "inbox",
+        "Acked Slack requests whose work is not done yet, in every process",
+        "Age of the oldest acked request whose work is not done",
+        inbox.waiting,
+    )
     register(bot)
     return bot
 

@@ -6,7 +6,7 @@ Prometheus text format on GET /metrics; every process exposes its own registry.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -15,6 +15,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from onboard.storage.db import Database
@@ -58,14 +60,6 @@ class Metrics:
             ["job"],
             registry=self.registry,
         )
-        depth = Gauge(
-            "onboard_outbox_depth", "Outbox rows waiting to be sent", registry=self.registry
-        )
-        age = Gauge(
-            "onboard_outbox_oldest_age_seconds",
-            "Age of the oldest waiting row",
-            registry=self.registry,
-        )
 
         def outbox_state() -> tuple[int, float]:
             with db.transaction() as session:
@@ -78,18 +72,33 @@ class Metrics:
                 oldest = oldest.replace(tzinfo=dt.UTC)
             return count or 0, (clock() - oldest).total_seconds() if oldest else 0.0
 
-        depth.set_function(lambda: outbox_state()[0])
-        age.set_function(lambda: outbox_state()[1])
-        self.inbox_depth = Gauge(
-            "onboard_inbox_depth",
-            "Acked Slack requests whose work is not done yet, in every process",
-            registry=self.registry,
+        self.backlog(
+            "outbox",
+            "Outbox rows waiting to be sent",
+            "Age of the oldest waiting row",
+            outbox_state,
         )
-        self.inbox_age = Gauge(
-            "onboard_inbox_oldest_age_seconds",
-            "Age of the oldest acked request whose work is not done",
-            registry=self.registry,
-        )
+
+    def backlog(
+        self, name: str, depth: str, age: str, read: Callable[[], tuple[int, float]]
+    ) -> None:
+        """Gauges `onboard_<name>_depth` and `onboard_<name>_oldest_age_seconds`, described by
+        `depth` and `age`, both from one call of `read` (one query) per scrape."""
+        self.registry.register(_Backlog(name, depth, age, read))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Backlog(Collector):
+    """A queue's depth and oldest age, read together when /metrics is scraped."""
+
+    def __init__(
+        self, name: str, depth: str, age: str, read: Callable[[], tuple[int, float]]
+    ) -> None:
+        self.name, self.depth, self.age, self.read = name, depth, age, read
+
+    def collect(self) -> Iterator[Metric]:
+        count, oldest = self.read()
+        yield GaugeMetricFamily(f"onboard_{self.name}_depth", self.depth, value=count)
+        yield GaugeMetricFamily(f"onboard_{self.name}_oldest_age_seconds", self.age, value=oldest)
