@@ -8,9 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import random
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +19,7 @@ from sqlalchemy.orm import Session
 from onboard.bot.gateway import SlackGateway, SlackRefused, SlackRetryLater
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
-from onboard.storage.models import OutboxMessage
+from onboard.storage.models import OutboxMessage, claimant
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +57,7 @@ class Delivery:
         self.poll_seconds = poll_seconds
         self.gather_seconds = gather_seconds
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.worker = claimant(self)
         self.on_sent: Callable[[], None] = lambda: None
         self.executors: dict[str, Executor] = {}
         self.on_refused: dict[str, RefusalHandler] = {}

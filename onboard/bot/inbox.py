@@ -22,8 +22,6 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +39,7 @@ from onboard.bot.answers import wait_for_the_answer
 from onboard.bot.logs import request_id
 from onboard.storage import inbox
 from onboard.storage.db import Database
+from onboard.storage.models import claimant
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ class Inbox:
         self.lease = dt.timedelta(seconds=lease_seconds)
         self.dispatch: Callable[[BoltRequest], BoltResponse] = _unwired
         self.works_here = True  # False for `serve --ack-only`: rows wait for another process
-        self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.worker = claimant(self)
         self.pool = ThreadPoolExecutor(threads, "after-ack")
         self._pending = 0
         self._here: set[int] = set()  # rows queued or running in this process

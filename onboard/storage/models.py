@@ -6,6 +6,8 @@ Personal data (names, emails) lives in `contacts`, never in the audit chain, so 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -22,6 +24,15 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+CLAIMANT_LENGTH = 64  # `claimed_by` of the outbox and the inbox
+
+
+def claimant(owner: object) -> str:
+    """The `claimed_by` of rows `owner` (an outbox worker, an inbox) claims: host, process and
+    object, the host name cut to fit (one may be 64 characters long by itself)."""
+    tail = f":{os.getpid()}:{id(owner):x}"
+    return socket.gethostname()[: CLAIMANT_LENGTH - len(tail)] + tail
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -139,7 +150,7 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[dt.datetime]
     claimed_until: Mapped[dt.datetime | None]
-    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_by: Mapped[str | None] = mapped_column(String(CLAIMANT_LENGTH))
     last_error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime]
@@ -159,7 +170,7 @@ class AckedRequest(Base):
     request_id: Mapped[str | None] = mapped_column(String(32))  # for the logs
     received_at: Mapped[dt.datetime]
     not_before: Mapped[dt.datetime]
-    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_by: Mapped[str | None] = mapped_column(String(CLAIMANT_LENGTH))
     claimed_until: Mapped[dt.datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import threading
 
 import pytest
 from sqlalchemy import select, update
 
+from onboard.bot.inbox import Inbox
 from onboard.bot.logs import request_id
+from onboard.storage import inbox
 from onboard.storage.models import AckedRequest, Client
 from tests.conftest import BotFactory, People, Running
 from tests.handlers.test_approvals import decisions, post_deliverable, shared  # noqa: F401
@@ -199,3 +203,26 @@ def test_stopping_lets_the_work_already_acked_finish_first(
 
     assert decisions(shared) == [(people.client.id, "approved")]
     assert kept(shared) == []
+
+
+def test_a_host_with_a_64_character_name_claims_rows_all_the_same(
+    shared: Running,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(socket, "gethostname", lambda: "h" * 64)  # Linux allows 64
+    worker = Inbox(shared.bot.db, threads=1).worker
+    now = dt.datetime.now(dt.UTC)
+    with shared.bot.db.transaction() as session:  # PostgreSQL refuses a name too long
+        inbox.put(
+            session,
+            {"type": "block_actions"},
+            request_ts=None,
+            request_id=None,
+            now=now,
+            not_before=now,
+            claimed_by=worker,
+            lease=dt.timedelta(seconds=60),
+        )
+
+    assert [row.claimed_by for row in kept(shared)] == [worker]
+    assert worker.startswith("hhhh") and f":{os.getpid()}:" in worker
