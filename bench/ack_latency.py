@@ -24,15 +24,14 @@ from bench.scenarios import (
     APPROVERS,
     TEAM,
     BareKind,
-    KeepAlive,
     Kind,
     Prepared,
     Stage,
     clients_in,
-    drive,
     prepare_bare,
     set_up,
 )
+from bench.senders import Senders
 from bench.servers import (
     AFTER_ACK_THREADS,
     HTTP_THREADS,
@@ -119,7 +118,7 @@ class Result:
     server_cpu: float  # seconds of the server's CPU from the row's start to its last answer
     after_cpu: float  # seconds of the server's CPU after the last answer, until it was quiet
     settle: float  # seconds from the last answer until every process was quiet again
-    client_cpu: float  # this process's CPU (clients, Slack stand-in) while the row's requests went
+    client_cpu: float  # the clients' process's CPU while the row's requests went
     others: float  # other processes' average share of one CPU while the row was measured
 
     @property
@@ -166,37 +165,33 @@ def measure(
         kind = cast(Kind, row.kind)
         return (stage.prepare(kind) for _ in range(n))
 
-    clients = [KeepAlive(server.url) for _ in range(concurrency)]
-    try:
-        drive(clients, prepare(WARMUP if row.kind != "valid" else WARMUP // VALID_SHARE))
-        quiet(everyone, most=SETTLE_SECONDS)
+    with Senders(server.url, concurrency) as senders:
+        watched = [*everyone, senders.pid]
+        senders.drive(prepare(WARMUP if row.kind != "valid" else WARMUP // VALID_SHARE))
+        quiet(watched, most=SETTLE_SECONDS)
         requests = prepare(count)
-        others = Others(everyone)
+        others = Others(watched)
         others.start()
-        own, started = cpu_seconds(os.getpid()), server.cpu()
-        phase = drive(clients, requests)
+        own, started = cpu_seconds(senders.pid), server.cpu()
+        phase = senders.drive(requests)
         answered = server.cpu()
-        # The clients' share while they sent; the stand-in here goes on serving the work after.
-        client_cpu = cpu_seconds(os.getpid()) - own
+        client_cpu = cpu_seconds(senders.pid) - own
         elsewhere = others.stop()
-        settle = quiet(everyone, most=SETTLE_SECONDS)
-        return Result(
-            row,
-            concurrency,
-            phase.latencies,
-            phase.seconds,
-            phase.failures,
-            phase.unanswered,
-            phase.connects,
-            answered - started,
-            server.cpu() - answered,
-            settle,
-            client_cpu,
-            elsewhere,
-        )
-    finally:
-        for client in clients:
-            client.close()
+        settle = quiet(watched, most=SETTLE_SECONDS)
+    return Result(
+        row,
+        concurrency,
+        phase.latencies,
+        phase.seconds,
+        phase.failures,
+        phase.unanswered,
+        phase.connects,
+        answered - started,
+        server.cpu() - answered,
+        settle,
+        client_cpu,
+        elsewhere,
+    )
 
 
 def clicks_needed(counts: dict[int, int]) -> int:
@@ -465,14 +460,17 @@ def render(
         f"({AFTER_ACK_THREADS} threads) of the same process, or of the scheduler's. "
         "The bare app runs in another process on waitress with "
         f"the bot's options (`create_server`, {threads} threads, `process_before_response`). "
-        "The clients and the Slack stand-in that the bot calls run in a third "
-        "process. Every request is a real Slack body (form-encoded command, `payload=` JSON "
-        "for clicks and submissions) with a fresh trigger, made just before it is sent and "
-        "signed as it is sent (HMAC v0, current timestamp), on one keep-alive connection per "
-        "client thread, each thread sending its next request as soon as its last is answered. "
-        "This closed loop keeps the server as busy as it can be: it measures acks under a "
-        "sustained load, not one burst. Each row follows a warm-up at its concurrency, and "
-        "the next row starts only when all three processes are idle again.",
+        "The Slack stand-in that the bot calls runs in a third process, and the clients that "
+        "send the requests and time the answers in a fourth, so that the stand-in's work for "
+        "the bot does not hold up the clients' clocks. Every request is a real Slack body "
+        "(form-encoded command, `payload=` JSON for clicks and submissions) with a fresh "
+        "trigger, made just before it is sent (at most two per client wait in the queue to "
+        "the clients) and signed as it is sent (HMAC v0, current timestamp), on one "
+        "keep-alive connection per client thread, each thread sending its next request as "
+        "soon as its last is answered. This closed loop keeps the server as busy as it can "
+        "be: it measures acks under a sustained load, not one burst. Each row follows a "
+        "warm-up at its concurrency, and the next row starts only when all the processes are "
+        "idle again.",
         "",
         f"- Machine: {m['cores']} CPUs (`nproc`), {m['cpu']}; {m['os']}; load average "
         f"{load} at the start",
@@ -511,8 +509,8 @@ def render(
         "where requests wait more than how long. The bare app does no work, so its floor is "
         "Bolt's and waitress's alone; the ratio to it moves most from run to run.",
         "- Clients, stand-in and servers share the machine's cores over loopback, and the "
-        f"figures include that: the client process used at most {client_busy:.0%} of one CPU "
-        "in any row. A user in Slack sees Slack's network and servers on top.",
+        f"figures include that: the clients' process used at most {client_busy:.0%} of one "
+        "CPU in any row. A user in Slack sees Slack's network and servers on top.",
         "",
         f"Checks on this run: {wrong} failed or unexpected answers besides the "
         f"{sum(r.timeouts for r in results)} without an ack in 3 s; {reconnects} connections "

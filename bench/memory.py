@@ -22,13 +22,12 @@ from bench.scenarios import (
     ACK_TIMEOUT,
     APPROVERS,
     TEAM,
-    KeepAlive,
     Kind,
     Prepared,
     Stage,
-    drive,
     set_up,
 )
+from bench.senders import Senders
 from bench.servers import (
     HTTP_THREADS,
     Others,
@@ -92,31 +91,28 @@ class Run:
     setup_requests: int
 
 
-def measure(server: Server, stage: Stage, total: int, setup_requests: int, started: int) -> Run:
+def measure(
+    server: Server, senders: Senders, stage: Stage, total: int, setup_requests: int, started: int
+) -> Run:
     after_setup = rss_kib(server.pid)
     samples: list[Sample] = [Sample(0, after_setup, True)]
     failures: list[str] = []
-    clients = [KeepAlive(server.url) for _ in range(CONCURRENCY)]
     per_round = total // ROUNDS
     done = 0
     began, cpu = time.monotonic(), server.cpu()
-    try:
-        for _ in range(ROUNDS):
-            every = max(per_round // 4, 1)
+    for _ in range(ROUNDS):
+        every = max(per_round // 4, 1)
 
-            def sample(n: int, base: int = done, every: int = every) -> None:
-                if n % every == 0 and n < per_round:
-                    samples.append(Sample(base + n, rss_kib(server.pid), False))
+        def sample(n: int, base: int = done, every: int = every) -> None:
+            if n % every == 0 and n < per_round:
+                samples.append(Sample(base + n, rss_kib(server.pid), False))
 
-            phase = drive(clients, mixed(stage, per_round), on_answer=sample)
-            failures += phase.failures
-            done += per_round
-            quiet([server.pid, os.getpid()], most=SETTLE_SECONDS)
-            samples.append(Sample(done, rss_kib(server.pid), True))
-            print(f"  {done:>6} requests: {samples[-1].rss / 1024:.1f} MiB resident", flush=True)
-    finally:
-        for client in clients:
-            client.close()
+        phase = senders.drive(mixed(stage, per_round), on_answer=sample)
+        failures += phase.failures
+        done += per_round
+        quiet([server.pid, os.getpid(), senders.pid], most=SETTLE_SECONDS)
+        samples.append(Sample(done, rss_kib(server.pid), True))
+        print(f"  {done:>6} requests: {samples[-1].rss / 1024:.1f} MiB resident", flush=True)
     return Run(
         started,
         after_setup,
@@ -318,11 +314,13 @@ def run_on(database_url: str | None, total: int, threads: int) -> tuple[Run, lis
         clicks = total * MIX["approve"] // sum(MIX.values()) + APPROVERS
         deliverables = math.ceil(clicks / APPROVERS)
         stage = set_up(server.url, workspace, team, deliverables)
-        quiet([server.pid, os.getpid()], most=SETTLE_SECONDS)
-        others = Others([server.pid, os.getpid()])
-        others.start()
-        run = measure(server, stage, total, stage.setup_requests, started)
-        elsewhere = others.stop()
+        with Senders(server.url, CONCURRENCY) as senders:
+            watched = [server.pid, os.getpid(), senders.pid]
+            quiet(watched, most=SETTLE_SECONDS)
+            others = Others(watched)
+            others.start()
+            run = measure(server, senders, stage, total, stage.setup_requests, started)
+            elsewhere = others.stop()
         problems, _ = server.log_problems()
     return run, problems, elsewhere
 

@@ -1,20 +1,16 @@
 """Slack's side of the benchmarks: the workspace set up over HTTP, requests as Slack sends them
-(prepared, and signed as they are sent), the keep-alive clients, and what each answer should be.
+(prepared here; bench/senders.py signs and sends them), and what each answer should be.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import http.client
 import itertools
 import json
 import sqlite3
-import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,47 +260,6 @@ def approve_buttons(workspace: Workspace, channel: str) -> list[Button]:
     return found
 
 
-def signature(body: bytes, timestamp: int) -> str:
-    base = b"v0:" + str(timestamp).encode() + b":" + body
-    return "v0=" + hmac.new(SIGNING_SECRET.encode(), base, hashlib.sha256).hexdigest()
-
-
-class KeepAlive:
-    """One persistent connection, as a client thread's: sends prepared requests, times answers."""
-
-    def __init__(self, url: str) -> None:
-        parsed = urllib.parse.urlsplit(url)
-        self.connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
-        self.connects = 0
-
-    def open(self) -> None:
-        """Connect now, if not connected, so that no timed request pays for the handshake."""
-        if self.connection.sock is None:
-            self.connection.connect()
-            self.connects += 1
-
-    def send(self, prepared: Prepared) -> tuple[Answer, float]:
-        """The answer and the seconds from sending the request to reading the whole answer."""
-        timestamp = int(time.time())
-        headers = {
-            "Content-Type": prepared.content_type,
-            "X-Slack-Request-Timestamp": str(timestamp),
-            "X-Slack-Signature": signature(prepared.body, timestamp),
-            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-        }
-        if self.connection.sock is None:
-            self.connects += 1
-        started = time.perf_counter()
-        self.connection.request("POST", "/slack/events", body=prepared.body, headers=headers)
-        response = self.connection.getresponse()
-        data = response.read()
-        seconds = time.perf_counter() - started
-        return Answer(response.status, data, dict(response.getheaders())), seconds
-
-    def close(self) -> None:
-        self.connection.close()
-
-
 def saving(body: dict[str, Any]) -> bool:
     """A valid New client form's ack: the modal says "Saving…" (the client is written next)."""
     view = body.get("view") or {}
@@ -329,76 +284,3 @@ def problem(prepared: Prepared, answer: Answer) -> str | None:
     }
     check = expected.get(prepared.kind, lambda: not answer.body)  # the others ack empty
     return None if check() else f"{prepared.kind}: unexpected answer {answer.text[:200]}"
-
-
-@dataclass(frozen=True)
-class Phase:
-    latencies: list[float]  # seconds, one per answered request
-    seconds: float  # wall time from the start line to the last answer
-    failures: list[str]  # wrong answers, and requests that got none
-    unanswered: int  # requests that got no answer at all (connection errors)
-    connects: int
-
-
-def drive(
-    clients: list[KeepAlive],
-    requests: Iterable[Prepared],
-    on_answer: Callable[[int], None] | None = None,
-) -> Phase:
-    """Send `requests` from one thread per client, each sending its next when answered.
-
-    A generator is drawn from under a lock just before each send, so that what it prepares
-    (a trigger_id lives 3 s, as Slack's) is fresh; the timing starts after it, at the send.
-
-    `on_answer(n)` is called (under a lock) after the n-th answer, for sampling during a run.
-    """
-    lock = threading.Lock()
-    queue = iter(requests)
-    answered = 0
-    latencies: list[list[float]] = [[] for _ in clients]
-    failures: list[str] = []
-    unanswered = 0
-    start_line = threading.Barrier(len(clients) + 1)
-    for client in clients:
-        client.open()
-    connects_before = sum(c.connects for c in clients)
-
-    def work(client: KeepAlive, out: list[float]) -> None:
-        nonlocal answered, unanswered
-        start_line.wait()
-        while True:
-            with lock:
-                prepared = next(queue, None)
-            if prepared is None:
-                return
-            try:
-                answer, seconds = client.send(prepared)
-            except (OSError, http.client.HTTPException) as exc:
-                with lock:
-                    failures.append(f"{prepared.kind}: {type(exc).__name__}: {exc}")
-                    unanswered += 1
-                client.close()
-                continue
-            out.append(seconds)
-            wrong = problem(prepared, answer)
-            if wrong:
-                failures.append(wrong)
-            if on_answer is not None:
-                with lock:
-                    answered += 1
-                    on_answer(answered)
-
-    threads = [
-        threading.Thread(target=work, args=(client, out), name=f"client-{i}", daemon=True)
-        for i, (client, out) in enumerate(zip(clients, latencies, strict=True))
-    ]
-    for thread in threads:
-        thread.start()
-    start_line.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
-    merged = [latency for out in latencies for latency in out]
-    connects = sum(c.connects for c in clients) - connects_before
-    return Phase(merged, seconds, failures, unanswered, connects)
