@@ -17,10 +17,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
+from onboard.storage import outbox
 from onboard.storage.db import Database
-from onboard.storage.models import OutboxMessage
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -63,14 +62,7 @@ class Metrics:
 
         def outbox_state() -> tuple[int, float]:
             with db.transaction() as session:
-                count, oldest = session.execute(
-                    select(func.count(), func.min(OutboxMessage.created_at)).where(
-                        OutboxMessage.status == "pending"
-                    )
-                ).one()
-            if oldest is not None and oldest.tzinfo is None:
-                oldest = oldest.replace(tzinfo=dt.UTC)
-            return count or 0, (clock() - oldest).total_seconds() if oldest else 0.0
+                return outbox.waiting(session, clock())
 
         self.backlog(
             "outbox",

@@ -95,17 +95,15 @@ def mark_failed(session: Session, row_id: int, error: str) -> None:
     row.claimed_by = row.claimed_until = None
 
 
-def depth(session: Session) -> int:
-    """Rows still waiting to be sent."""
-    return (
-        session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+def waiting(session: Session, now: dt.datetime) -> tuple[int, float]:
+    """How many rows wait to be sent, and the oldest one's age in seconds."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(OutboxMessage.created_at)).where(
+            OutboxMessage.status == "pending"
         )
-        or 0
-    )
-
-
-def next_due(session: Session) -> dt.datetime | None:
-    return session.scalar(
-        select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status == "pending")
-    )
+    ).one()
+    if not oldest:
+        return 0, 0.0
+    if oldest.tzinfo is None:  # an aggregate skips the column's type: naive UTC
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return int(count), max(0.0, (now - oldest).total_seconds())
