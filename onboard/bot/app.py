@@ -31,7 +31,7 @@ from onboard.bot import (
 from onboard.bot.delivery import Delivery
 from onboard.bot.gateway import SlackCallError, SlackGateway, web_client
 from onboard.bot.identity import Directory
-from onboard.bot.inbox import Inbox
+from onboard.bot.inbox import MODAL_THREADS, Inbox
 from onboard.bot.metrics import Metrics
 from onboard.bot.settings import Settings
 from onboard.bot.slack_connections import KeepAliveWebClient
@@ -107,7 +107,8 @@ def build(
     token = settings.slack_bot_token.get_secret_value()
     # Kept open: a connection for each HTTP thread (an ack writes the inbox), each thread
     # doing acked work, and the outbox's and scheduler's own; opening one is a new backend.
-    db = Database(settings.database_url, settings.http_threads + settings.after_ack_threads + 4)
+    threads = settings.http_threads + settings.after_ack_threads + MODAL_THREADS
+    db = Database(settings.database_url, threads + 4)
     if migrate:
         upgrade(db)
     gateway = SlackGateway(web_client(token, settings.slack_api_url))

@@ -14,7 +14,8 @@ So the work of a request is the listener's own code, rebuilt from the request al
 Work that was claimed and ran may run again if its process dies before the row is deleted
 (at least once): the services it calls are keyed so a second run changes nothing. Work that
 only opens a modal with the request's trigger is not kept (`keep=False`): Slack honours a
-trigger for 3 s, so after a crash it could not be done anyway.
+trigger for 3 s, so after a crash it could not be done anyway. It runs on threads of its own,
+never queued behind kept work, which may wait.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 LATER = "onboard_inbox_row"  # in a dispatch's context: this is the work, not the ack
 POLL_SECONDS = 0.2  # how often a worker looks for rows another process left
+MODAL_THREADS = 4  # for work that opens a modal, which its trigger's 3 s do not let wait
 MAX_ATTEMPTS = 5  # a request whose work kept dying with its process is given up
 
 
@@ -77,7 +79,11 @@ class Inbox:
         self.works_here = True  # False for `serve --ack-only`: rows wait for another process
         self.worker = claimant(self)
         self.pool = ThreadPoolExecutor(threads, "after-ack")
+        # Work not kept only opens a modal (or App Home): it has threads of its own, so a
+        # queue of decisions and forms to save never holds it past its trigger's 3 s.
+        self.modals = ThreadPoolExecutor(MODAL_THREADS, "modal")
         self._pending = 0
+        self._on_pool = 0  # of which on `pool`: the poller fills the room left there
         self._here: set[int] = set()  # rows queued or running in this process
         self._idle = threading.Condition()
         self._stop = threading.Event()
@@ -106,9 +112,8 @@ class Inbox:
         now = utc_now()
         row_id = None
         if not keep:
-            self._submit(
-                Acked(None, body, stamp, rid, 1, time.monotonic()), contextvars.copy_context()
-            )
+            acked = Acked(None, body, stamp, rid, 1, time.monotonic())
+            self._submit(acked, contextvars.copy_context(), self.modals)
             return True
         try:
             with self.db.one_statement() as session:
@@ -135,15 +140,22 @@ class Inbox:
 
     # -- doing the work ------------------------------------------------------------------
 
-    def _submit(self, acked: Acked, context: contextvars.Context | None = None) -> None:
+    def _submit(
+        self,
+        acked: Acked,
+        context: contextvars.Context | None = None,
+        pool: ThreadPoolExecutor | None = None,
+    ) -> None:
+        on_pool = pool is None
         with self._idle:
             self._pending += 1
+            self._on_pool += on_pool
             if acked.row_id is not None:
                 self._here.add(acked.row_id)
         run = context.run if context is not None else _in_fresh_context
-        self.pool.submit(run, self._run, acked)
+        (pool or self.pool).submit(run, self._run, acked, on_pool)
 
-    def _run(self, acked: Acked) -> None:
+    def _run(self, acked: Acked, on_pool: bool) -> None:
         try:
             wait_for_the_answer()  # deferred here: its own request's answer leaves first
             if acked.request_id is not None:
@@ -163,6 +175,7 @@ class Inbox:
         finally:
             with self._idle:
                 self._pending -= 1
+                self._on_pool -= on_pool
                 self._here.discard(acked.row_id or 0)
                 self._idle.notify_all()
 
@@ -195,7 +208,7 @@ class Inbox:
 
     def _poll(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
-            room = self.threads - self._pending
+            room = self.threads - self._on_pool
             if room <= 0:
                 continue
             try:
@@ -243,6 +256,7 @@ class Inbox:
             self._poller.join(timeout)
         self.wait_idle(timeout)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.modals.shutdown(wait=False, cancel_futures=True)
 
 
 def _in_fresh_context(work: Callable[..., Any], *args: Any) -> Any:

@@ -226,3 +226,22 @@ def test_a_host_with_a_64_character_name_claims_rows_all_the_same(
 
     assert [row.claimed_by for row in kept(shared)] == [worker]
     assert worker.startswith("hhhh") and f":{os.getpid()}:" in worker
+
+
+def test_a_modal_opens_within_its_triggers_3_s_while_every_work_thread_is_busy(
+    shared: Running,  # noqa: F811
+    people: People,
+) -> None:
+    post_deliverable(shared, people, approvers=[people.client.id])
+    release = hold_decisions(shared)
+    for _ in range(shared.bot.inbox.threads):  # decisions the database is slow to take
+        shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+    shared.wait_until(lambda: len(kept(shared)) == shared.bot.inbox.threads)
+    before = len(shared.workspace.open_views_for(people.am.id))
+
+    shared.driver.command(people.am.id, "new")
+
+    assert shared.wait_for_view(people.am.id, after=before, timeout=3)
+    release.set()
+    shared.settle()
+    assert decisions(shared) == [(people.client.id, "approved")]
