@@ -45,6 +45,7 @@ from bench.servers import (
     quiet,
     scratch_database,
 )
+from onboard.bot.inbox import MODAL_THREADS
 from onboard.standin.server import SlackStandIn
 from onboard.standin.workspace import Workspace
 
@@ -361,11 +362,12 @@ def reading(results: list[Result], threads: int, clients: tuple[int, int]) -> li
         f"{approve.percentile(99):.0f} ms, and went on for {approve.settle:.1f} s after the "
         f"last answer ('drain s'). At concurrency 1 the ack takes "
         f"{lone_click.percentile(50):.1f} ms at p50.",
-        "- **`/onboard new`** acks empty once the inbox holds it; rendering the New client "
-        "modal and `views.open` follow on the after-ack pool "
+        "- **`/onboard new`** acks empty at once (its work is not written to the inbox: the "
+        "trigger it needs lasts 3 s, so after a crash it could not be done anyway); rendering "
+        "the New client modal and `views.open` follow on the threads kept for opening modals "
         f"({new.percentile(99):.0f} ms p99 at concurrency {c}, {new.cpu_per_request:.1f} ms "
         "of CPU each). The stand-in answers `views.open` in a few milliseconds; with real "
-        "Slack the after-ack thread waits longer, which holds no ack up.",
+        "Slack those threads wait longer, which holds no ack up.",
         f"- **A valid New client form** is checked before the ack (a mistake is shown under "
         f"its field), acked with a *Saving…* modal once the inbox holds it, then saved on "
         f"the after-ack pool in one "
@@ -457,7 +459,8 @@ def render(
         "*server CPU*). Its listeners run on the HTTP thread and Bolt answers when they return "
         "(`process_before_response`); a listener writes the request's work to the inbox table "
         "before it returns, and the work runs on a pool "
-        f"({AFTER_ACK_THREADS} threads) of the same process, or of the scheduler's. "
+        f"({AFTER_ACK_THREADS} threads) of the same process, or of the scheduler's; work that "
+        f"only opens a modal is not written and runs on {MODAL_THREADS} threads of its own. "
         "The bare app runs in another process on waitress with "
         f"the bot's options (`create_server`, {threads} threads, `process_before_response`). "
         "The Slack stand-in that the bot calls runs in a third process, and the clients that "
