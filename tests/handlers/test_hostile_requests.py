@@ -48,10 +48,13 @@ def test_missing_signing_headers_are_refused(onboard: Running, missing: str) -> 
 def test_an_oversized_body_is_refused_before_it_is_read(onboard: Running) -> None:
     try:
         status = onboard.driver.post(b"x" * (1024 * 1024 + 1), FORM).status
-    except ConnectionResetError:
-        status = 413  # the server answered 413 and closed before the client finished sending
+    except (ConnectionResetError, BrokenPipeError):
+        # The server answered 413 and closed before the client finished sending: the client
+        # meets the closed socket as a reset or a broken pipe, as the timing falls.
+        status = 413
     assert status == 413
     assert rows(onboard) == (0, 0, 0)
+    assert onboard.driver.get("/healthz").status == 200  # and it serves on
 
 
 @pytest.mark.parametrize(
