@@ -106,7 +106,8 @@ def build(
     assert settings.slack_bot_token is not None
     token = settings.slack_bot_token.get_secret_value()
     # Kept open: a connection for each HTTP thread (an ack writes the inbox), each thread
-    # doing acked work, and the outbox's and scheduler's own; opening one is a new backend.
+    # doing acked work or opening a modal, and the outbox's and scheduler's own; opening one
+    # is a new backend.
     threads = settings.http_threads + settings.after_ack_threads + MODAL_THREADS
     db = Database(settings.database_url, threads + 4)
     if migrate:
