@@ -13,8 +13,6 @@ through a queue a few requests deep, so what is sent is at most a few answers ol
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import http.client
 import multiprocessing
 import os
@@ -31,7 +29,7 @@ from typing import Self
 
 from bench.scenarios import Prepared, problem
 from bench.servers import SIGNING_SECRET
-from onboard.standin.driver import Answer
+from onboard.standin.driver import Answer, slack_headers
 
 AHEAD = 2  # requests prepared ahead, per client thread
 START_SECONDS = 60  # for the process to import and connect
@@ -58,11 +56,6 @@ class Sent:
     reconnected: bool
 
 
-def signature(body: bytes, timestamp: int) -> str:
-    base = b"v0:" + str(timestamp).encode() + b":" + body
-    return "v0=" + hmac.new(SIGNING_SECRET.encode(), base, hashlib.sha256).hexdigest()
-
-
 class KeepAlive:
     """One persistent connection, as a client thread's: sends prepared requests, times answers."""
 
@@ -78,13 +71,8 @@ class KeepAlive:
     def send(self, prepared: Prepared) -> Sent:
         """Sign `prepared` now (a current timestamp, as Slack does) and time its answer, from
         the request's first byte to the answer's last."""
-        timestamp = int(time.time())
-        headers = {
-            "Content-Type": prepared.content_type,
-            "X-Slack-Request-Timestamp": str(timestamp),
-            "X-Slack-Signature": signature(prepared.body, timestamp),
-            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-        }
+        now = int(time.time())
+        headers = slack_headers(SIGNING_SECRET, prepared.body, prepared.content_type, now)
         reconnected = self.connection.sock is None
         started = time.perf_counter()
         try:

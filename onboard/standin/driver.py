@@ -36,6 +36,22 @@ class Answer:
         return self.body.decode("utf-8", "replace")
 
 
+def signature(secret: str, body: bytes, timestamp: int) -> str:
+    """Slack's v0 request signature of `body` sent at `timestamp`."""
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def slack_headers(secret: str, body: bytes, content_type: str, timestamp: int) -> dict[str, str]:
+    """The headers Slack sends with a request to an app, signed."""
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": str(timestamp),
+        "X-Slack-Signature": signature(secret, body, timestamp),
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+    }
+
+
 class SlackDriver:
     """Sends signed requests to the bot at `app_url` as users of `workspace`."""
 
@@ -48,8 +64,7 @@ class SlackDriver:
     # -- transport -----------------------------------------------------------------------------
 
     def signature(self, body: bytes, timestamp: int) -> str:
-        base = b"v0:" + str(timestamp).encode() + b":" + body
-        return "v0=" + hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
+        return signature(self.signing_secret, body, timestamp)
 
     def post(
         self,
@@ -62,15 +77,10 @@ class SlackDriver:
         path: str = "/slack/events",
     ) -> Answer:
         timestamp = int(time.time()) if timestamp is None else timestamp
-        sent = {
-            "Content-Type": content_type,
-            "X-Slack-Request-Timestamp": str(timestamp),
-            "X-Slack-Signature": self.signature(body, timestamp)
-            if signature is None
-            else signature,
-            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-            **(headers or {}),
-        }
+        sent = slack_headers(self.signing_secret, body, content_type, timestamp)
+        if signature is not None:
+            sent["X-Slack-Signature"] = signature
+        sent |= headers or {}
         sent = {name: value for name, value in sent.items() if value}  # "" means: leave it out
         connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:

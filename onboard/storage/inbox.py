@@ -86,8 +86,6 @@ def finish(session: Session, row_id: int) -> None:
 def waiting(session: Session, now: dt.datetime) -> tuple[int, float]:
     """How many requests wait for their work, and the oldest one's age in seconds."""
     count, oldest = session.execute(select(func.count(), func.min(AckedRequest.received_at))).one()
-    if not oldest:
+    if oldest is None:  # aware: min() keeps the column's UTC type
         return 0, 0.0
-    if oldest.tzinfo is None:  # an aggregate skips the column's type: naive UTC
-        oldest = oldest.replace(tzinfo=dt.UTC)
     return int(count), max(0.0, (now - oldest).total_seconds())

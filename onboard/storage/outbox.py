@@ -102,8 +102,6 @@ def waiting(session: Session, now: dt.datetime) -> tuple[int, float]:
             OutboxMessage.status == "pending"
         )
     ).one()
-    if not oldest:
+    if oldest is None:  # aware: min() keeps the column's UTC type
         return 0, 0.0
-    if oldest.tzinfo is None:  # an aggregate skips the column's type: naive UTC
-        oldest = oldest.replace(tzinfo=dt.UTC)
     return int(count), max(0.0, (now - oldest).total_seconds())
