@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from onboard.bot import memory
 from onboard.bot.audit_cli import audit_cli
 from onboard.bot.erasure import client_cli
 from onboard.bot.intake_cli import intake_cli
@@ -93,7 +94,7 @@ def serve(
     bot.start_background(
         scheduler=not no_scheduler, outbox=not (no_outbox or ack_only), work=not ack_only
     )
-    _settle_memory()
+    memory.settle()
     signal.signal(signal.SIGTERM, _interrupt)
     logging.getLogger("onboard").info("listening on %s", server.url)
     try:
@@ -103,22 +104,6 @@ def serve(
     finally:
         server.stop()
         bot.stop()
-
-
-def _settle_memory() -> None:
-    """Compile every template now, then move what start-up built out of the collector's reach.
-
-    A full collection walks every tracked object and holds the interpreter meanwhile: with
-    start-up's objects in the heap that was a 70–110 ms pause, long enough to show in the acks'
-    p99 (docs/benchmarks.md). Frozen objects are never walked again.
-    """
-    import gc
-
-    from onboard.messages.render import load_all
-
-    load_all()
-    gc.collect()
-    gc.freeze()
 
 
 def _interrupt(*_: object) -> None:
@@ -142,6 +127,7 @@ def scheduler() -> None:
     _logging(settings)
     bot = build(settings)
     bot.start_background(scheduler=True)
+    memory.settle()
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         threading.Event().wait()
@@ -211,7 +197,7 @@ def socket() -> None:
     _logging(settings)
     bot = build(settings)
     bot.start_background()
-    _settle_memory()
+    memory.settle()
     assert settings.slack_app_token is not None
     try:
         SocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value()).start()
