@@ -116,9 +116,9 @@ class Inbox:
             self._submit(acked, contextvars.copy_context(), self.modals)
             return True
         try:
-            with self.db.one_statement() as session:
-                row_id = inbox.put(
-                    session,
+            row_id = self.db.one_write(
+                lambda db: inbox.put(
+                    db,
                     body,
                     request_ts=stamp,
                     request_id=rid,
@@ -127,6 +127,7 @@ class Inbox:
                     claimed_by=self.worker if self.works_here else None,
                     lease=self.lease,
                 )
+            )
         except SQLAlchemyError as exc:
             # The database is away: the work runs here from memory, as it would have; it
             # meets the same outage and tells the user so in its own words.

@@ -8,13 +8,17 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from onboard.storage.group_commit import GroupCommit
+
+T = TypeVar("T")
 
 # A pooled PostgreSQL connection idle longer than this is pinged before use (a server restart
 # may have closed it). One in constant use is not: it answered a moment ago, and pinging it
@@ -37,6 +41,9 @@ class Database:
         # than letting them sleep and retry in SQLite's busy handler, which stalls for seconds
         # under load. (Several processes on one SQLite file still work, through that handler.)
         self._turns = _Turns() if self.is_sqlite else None
+        self._together = (
+            GroupCommit(lambda: self.transaction(urgent=True)) if self.is_sqlite else None
+        )
 
     @contextmanager
     def transaction(self, *, urgent: bool = False) -> Iterator[Session]:
@@ -46,16 +53,14 @@ class Database:
         with turn, self._sessions.begin() as session:
             yield session
 
-    @contextmanager
-    def one_statement(self) -> Iterator[Session | Connection]:
-        """For one write on a path someone waits for: on PostgreSQL the statement commits on
-        its own (no BEGIN and COMMIT round trips); SQLite gets a transaction."""
-        if self.is_sqlite:
-            with self.transaction(urgent=True) as session:
-                yield session
-            return
+    def one_write(self, write: Callable[[Session | Connection], T]) -> T:
+        """`write(db)`, committed, for one write on a path someone waits for (an ack). On
+        PostgreSQL its statement commits on its own (no BEGIN and COMMIT round trips); on
+        SQLite it shares a transaction with the writes of this kind waiting beside it."""
+        if self._together is not None:
+            return self._together.write(write)
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            yield conn
+            return write(conn)
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""

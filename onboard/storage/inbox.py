@@ -27,7 +27,7 @@ def put(
     lease: dt.timedelta,
 ) -> int:
     """Keep a request, its row's ID; claimed by `claimed_by` when that process will do the
-    work itself. One statement (`Database.one_statement`): it is on the ack's path."""
+    work itself. One statement (`Database.one_write`): it is on the ack's path."""
     statement = (
         insert(AckedRequest)
         .values(
