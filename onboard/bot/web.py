@@ -16,7 +16,7 @@ from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_sdk.signature import SignatureVerifier
 from waitress.server import create_server
 
-from onboard.bot.answers import answering
+from onboard.bot.answers import Sent, answering
 from onboard.bot.app import Onboard
 from onboard.bot.logs import request_id
 from onboard.bot.metrics import CONTENT_TYPE
@@ -52,12 +52,12 @@ def wsgi_app(bot: Onboard) -> Callable[[dict[str, Any], StartResponse], Iterable
         try:
             if path != "/slack/events":
                 return route(environ, respond)
-            with answering():
-                return route(environ, respond)
+            with answering() as sent:
+                return Sent(route(environ, respond), sent)
         finally:
             request_id.reset(token)
 
-    def route(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def route(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if path == "/metrics" and method == "GET":
             body = metrics.exposition()
@@ -88,7 +88,7 @@ def wsgi_app(bot: Onboard) -> Callable[[dict[str, Any], StartResponse], Iterable
             answer = bot.bolt.dispatch(request)
             response = WsgiHttpResponse(answer.status, answer.headers, answer.body)
             start_response(response.status, response.get_headers())
-            return response.get_body()
+            return list(response.get_body())
         return _plain(start_response, "404 Not Found", "not found")
 
     return application
