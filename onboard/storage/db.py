@@ -55,8 +55,10 @@ class Database:
 
     def one_write(self, write: Callable[[Session | Connection], T]) -> T:
         """`write(db)`, committed, for one write on a path someone waits for (an ack). On
-        PostgreSQL its statement commits on its own (no BEGIN and COMMIT round trips); on
-        SQLite it shares a transaction with the writes of this kind waiting beside it."""
+        PostgreSQL its statement commits on its own (no BEGIN and COMMIT round trips), as
+        concurrent writers do not wait for each other there (batched, their round trips ran
+        in a row and acks got slower); on SQLite it shares one transaction with the writes of
+        this kind waiting beside it (group_commit.py)."""
         if self._together is not None:
             return self._together.write(write)
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -2,11 +2,11 @@
 
 On SQLite every transaction waits its turn for the one write lock, and each turn costs a
 commit and a hand-over between threads. Acks that each wrote their inbox row in a transaction
-of their own queued behind one another: under load an ack waited for seven others, in an
-order nobody chose (docs/benchmarks.md). Here the first writer to arrive leads: it takes one
-turn and writes every write waiting by then, each in a savepoint of its own, and the next
-waiting writer leads the next batch. Each caller still returns only once its write is
-committed, and gets its own write's result or exception.
+of their own queued behind one another, woken in no chosen order: under the benchmark's load
+an ack held the lock for 2 ms but waited 23 ms for it at the median, 163 ms at p99. Here the
+first writer to arrive leads: it takes one turn and writes every write waiting by then,
+each in a savepoint of its own, and the next waiting writer leads the next batch. Each caller
+still returns only once its write is committed, and gets its own write's result or exception.
 """
 
 from __future__ import annotations
