@@ -20,7 +20,6 @@ def answering() -> Iterator[Callable[[], None]]:
     called once the server has written it (`Sent`). Marked at once if the handling raises."""
     answered = threading.Event()
     token = _answered.set(answered)
-
     try:
         yield answered.set
     except BaseException:
