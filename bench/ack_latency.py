@@ -349,7 +349,9 @@ def reading(results: list[Result], threads: int, clients: tuple[int, int]) -> li
         "hands Bolt the result; Bolt's own adapter (the bare app's) percent-decodes a modal's "
         "payload in a Python loop, which the bot does in C, so for a submission the bot can "
         "ack faster than the bare app. The ratio to the bare app moves most from run to run.",
-        f"- **A click** is acked once the inbox holds it, on the HTTP thread; its work "
+        f"- **A click** is acked once the inbox holds it, on the HTTP thread (on SQLite the "
+        f"acks waiting for its one write lock keep their rows in one transaction between "
+        f"them: `storage/group_commit.py`); its work "
         f"follows on the after-ack pool: the decision's transaction and audit event, an "
         f"ephemeral answer "
         f"through Slack, then the outbox re-renders the deliverable message; "
