@@ -49,38 +49,50 @@ class Nudges:
     # -- tasks --------------------------------------------------------------------------------
 
     def tasks(self, at: dt.datetime) -> int:
-        """Remind owners of tasks due today, then of overdue ones on the playbook's rhythm."""
-        queued = 0
+        """Remind owners of tasks due today, then of overdue ones on the playbook's rhythm.
+
+        A transaction per client: on SQLite, one over every client held the write lock for
+        11 s with 1,600 clients (the memory benchmark's), and every ack waited for it."""
         with self.db.transaction() as session:
-            for client in _active(session):
-                calendar = calendar_of(client)
-                today = calendar.local_date(at)
-                if not self._working_hours(client, at, today):
-                    continue
-                stage = next(s for s in playbook_of(client).stages if s.key == client.stage_key)
-                rules = (stage.automation.reminders if stage.automation else None) or DEFAULT_RULES
-                for task in session.scalars(
-                    select(Task).where(
-                        Task.client_id == client.id,
-                        Task.stage_key == client.stage_key,
-                        Task.done_at.is_(None),
-                        Task.due.is_not(None),
-                        Task.due <= today,
-                    )
-                ):
-                    assert task.due is not None
-                    late = calendar.business_days_between(task.due, today)
-                    if late == 0:
-                        kind = "due"
-                    elif (
-                        late >= rules.after_business_days
-                        and (late - rules.after_business_days) % rules.every_business_days == 0
-                        and task.reminders_sent <= rules.max_reminders
-                    ):
-                        kind = "overdue"
-                    else:
-                        continue
-                    queued += _remind_task(session, client, task, kind, today, late)
+            active = _active(session)
+        queued = 0
+        for client_id in active:
+            with self.db.transaction() as session:
+                client = session.get(Client, client_id)
+                if client is not None and client.status == "active":
+                    queued += self._remind_tasks(session, client, at)
+        return queued
+
+    def _remind_tasks(self, session: Session, client: Client, at: dt.datetime) -> int:
+        calendar = calendar_of(client)
+        today = calendar.local_date(at)
+        if not self._working_hours(client, at, today):
+            return 0
+        stage = next(s for s in playbook_of(client).stages if s.key == client.stage_key)
+        rules = (stage.automation.reminders if stage.automation else None) or DEFAULT_RULES
+        queued = 0
+        for task in session.scalars(
+            select(Task).where(
+                Task.client_id == client.id,
+                Task.stage_key == client.stage_key,
+                Task.done_at.is_(None),
+                Task.due.is_not(None),
+                Task.due <= today,
+            )
+        ):
+            assert task.due is not None
+            late = calendar.business_days_between(task.due, today)
+            if late == 0:
+                kind = "due"
+            elif (
+                late >= rules.after_business_days
+                and (late - rules.after_business_days) % rules.every_business_days == 0
+                and task.reminders_sent <= rules.max_reminders
+            ):
+                kind = "overdue"
+            else:
+                continue
+            queued += _remind_task(session, client, task, kind, today, late)
         return queued
 
     def _working_hours(self, client: Client, at: dt.datetime, today: dt.date) -> bool:
@@ -203,10 +215,13 @@ class Nudges:
             return client
 
 
-def _active(session: Session) -> list[Client]:
+def _active(session: Session) -> list[int]:
+    """The IDs of clients whose journey is under way in a channel."""
     return list(
         session.scalars(
-            select(Client).where(Client.status == "active", Client.channel_id.is_not(None))
+            select(Client.id)
+            .where(Client.status == "active", Client.channel_id.is_not(None))
+            .order_by(Client.id)
         )
     )
 

@@ -6,10 +6,11 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from onboard.storage.models import Client
 from tests.conftest import SIGNING_SECRET, BotFactory, FixedClock, People, Running
@@ -183,3 +184,20 @@ def test_running_a_job_twice_for_the_same_moment_sends_nothing_twice(
     assert len(reminders(kickoff)) == 1
     bad = subprocess.run([*command, "--at", "tomorrow"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "not an ISO date" in bad.stderr
+
+
+def test_the_sweep_holds_the_write_lock_one_client_at_a_time(
+    kickoff: Running, people: People, clock: FixedClock
+) -> None:
+    # On SQLite a transaction holds the one write lock: a sweep over every client in one
+    # transaction kept each ack arriving meanwhile waiting, for seconds with many clients.
+    onboard_client(kickoff, people, playbook="tiny", name="Bolt Bikes")
+    commits: list[int] = []
+    event.listen(
+        kickoff.bot.db.engine, "commit", lambda _conn: commits.append(threading.get_ident())
+    )
+    clock.now = at(23, 9)
+
+    assert kickoff.bot.nudges.tasks(clock.now) == 2
+    # The list of clients, then a transaction for each.
+    assert commits.count(threading.get_ident()) == 3
