@@ -181,27 +181,32 @@ def stage_begins(session: Session, client: Client, now: dt.datetime) -> bool:
 
 
 def sweep(db: Database, gateway: SlackGateway, at: dt.datetime, *, reminder_hour: int = 9) -> int:
-    """Post intakes their stage is waiting for, then remind unfinished ones; keyed, capped."""
-    queued = 0
+    """Post intakes their stage is waiting for, then remind unfinished ones; keyed, capped.
+
+    A transaction per client, so that on SQLite the sweep never holds the write lock, which
+    every ack needs, for more than one client's turn (see `Nudges.tasks`)."""
     with db.transaction() as session:
-        clients = list(
+        active = list(
             session.scalars(
-                select(Client).where(Client.status == "active", Client.channel_id.is_not(None))
+                select(Client.id)
+                .where(Client.status == "active", Client.channel_id.is_not(None))
+                .order_by(Client.id)
             )
         )
-        for client in clients:
+    queued = 0
+    for client_id in active:
+        with db.transaction() as session:
+            client = session.get(Client, client_id)
+            if client is None or client.status != "active" or client.channel_id is None:
+                continue
             if stage_begins_missed(session, client):
                 queued += int(stage_begins(session, client, at))
-        for intake, client in session.execute(
-            select(Intake, Client)
-            .join(Client, Client.id == Intake.client_id)
-            .where(
-                Intake.status.in_(OPEN),
-                Client.status == "active",
-                Client.channel_id.is_not(None),
-            )
-        ).all():
-            queued += _remind(session, gateway, intake, client, at, reminder_hour)
+            for intake in session.scalars(
+                select(Intake)
+                .where(Intake.client_id == client.id, Intake.status.in_(OPEN))
+                .order_by(Intake.id)
+            ).all():
+                queued += _remind(session, gateway, intake, client, at, reminder_hour)
     return queued
 
 
