@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from onboard.bot import outbound
@@ -105,51 +105,64 @@ class Nudges:
     # -- approvals ----------------------------------------------------------------------------
 
     def approvals(self, at: dt.datetime) -> int:
-        """Nudge approvers of sign-offs waiting too long; once per business day at most."""
-        queued = 0
+        """Nudge approvers of sign-offs waiting too long; once per business day at most.
+        A transaction per sign-off, for the reason `tasks` gives."""
         with self.db.transaction() as session:
-            pending = session.execute(
-                select(DeliverableVersion, Deliverable, Client)
-                .join(Deliverable, Deliverable.id == DeliverableVersion.deliverable_id)
-                .join(Client, Client.id == Deliverable.client_id)
-                .where(DeliverableVersion.status == "pending", Client.channel_id.is_not(None))
-            ).all()
-            for version, deliverable, client in pending:
-                calendar = calendar_of(client)
-                today = calendar.local_date(at)
-                if not self._working_hours(client, at, today) or version.nudged_on == today:
-                    continue
-                waited = calendar.business_days_between(
-                    calendar.local_date(version.posted_at), today
+            pending = list(
+                session.scalars(
+                    _pending_signoffs(select(DeliverableVersion.id)).order_by(DeliverableVersion.id)
                 )
-                if waited < self.approval_nudge_days:
-                    continue
-                decided = set(
-                    session.scalars(
-                        select(Decision.approver).where(Decision.version_id == version.id)
+            )
+        queued = 0
+        for version_id in pending:
+            with self.db.transaction() as session:
+                found = session.execute(
+                    _pending_signoffs(select(DeliverableVersion, Deliverable, Client)).where(
+                        DeliverableVersion.id == version_id
                     )
-                )
-                waiting = [u for u in version.approvers if u not in decided]
-                message = render_message(
-                    "approval_nudge",
-                    client=client,
-                    deliverable=deliverable,
-                    version=version,
-                    waiting=waiting,
-                    days=waited,
-                )
-                outbound.enqueue_call(
-                    session,
-                    f"version:{version.id}:nudge:{today.isoformat()}",
-                    "chat.postMessage",
-                    {"channel": client.channel_id, **message},
-                    client_id=client.id,
-                    audit_action="approval.nudged",
-                    audit_details={"version": version.id, "waiting": waiting},
-                )
-                version.nudged_on = today
-                queued += 1
+                ).first()
+                if found is not None:
+                    queued += self._nudge(session, *found, at)
         return queued
+
+    def _nudge(
+        self,
+        session: Session,
+        version: DeliverableVersion,
+        deliverable: Deliverable,
+        client: Client,
+        at: dt.datetime,
+    ) -> int:
+        calendar = calendar_of(client)
+        today = calendar.local_date(at)
+        if not self._working_hours(client, at, today) or version.nudged_on == today:
+            return 0
+        waited = calendar.business_days_between(calendar.local_date(version.posted_at), today)
+        if waited < self.approval_nudge_days:
+            return 0
+        decided = set(
+            session.scalars(select(Decision.approver).where(Decision.version_id == version.id))
+        )
+        waiting = [u for u in version.approvers if u not in decided]
+        message = render_message(
+            "approval_nudge",
+            client=client,
+            deliverable=deliverable,
+            version=version,
+            waiting=waiting,
+            days=waited,
+        )
+        outbound.enqueue_call(
+            session,
+            f"version:{version.id}:nudge:{today.isoformat()}",
+            "chat.postMessage",
+            {"channel": client.channel_id, **message},
+            client_id=client.id,
+            audit_action="approval.nudged",
+            audit_details={"version": version.id, "waiting": waiting},
+        )
+        version.nudged_on = today
+        return 1
 
     # -- archiving ----------------------------------------------------------------------------
 
@@ -213,6 +226,15 @@ class Nudges:
                 at=now,
             )
             return client
+
+
+def _pending_signoffs(query: Select) -> Select:
+    """`query` narrowed to versions waiting for sign-off in a client's channel."""
+    return (
+        query.join(Deliverable, Deliverable.id == DeliverableVersion.deliverable_id)
+        .join(Client, Client.id == Deliverable.client_id)
+        .where(DeliverableVersion.status == "pending", Client.channel_id.is_not(None))
+    )
 
 
 def _active(session: Session) -> list[int]:
