@@ -25,7 +25,7 @@ from onboard.bot.intake_state import (
     refresh_review,
     sections,
 )
-from onboard.bot.journey import calendar_of, playbook_of
+from onboard.bot.journey import active_clients, calendar_of, playbook_of
 from onboard.messages.render import render_message
 from onboard.storage import audit
 from onboard.storage.db import Database
@@ -186,13 +186,7 @@ def sweep(db: Database, gateway: SlackGateway, at: dt.datetime, *, reminder_hour
     A transaction per client, so that on SQLite the sweep never holds the write lock, which
     every ack needs, for more than one client's turn (see `Nudges.tasks`)."""
     with db.transaction() as session:
-        active = list(
-            session.scalars(
-                select(Client.id)
-                .where(Client.status == "active", Client.channel_id.is_not(None))
-                .order_by(Client.id)
-            )
-        )
+        active = active_clients(session)
     queued = 0
     for client_id in active:
         with db.transaction() as session:

@@ -44,6 +44,18 @@ def calendar_of(client: Client) -> BusinessCalendar:
 # -- finding the client a command is about ----------------------------------------------------
 
 
+def active_clients(session: Session) -> list[int]:
+    """The IDs of clients whose journey is under way in a channel, for a sweep to take one
+    at a time (on SQLite a transaction holds the write lock every ack needs)."""
+    return list(
+        session.scalars(
+            select(Client.id)
+            .where(Client.status == "active", Client.channel_id.is_not(None))
+            .order_by(Client.id)
+        )
+    )
+
+
 def find_client(session: Session, reference: str, channel_id: str | None) -> Client:
     """The client named by slug or name, or else the one whose channel the command came from."""
     reference = reference.strip()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from onboard.bot import outbound
 from onboard.bot.errors import InvalidInput
-from onboard.bot.journey import calendar_of, find_client, playbook_of
+from onboard.bot.journey import active_clients, calendar_of, find_client, playbook_of
 from onboard.bot.playbooks import Reminders as ReminderRules
 from onboard.messages.render import render_message
 from onboard.storage import audit
@@ -54,7 +54,7 @@ class Nudges:
         A transaction per client: on SQLite, one over every client held the write lock for
         11 s with 1,600 clients (the memory benchmark's), and every ack waited for it."""
         with self.db.transaction() as session:
-            active = _active(session)
+            active = active_clients(session)
         queued = 0
         for client_id in active:
             with self.db.transaction() as session:
@@ -234,17 +234,6 @@ def _pending_signoffs(query: Select) -> Select:
         query.join(Deliverable, Deliverable.id == DeliverableVersion.deliverable_id)
         .join(Client, Client.id == Deliverable.client_id)
         .where(DeliverableVersion.status == "pending", Client.channel_id.is_not(None))
-    )
-
-
-def _active(session: Session) -> list[int]:
-    """The IDs of clients whose journey is under way in a channel."""
-    return list(
-        session.scalars(
-            select(Client.id)
-            .where(Client.status == "active", Client.channel_id.is_not(None))
-            .order_by(Client.id)
-        )
     )
 
 
