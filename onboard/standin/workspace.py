@@ -464,7 +464,7 @@ class Workspace:
 
     def dispatch(self, method: str, args: Args, token: str | None) -> Answer:
         """Run one API method as Slack would, without faults or recording."""
-        from onboard.standin.methods import METHODS  # here: methods.py imports this module
+        from onboard.standin.methods import METHODS  # here: the methods import this module
 
         handler = METHODS.get(method)
         if handler is None:
