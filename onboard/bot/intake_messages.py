@@ -25,7 +25,7 @@ from onboard.bot.intake_state import (
     refresh_review,
     sections,
 )
-from onboard.bot.journey import active_clients, calendar_of, playbook_of
+from onboard.bot.journey import calendar_of, each_active_client, playbook_of
 from onboard.messages.render import render_message
 from onboard.storage import audit
 from onboard.storage.db import Database
@@ -181,27 +181,21 @@ def stage_begins(session: Session, client: Client, now: dt.datetime) -> bool:
 
 
 def sweep(db: Database, gateway: SlackGateway, at: dt.datetime, *, reminder_hour: int = 9) -> int:
-    """Post intakes their stage is waiting for, then remind unfinished ones; keyed, capped.
+    """Post intakes their stage is waiting for, then remind unfinished ones; keyed, capped."""
 
-    A transaction per client, so that on SQLite the sweep never holds the write lock, which
-    every ack needs, for more than one client's turn (see `Nudges.tasks`)."""
-    with db.transaction() as session:
-        active = active_clients(session)
-    queued = 0
-    for client_id in active:
-        with db.transaction() as session:
-            client = session.get(Client, client_id)
-            if client is None or client.status != "active" or client.channel_id is None:
-                continue
-            if stage_begins_missed(session, client):
-                queued += int(stage_begins(session, client, at))
-            for intake in session.scalars(
-                select(Intake)
-                .where(Intake.client_id == client.id, Intake.status.in_(OPEN))
-                .order_by(Intake.id)
-            ).all():
-                queued += _remind(session, gateway, intake, client, at, reminder_hour)
-    return queued
+    def sweep_client(session: Session, client: Client) -> int:
+        queued = 0
+        if stage_begins_missed(session, client):
+            queued += int(stage_begins(session, client, at))
+        for intake in session.scalars(
+            select(Intake)
+            .where(Intake.client_id == client.id, Intake.status.in_(OPEN))
+            .order_by(Intake.id)
+        ).all():
+            queued += _remind(session, gateway, intake, client, at, reminder_hour)
+        return queued
+
+    return each_active_client(db, sweep_client)
 
 
 def stage_begins_missed(session: Session, client: Client) -> bool:

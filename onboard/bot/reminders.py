@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from onboard.bot import outbound
 from onboard.bot.errors import InvalidInput
-from onboard.bot.journey import active_clients, calendar_of, find_client, playbook_of
+from onboard.bot.journey import calendar_of, each_active_client, find_client, playbook_of
 from onboard.bot.playbooks import Reminders as ReminderRules
 from onboard.messages.render import render_message
 from onboard.storage import audit
@@ -49,19 +49,10 @@ class Nudges:
     # -- tasks --------------------------------------------------------------------------------
 
     def tasks(self, at: dt.datetime) -> int:
-        """Remind owners of tasks due today, then of overdue ones on the playbook's rhythm.
-
-        A transaction per client: on SQLite, one over every client held the write lock for
-        11 s with 1,600 clients (the memory benchmark's), and every ack waited for it."""
-        with self.db.transaction() as session:
-            active = active_clients(session)
-        queued = 0
-        for client_id in active:
-            with self.db.transaction() as session:
-                client = session.get(Client, client_id)
-                if client is not None and client.status == "active":
-                    queued += self._remind_tasks(session, client, at)
-        return queued
+        """Remind owners of tasks due today, then of overdue ones on the playbook's rhythm."""
+        return each_active_client(
+            self.db, lambda session, client: self._remind_tasks(session, client, at)
+        )
 
     def _remind_tasks(self, session: Session, client: Client, at: dt.datetime) -> int:
         calendar = calendar_of(client)
@@ -106,7 +97,7 @@ class Nudges:
 
     def approvals(self, at: dt.datetime) -> int:
         """Nudge approvers of sign-offs waiting too long; once per business day at most.
-        A transaction per sign-off, for the reason `tasks` gives."""
+        A transaction per sign-off, for the reason `journey.each_active_client` gives."""
         with self.db.transaction() as session:
             pending = list(
                 session.scalars(
