@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -61,17 +62,21 @@ class Nudges:
             return 0
         stage = next(s for s in playbook_of(client).stages if s.key == client.stage_key)
         rules = (stage.automation.reminders if stage.automation else None) or DEFAULT_RULES
-        queued = 0
+        due: dict[str, list[Due]] = {}  # by whom the reminder goes to
         for task in session.scalars(
-            select(Task).where(
+            select(Task)
+            .where(
                 Task.client_id == client.id,
                 Task.stage_key == client.stage_key,
                 Task.done_at.is_(None),
                 Task.due.is_not(None),
                 Task.due <= today,
             )
+            .order_by(Task.number)
         ):
             assert task.due is not None
+            if task.reminded_on == today:
+                continue  # in an earlier message today
             late = calendar.business_days_between(task.due, today)
             if late == 0:
                 kind = "due"
@@ -83,8 +88,10 @@ class Nudges:
                 kind = "overdue"
             else:
                 continue
-            queued += _remind_task(session, client, task, kind, today, late)
-        return queued
+            target = task.assignee or client.channel_id
+            assert target is not None  # each_active_client: clients with a channel
+            due.setdefault(target, []).append(Due(task, kind, late))
+        return sum(_remind(session, client, target, tasks, today) for target, tasks in due.items())
 
     def _working_hours(self, client: Client, at: dt.datetime, today: dt.date) -> bool:
         calendar = calendar_of(client)
@@ -228,20 +235,35 @@ def _pending_signoffs(query: Select) -> Select:
     )
 
 
-def _remind_task(
-    session: Session, client: Client, task: Task, kind: str, today: dt.date, late: int
-) -> int:
-    message = render_message("task_reminder", client=client, task=task, kind=kind, late=late)
-    target = task.assignee or client.channel_id
+@dataclass(frozen=True)
+class Due:
+    """A task to remind someone of today, and how late it is in business days (0: due today)."""
+
+    task: Task
+    kind: str  # "due" or "overdue"
+    late: int
+
+
+def _remind(session: Session, client: Client, target: str, tasks: list[Due], today: dt.date) -> int:
+    """One message to `target` (an assignee's DM, or the client's channel) for the day's tasks:
+    a morning with eight tasks due is one message, not eight (and not eight of Slack's
+    one-per-second posts to the channel)."""
+    message = render_message("task_reminder", client=client, tasks=tasks)
     added = outbound.enqueue_call(
         session,
-        f"task:{task.id}:{kind}:{today.isoformat()}",
+        # A task is in one message a day (`reminded_on`): the first task names the message.
+        f"tasks:{client.id}:{target}:{today.isoformat()}:{tasks[0].task.id}",
         "chat.postMessage",
         {"channel": target, **message},
         client_id=client.id,
-        audit_action=f"task.reminded_{kind}",
-        audit_details={"task": task.number},
+        audit_action="tasks.reminded",
+        audit_details={
+            kind: [d.task.number for d in tasks if d.kind == kind]
+            for kind in ("due", "overdue")
+            if any(d.kind == kind for d in tasks)
+        },
     )
-    if added:
-        task.reminders_sent += 1
+    for d in tasks:
+        d.task.reminders_sent += int(added)
+        d.task.reminded_on = today
     return int(added)

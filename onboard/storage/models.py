@@ -201,6 +201,7 @@ class Task(Base):
     done_at: Mapped[dt.datetime | None]
     done_by: Mapped[str | None] = mapped_column(String(32))
     reminders_sent: Mapped[int] = mapped_column(default=0)
+    reminded_on: Mapped[dt.date | None] = mapped_column(Date)  # the client's local date
     created_at: Mapped[dt.datetime]
 
 

@@ -41,7 +41,7 @@ def reminders(onboard: Running) -> list[str]:
     return [
         m.text
         for m in onboard.workspace.messages_in(channel_of(onboard))
-        if m.text.startswith(("Due today", "Overdue"))
+        if m.text.startswith(("Due today", "Overdue")) or "tasks need attention" in m.text
     ]
 
 
@@ -74,10 +74,36 @@ def test_overdue_reminders_follow_the_rhythm_skip_the_weekend_and_stop_at_the_ca
     about_agenda = [r for r in reminders(kickoff) if "Send the agenda" in r]
     assert about_agenda == [
         "Due today: Send the agenda (Acme Rockets)",
-        "Overdue by 1 business day: Send the agenda (Acme Rockets)",
+        # Tuesday the second task is due too: one message names both.
+        "2 tasks need attention (Acme Rockets): 1. Send the agenda (overdue by 1 business day),"
+        " 2. Hold the kickoff call (due today)",
         "Overdue by 3 business days: Send the agenda (Acme Rockets)",
         "Overdue by 5 business days: Send the agenda (Acme Rockets)",
     ]
+
+
+def test_a_busy_morning_is_one_message_per_person_and_a_task_due_later_gets_its_own(
+    kickoff: Running, people: People, clock: FixedClock
+) -> None:
+    clock.now = at(23, 8)
+    for n in range(11):
+        say(kickoff, people.am.id, f"task add Check <backup> #{n} in 0 days")
+    say(kickoff, people.am.id, f"task assign 1 <@{people.engineer.id}|eric>")
+    assert sweep(kickoff, clock, at(23, 9)) == 2  # the engineer's DM, and the channel's message
+    dm = [
+        c.args
+        for c in kickoff.workspace.calls_to("chat.postMessage")
+        if c.args.get("channel") == people.engineer.id
+    ]
+    assert [m["text"] for m in dm] == ["Due today: Send the agenda (Acme Rockets)"]
+    [morning] = reminders(kickoff)
+    assert morning.startswith("11 tasks need attention (Acme Rockets): 3. Check &lt;backup&gt; #0")
+    assert morning.endswith("and 1 more")  # ten listed; /onboard status has them all
+    assert sweep(kickoff, clock, at(23, 11)) == 0  # the same day: nothing twice
+
+    say(kickoff, people.am.id, "task add Late arrival in 0 days")
+    assert sweep(kickoff, clock, at(23, 11, 5)) == 1
+    assert reminders(kickoff)[1:] == ["Due today: Late arrival (Acme Rockets)"]
 
 
 def test_no_reminders_on_a_public_holiday_in_the_clients_country(
@@ -114,7 +140,7 @@ def test_muted_reminders_stay_quiet_until_unmuted(
     assert "paused until" in say(kickoff, people.am.id, "mute reminders 2")
     assert sweep(kickoff, clock, at(24, 10)) == 0
     assert "back on" in say(kickoff, people.am.id, "mute reminders 0")
-    assert sweep(kickoff, clock, at(24, 10, 5)) == 2  # task 1 overdue, task 2 due today
+    assert sweep(kickoff, clock, at(24, 10, 5)) == 1  # task 1 overdue, task 2 due today
     assert "Use `/onboard mute" in say(kickoff, people.am.id, "mute reminders forever")
 
 

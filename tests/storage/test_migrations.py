@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 
 from onboard.storage.db import Database
 from onboard.storage.models import Base
@@ -18,3 +19,48 @@ def test_migrations_match_the_models(database_url: str) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": False})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
+
+
+def test_tasks_reminded_before_the_upgrade_are_not_reminded_again_that_day(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    upgrade(db, "0008")
+    now = "2026-11-23 09:00:00"
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO clients (id, slug, name, tier, timezone, country, go_live,"
+                " playbook_key, playbook, stage_key, status, account_manager, created_at)"
+                " VALUES (1, 'acme', 'Acme', 'Gold', 'Europe/London', 'GB', '2027-01-15',"
+                " 'tiny', '{}', 'kickoff', 'active', 'U1', :now)"
+            ),
+            {"now": now},
+        )
+        for task in (1, 2, 3):
+            connection.execute(
+                text(
+                    "INSERT INTO tasks (id, client_id, stage_key, number, title, owner_role,"
+                    " reminders_sent, created_at)"
+                    " VALUES (:id, 1, 'kickoff', :id, 'A task', 'Engineer', 1, :now)"
+                ),
+                {"id": task, "now": now},
+            )
+        # The keys that reminders had when each task was a message of its own.
+        for key in ("task:1:due:2026-11-20", "task:1:overdue:2026-11-23", "task:2:due:2026-11-20"):
+            connection.execute(
+                text(
+                    "INSERT INTO outbox (key, operation, payload, status, attempts,"
+                    " next_attempt_at, created_at)"
+                    " VALUES (:key, 'slack.call', '{}', 'sent', 1, :now, :now)"
+                ),
+                {"key": key, "now": now},
+            )
+    upgrade(db)
+    with db.engine.connect() as connection:
+        reminded = dict(connection.execute(text("SELECT id, reminded_on FROM tasks")).all())
+    assert {task: str(day) if day else None for task, day in reminded.items()} == {
+        1: "2026-11-23",
+        2: "2026-11-20",
+        3: None,
+    }
