@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from onboard.bot import outbound
@@ -24,11 +24,13 @@ from onboard.storage.models import (
     Decision,
     Deliverable,
     DeliverableVersion,
+    OutboxMessage,
     Task,
 )
 
 DEFAULT_RULES = ReminderRules()
 MAX_MUTE_DAYS = 90
+ARCHIVE_OFFER_KEY = "client:{id}:archive-offer"  # the outbox key: one offer per client
 
 
 class Nudges:
@@ -173,13 +175,18 @@ class Nudges:
                     Client.status == "completed",
                     Client.completed_at <= at - dt.timedelta(days=self.archive_after_days),
                     Client.channel_id.is_not(None),
+                    # Offered already: an agency's completed clients only grow, hour after hour.
+                    ~exists().where(
+                        OutboxMessage.key
+                        == func.replace(ARCHIVE_OFFER_KEY, "{id}", cast(Client.id, String))
+                    ),
                 )
             )
             for client in done:
                 message = render_message("archive_offer", client=client)
                 queued += outbound.enqueue_call(
                     session,
-                    f"client:{client.id}:archive-offer",
+                    ARCHIVE_OFFER_KEY.format(id=client.id),
                     "chat.postMessage",
                     {"channel": client.channel_id, **message},
                     client_id=client.id,

@@ -173,7 +173,15 @@ def test_a_completed_clients_channel_is_offered_for_archiving_and_archived_on_cl
     nudges = kickoff.bot.nudges
     assert nudges.archive_offers(MONDAY + dt.timedelta(days=13)) == 0
     assert nudges.archive_offers(MONDAY + dt.timedelta(days=15)) == 1
+    # Hourly, for ever: a client offered once is not read (nor written) again.
+    statements: list[str] = []
+    event.listen(
+        kickoff.bot.db.engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, sql, *_: statements.append(sql.split()[0].upper()),
+    )
     assert nudges.archive_offers(MONDAY + dt.timedelta(days=16)) == 0
+    assert [s for s in statements if s in ("SELECT", "INSERT")] == ["SELECT"]
     kickoff.deliver()
     channel = channel_of(kickoff)
     kickoff.driver.click_button(people.client.id, channel, "archive_channel")
