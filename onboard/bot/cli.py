@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -115,7 +116,6 @@ def _interrupt(*_: object) -> None:
 def scheduler() -> None:
     """Run the periodic sweeps, outbox delivery and acked requests' work, next to `serve
     --no-scheduler` (or `serve --ack-only`)."""
-    import threading
 
     from onboard.bot.app import build
 
@@ -199,9 +199,16 @@ def socket() -> None:
     bot.start_background()
     memory.settle()
     assert settings.slack_app_token is not None
+    link = SocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value())
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        SocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value()).start()
+        link.connect()
+        logging.getLogger("onboard").info("connected to Slack over Socket Mode")
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        logging.getLogger("onboard").info("stopping")
     finally:
+        link.close()  # no new requests while the work already acked finishes
         bot.stop()
 
 

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from slack_sdk import WebClient
 
+from onboard.standin.socket_mode import SocketModeLink
 from onboard.standin.workspace import Reply, Workspace
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,7 @@ class SlackStandIn:
         self.workspace = workspace if workspace is not None else Workspace()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._link: SocketModeLink | None = None
 
     def start(self) -> Self:
         if self._server is None:
@@ -188,9 +190,19 @@ class SlackStandIn:
             self._thread.start()
         return self
 
+    def socket_mode(self) -> SocketModeLink:
+        """The Socket Mode link (opened on first use) that `apps.connections.open` hands out."""
+        if self._link is None:
+            self._link = SocketModeLink(self.workspace.app_id)
+            self.workspace.socket_url = self._link.url
+        return self._link
+
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
+        server, thread, link = self._server, self._thread, self._link
+        self._server = self._thread = self._link = None
+        if link is not None:
+            link.close()
+            self.workspace.socket_url = None
         if server is not None:
             server.shutdown()
             server.server_close()

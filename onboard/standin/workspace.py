@@ -32,6 +32,7 @@ MAX_INVITE_USERS = 100
 MAX_TOPIC = 250
 MAX_TEXT = 40_000
 MAX_UPDATE_TEXT = 4_000
+APP_LEVEL_METHODS = {"apps.connections.open"}  # called with the app-level token (xapp-)
 MAX_INVITE_MESSAGE = 560
 MAX_CHANNEL_NAME = 80
 GENERAL_ID = "C0GENERAL"
@@ -196,6 +197,7 @@ class Workspace:
         team_id: str = "T0HOME",
         bot_token: str = "xoxb-standin",
         *,
+        app_token: str = "xapp-standin",
         team_name: str = "Home Agency",
         team_domain: str = "home-agency",
         bot_user_id: str = "U0BOT",
@@ -209,7 +211,7 @@ class Workspace:
         seed: int = 0,
     ) -> None:
         self.lock = threading.RLock()
-        self.team_id, self.bot_token = team_id, bot_token
+        self.team_id, self.bot_token, self.app_token = team_id, bot_token, app_token
         self.bot_user_id, self.bot_id, self.app_id = bot_user_id, bot_id, app_id
         self.paid_plan = paid_plan
         self.connect_policy_refuses = connect_policy_refuses
@@ -217,6 +219,7 @@ class Workspace:
         self.clock = clock
         self.rate_limiter: RateLimiter | None = None
         self.base_url = "http://127.0.0.1/"  # the server sets its own; ends with "/"
+        self.socket_url: str | None = None  # set when the server opens a Socket Mode link
         self.teams: dict[str, dict[str, str]] = {}
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
@@ -471,8 +474,10 @@ class Workspace:
             return {"ok": False, "error": "unknown_method"}
         if not token:
             return {"ok": False, "error": "not_authed"}
-        if token != self.bot_token:
-            return {"ok": False, "error": "invalid_auth"}
+        app_level = method in APP_LEVEL_METHODS
+        if token != (self.app_token if app_level else self.bot_token):
+            known = token in (self.app_token, self.bot_token)
+            return {"ok": False, "error": "not_allowed_token_type" if known else "invalid_auth"}
         with self.lock:
             try:
                 return {"ok": True, **handler(self, args)}

@@ -1,5 +1,7 @@
-"""Tasks remember the local date of their last reminder: a day's reminders are one message per
-person (or channel), and a task that became due later that day is reminded once, not twice.
+"""Tasks remember the local date of their last reminder, for one reminder message a day each.
+
+A day's reminders are one message per person (or channel); a task that falls due later that
+day gets a message of its own, and is in no other message that day.
 
 Revision ID: 0009
 Revises: 0008

@@ -1,0 +1,68 @@
+"""The stand-in's Socket Mode link, driven by slack_sdk's own built-in Socket Mode client."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from slack_sdk.socket_mode.builtin import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+
+from onboard.standin import SlackStandIn
+
+
+@pytest.fixture
+def app() -> Iterator[tuple[SlackStandIn, SocketModeClient]]:
+    with SlackStandIn() as standin:
+        standin.socket_mode()
+        web = standin.client()
+        client = SocketModeClient(app_token=standin.workspace.app_token, web_client=web)
+
+        def ack(client: SocketModeClient, request: SocketModeRequest) -> None:
+            answer = {"text": f"got {request.payload['text']}"} if request.payload else None
+            client.send_socket_mode_response(SocketModeResponse(request.envelope_id, answer))
+
+        client.socket_mode_request_listeners.append(ack)  # type: ignore[arg-type]
+        client.connect()
+        try:
+            yield standin, client
+        finally:
+            client.close()
+
+
+def test_an_envelope_is_answered_with_its_ack_payload(
+    app: tuple[SlackStandIn, SocketModeClient],
+) -> None:
+    standin, _ = app
+    link = standin.socket_mode()
+    assert link.wait_connected(10)
+    assert link.send("slash_commands", {"command": "/onboard", "text": "help"}) == {
+        "text": "got help"
+    }
+
+
+def test_pings_are_answered_so_the_client_keeps_its_connection(
+    app: tuple[SlackStandIn, SocketModeClient],
+) -> None:
+    standin, client = app
+    assert standin.socket_mode().wait_connected(10)
+    session = client.current_session
+    assert session is not None
+    session.ping(f"{session.session_id}:{time.time()}")
+    deadline = time.monotonic() + 5
+    while session.last_ping_pong_time is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert session.last_ping_pong_time is not None
+
+
+def test_with_no_app_connected_nothing_acks_and_a_plain_http_request_is_refused() -> None:
+    with SlackStandIn() as standin:
+        link = standin.socket_mode()
+        assert link.send("slash_commands", {"text": "help"}) is None  # nobody connected
+        host, port = "127.0.0.1", int(link.url.split(":")[2].split("/")[0])
+        with socket.create_connection((host, port), timeout=5) as raw:
+            raw.sendall(b"GET /link/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert raw.recv(100).startswith(b"HTTP/1.1 400")
