@@ -65,3 +65,52 @@ def test_an_operators_malloc_settings_are_left_alone(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
 
     assert memory.give_back_freed_memory() is False
+
+
+# In a fresh interpreter: eight threads each allocate at once, as serve's threads do; glibc's
+# malloc_stats (on stderr) then lists one "Arena N:" per heap the threads used.
+THREADS = """
+import ctypes, sys, threading
+from onboard.bot import memory
+
+if sys.argv[1] == "few":
+    assert memory.few_arenas()
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)
+libc.free.argtypes = (ctypes.c_void_p,)
+together = threading.Barrier(8)
+
+def work():
+    together.wait()
+    block = libc.malloc(4096)
+    together.wait()
+    libc.free(block)
+
+threads = [threading.Thread(target=work) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+libc.malloc_stats()
+"""
+
+
+def arenas(how: str) -> int:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    done = subprocess.run(
+        [sys.executable, "-c", THREADS, how], capture_output=True, text=True, env=env, check=True
+    )
+    return done.stderr.count("Arena ")
+
+
+@pytest.mark.skipif(not glibc_with_mallinfo2(), reason="glibc's malloc only")
+def test_the_threads_share_two_heaps_instead_of_one_each() -> None:
+    assert arenas("as glibc starts") > memory.ARENAS
+
+    assert arenas("few") <= memory.ARENAS
+
+
+def test_an_operators_arena_setting_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+
+    assert memory.few_arenas() is False
