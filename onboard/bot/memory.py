@@ -26,11 +26,9 @@ def few_arenas() -> bool:
     glibc gives each new thread a heap (an arena) of its own, up to eight per core, and serve
     has some thirty threads. What a thread's burst of work freed stays in that thread's heap:
     no other thread reuses it, and it goes back to the system only from the heap's very top.
-    So the resident size stepped up for good by 2.5–4.5 MiB a few times in 30,000 requests,
-    in some builds and not others (an unrelated change to a sweep was enough to bring the
-    steps back). With two arenas, every run grew in small steps only and held less
-    (docs/benchmarks.md). Python allocates under the interpreter lock, so threads seldom wait
-    for an arena. An operator's MALLOC_ARENA_MAX wins. False off glibc, or when left to it.
+    With two, a 30,000-request run peaked at 121 MiB instead of 125 (docs/benchmarks.md).
+    Python allocates under the interpreter lock, so threads seldom wait for an arena.
+    An operator's MALLOC_ARENA_MAX wins. False off glibc, or when left to it.
     """
     mallopt = None if "MALLOC_ARENA_MAX" in os.environ else _mallopt()
     return mallopt is not None and mallopt(M_ARENA_MAX, ARENAS) == 1
