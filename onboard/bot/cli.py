@@ -81,7 +81,6 @@ def serve(
     ] = False,
 ) -> None:
     """Serve Slack's requests over HTTP (POST /slack/events, GET /healthz)."""
-    memory.few_arenas()  # before any thread starts
     from onboard.bot.app import build
     from onboard.bot.web import HttpServer
 
@@ -117,7 +116,7 @@ def _interrupt(*_: object) -> None:
 def scheduler() -> None:
     """Run the periodic sweeps, outbox delivery and acked requests' work, next to `serve
     --no-scheduler` (or `serve --ack-only`)."""
-    memory.few_arenas()  # before any thread starts
+
     from onboard.bot.app import build
 
     settings = _settings()
@@ -186,7 +185,6 @@ def jobs_run(
 @cli.command()
 def socket() -> None:
     """Run the bot over Socket Mode (needs SLACK_APP_TOKEN), for a workspace with no public URL."""
-    memory.few_arenas()  # before any thread starts
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from onboard.bot.app import build

@@ -9,29 +9,11 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
-from collections.abc import Callable
-from typing import cast
 
-# glibc's mallopt parameters (malloc.h) and the value both thresholds start at.
+# glibc's mallopt parameters (malloc.h) and the value both start at.
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-M_ARENA_MAX = -8
 GLIBC_DEFAULT = 128 * 1024
-ARENAS = 2  # heaps the threads share (glibc's default: eight per core)
-
-
-def few_arenas() -> bool:
-    """Before the threads start: they share ARENAS of glibc's heaps instead of one each.
-
-    glibc gives each new thread a heap (an arena) of its own, up to eight per core, and serve
-    has some thirty threads. What a thread's burst of work freed stays in that thread's heap:
-    no other thread reuses it, and it goes back to the system only from the heap's very top.
-    With two, a 30,000-request run peaked at 121 MiB instead of 125 (docs/benchmarks.md).
-    Python allocates under the interpreter lock, so threads seldom wait for an arena.
-    An operator's MALLOC_ARENA_MAX wins. False off glibc, or when left to it.
-    """
-    mallopt = None if "MALLOC_ARENA_MAX" in os.environ else _mallopt()
-    return mallopt is not None and mallopt(M_ARENA_MAX, ARENAS) == 1
 
 
 def settle() -> None:
@@ -64,16 +46,11 @@ def give_back_freed_memory() -> bool:
     """
     if any(f"MALLOC_{name}_THRESHOLD_" in os.environ for name in ("TRIM", "MMAP")):
         return False
-    mallopt = _mallopt()
-    return mallopt is not None and all(
-        mallopt(parameter, GLIBC_DEFAULT) == 1 for parameter in (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD)
-    )
-
-
-def _mallopt() -> Callable[[int, int], int] | None:
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
     except (OSError, AttributeError):  # not glibc (macOS has no mallopt)
-        return None
+        return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    return cast(Callable[[int, int], int], mallopt)
+    return all(
+        mallopt(parameter, GLIBC_DEFAULT) == 1 for parameter in (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD)
+    )
