@@ -265,9 +265,7 @@ def _remind(session: Session, client: Client, target: str, tasks: list[Due], tod
         client_id=client.id,
         audit_action="tasks.reminded",
         audit_details={
-            kind: [d.task.number for d in tasks if d.kind == kind]
-            for kind in ("due", "overdue")
-            if any(d.kind == kind for d in tasks)
+            kind: [d.task.number for d in tasks if d.kind == kind] for kind in ("due", "overdue")
         },
     )
     for d in tasks:

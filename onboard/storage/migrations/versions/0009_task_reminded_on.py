@@ -24,13 +24,16 @@ OLD_KEY = re.compile(r"task:(\d+):(?:due|overdue):(\d{4}-\d{2}-\d{2})")
 
 def upgrade() -> None:
     op.add_column("tasks", sa.Column("reminded_on", sa.Date(), nullable=True))
-    # A task already reminded today, before the upgrade, is not reminded again today.
+    # A task already reminded today, before the upgrade, is not reminded again today. Only
+    # "today" matters (a client's today is at most a day off UTC's), so a year of old keys
+    # updates no rows.
     connection = op.get_bind()
+    since = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     last: dict[int, dt.date] = {}
     for (key,) in connection.execute(sa.text("SELECT key FROM outbox WHERE key LIKE 'task:%'")):
         found = OLD_KEY.fullmatch(key)
-        if found:
-            task, day = int(found[1]), dt.date.fromisoformat(found[2])
+        if found and (day := dt.date.fromisoformat(found[2])) >= since:
+            task = int(found[1])
             last[task] = max(day, last.get(task, day))
     tasks = sa.table("tasks", sa.column("id", sa.Integer), sa.column("reminded_on", sa.Date))
     for task, day in last.items():
