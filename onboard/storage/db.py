@@ -41,9 +41,7 @@ class Database:
         # than letting them sleep and retry in SQLite's busy handler, which stalls for seconds
         # under load. (Several processes on one SQLite file still work, through that handler.)
         self._turns = _Turns() if self.is_sqlite else None
-        self._together = (
-            GroupCommit(lambda: self.transaction(urgent=True)) if self.is_sqlite else None
-        )
+        self._together = GroupCommit(self._urgent_connection) if self.is_sqlite else None
 
     @contextmanager
     def transaction(self, *, urgent: bool = False) -> Iterator[Session]:
@@ -53,8 +51,15 @@ class Database:
         with turn, self._sessions.begin() as session:
             yield session
 
-    def one_write(self, write: Callable[[Session | Connection], T]) -> T:
-        """`write(db)`, committed, for one write on a path someone waits for (an ack). On
+    @contextmanager
+    def _urgent_connection(self) -> Iterator[Connection]:
+        """An urgent turn's transaction on a Core connection (no ORM session: acks' writes)."""
+        assert self._turns is not None
+        with self._turns.turn(urgent=True), self.engine.begin() as connection:
+            yield connection
+
+    def one_write(self, write: Callable[[Connection], T]) -> T:
+        """`write(connection)`, committed, for one write on a path someone waits for (an ack). On
         PostgreSQL its statement commits on its own (no BEGIN and COMMIT round trips), as
         concurrent writers do not wait for each other there (batched, their round trips ran
         in a row and acks got slower); on SQLite it shares one transaction with the writes of

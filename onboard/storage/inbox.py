@@ -9,14 +9,36 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from onboard.storage.models import AckedRequest
 
+# Built once: a statement made per call with `.values(body=…, …)` costs SQLAlchemy a new
+# cache key each time, about half the CPU of this insert, and it is on the ack's path.
+_PUT = (
+    insert(AckedRequest.__table__)
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "body",
+                "request_ts",
+                "request_id",
+                "received_at",
+                "not_before",
+                "claimed_by",
+                "claimed_until",
+                "attempts",
+            )
+        }
+    )
+    .returning(AckedRequest.__table__.c.id)
+)
+
 
 def put(
-    db: Session | Connection,
+    db: Connection,
     body: dict[str, Any],
     *,
     request_ts: str | None,
@@ -27,22 +49,19 @@ def put(
     lease: dt.timedelta,
 ) -> int:
     """Keep a request, its row's ID; claimed by `claimed_by` when that process will do the
-    work itself. One statement (`Database.one_write`): it is on the ack's path."""
-    statement = (
-        insert(AckedRequest)
-        .values(
-            body=body,
-            request_ts=request_ts,
-            request_id=request_id,
-            received_at=now,
-            not_before=not_before,
-            claimed_by=claimed_by,
-            claimed_until=now + lease if claimed_by else None,
-            attempts=1 if claimed_by else 0,
-        )
-        .returning(AckedRequest.id)
-    )
-    return int(db.execute(statement).scalar_one())
+    work itself. One Core statement on a connection (`Database.one_write`): it is on the
+    ack's path."""
+    row = {
+        "body": body,
+        "request_ts": request_ts,
+        "request_id": request_id,
+        "received_at": now,
+        "not_before": not_before,
+        "claimed_by": claimed_by,
+        "claimed_until": now + lease if claimed_by else None,
+        "attempts": 1 if claimed_by else 0,
+    }
+    return int(db.execute(_PUT, row).scalar_one())
 
 
 def claim(

@@ -8,12 +8,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, event, text
 
 from onboard.storage.db import Database
 
-Write = Callable[[Session], str]
+Write = Callable[[Connection], str]
 
 
 @pytest.fixture
@@ -32,8 +31,8 @@ def commits(db: Database) -> list[int]:
 
 
 def keep(name: str) -> Write:
-    def write(session: Session) -> str:
-        session.execute(text("INSERT INTO kept (name) VALUES (:n)"), {"n": name})
+    def write(connection: Connection) -> str:
+        connection.execute(text("INSERT INTO kept (name) VALUES (:n)"), {"n": name})
         return f"kept {name}"
 
     return write
