@@ -18,7 +18,13 @@ from onboard.bot import live_messages, outbound
 from onboard.bot.delivery import Outcome
 from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
 from onboard.bot.gateway import SlackGateway
-from onboard.bot.journey import find_client, playbook_of, refresh_card, set_gate
+from onboard.bot.journey import (
+    each_active_client,
+    find_client,
+    playbook_of,
+    refresh_card,
+    set_gate,
+)
 from onboard.messages.render import Mrkdwn, render_message
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
@@ -238,14 +244,15 @@ def make_executor(
 
 def hypercare_sweep(db: Database, at: dt.datetime) -> int:
     """Open the hypercare survey in the window's last week, so its score can pass the exit."""
-    opened = 0
-    with db.transaction() as session:
-        for client in session.scalars(select(Client).where(Client.status == "active")):
-            stage = next(s for s in playbook_of(client).stages if s.key == client.stage_key)
-            hypercare = stage.automation.hypercare if stage.automation else None
-            if hypercare is None or hypercare.satisfaction_gate is None:
-                continue
-            entered = client.stage_entered_at or client.created_at
-            if at >= entered + dt.timedelta(days=max(0, hypercare.days - 7)):
-                opened += open_survey(session, client, "hypercare", at)
-    return opened
+
+    def open_if_due(session: Session, client: Client) -> int:
+        stage = next(s for s in playbook_of(client).stages if s.key == client.stage_key)
+        hypercare = stage.automation.hypercare if stage.automation else None
+        if hypercare is None or hypercare.satisfaction_gate is None:
+            return 0
+        entered = client.stage_entered_at or client.created_at
+        if at < entered + dt.timedelta(days=max(0, hypercare.days - 7)):
+            return 0
+        return int(open_survey(session, client, "hypercare", at))
+
+    return each_active_client(db, open_if_due)

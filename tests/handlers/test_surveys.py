@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from onboard.bot.surveys import hypercare_sweep
 from onboard.storage.models import GateState, SurveyAnswer
@@ -147,10 +147,14 @@ def test_the_hypercare_survey_opens_by_itself_in_the_windows_last_week_once(
     for _ in range(5):  # into Go-Live & Hypercare (30 days)
         say(onboard, people.admin.id, "advance --force testing the survey")
     onboard_client(onboard, people, name="Bolt Bikes")  # at its start: not asked
+    commits: list[None] = []
+    event.listen(onboard.bot.db.engine, "commit", lambda _conn: commits.append(None))
 
     assert hypercare_sweep(onboard.bot.db, NOW + dt.timedelta(days=22)) == 0
     assert hypercare_sweep(onboard.bot.db, NOW + dt.timedelta(days=23)) == 1
     assert hypercare_sweep(onboard.bot.db, NOW + dt.timedelta(days=24)) == 0  # once
+    # A transaction per client (and one for the list): a write holds SQLite's lock no longer.
+    assert len(commits) == 3 * 3
     onboard.deliver()
     for name, surveys in (("client-acme-rockets", 1), ("client-bolt-bikes", 0)):
         channel = onboard.workspace.channel_by_name(name)
