@@ -32,6 +32,7 @@ from bench.servers import (
     HTTP_THREADS,
     Others,
     Server,
+    get,
     load_average,
     onboard_serve,
     quiet,
@@ -73,10 +74,45 @@ def mixed(stage: Stage, count: int) -> Iterator[Prepared]:
 
 
 @dataclass(frozen=True)
+class Heap:
+    """Where the server's memory is, as its /metrics shows it (bot/memory.py)."""
+
+    python_blocks: int  # blocks Python's allocator has handed out: live objects
+    malloc_in_use: int | None  # KiB held from glibc's malloc
+    malloc_free: int | None  # KiB malloc keeps free in its heaps
+    sqlite: int | None  # KiB SQLite holds (of malloc's in use), its page caches most
+
+
+HEAP_METRICS = {
+    "onboard_sqlite_memory_bytes": "sqlite",
+    "onboard_python_allocated_blocks": "python_blocks",
+    "onboard_malloc_in_use_bytes": "malloc_in_use",
+    "onboard_malloc_free_bytes": "malloc_free",
+}
+
+
+def heap_of(server: Server) -> Heap:
+    """Read from the server's /metrics (sizes in KiB, like the resident size)."""
+    found: dict[str, int] = {}
+    for line in get(server.url, "/metrics").body.decode().splitlines():
+        name, _, value = line.partition(" ")
+        if name in HEAP_METRICS:
+            number = int(float(value))
+            found[HEAP_METRICS[name]] = number if name.endswith("_blocks") else number // 1024
+    return Heap(
+        found["python_blocks"],
+        found.get("malloc_in_use"),
+        found.get("malloc_free"),
+        found.get("sqlite"),
+    )
+
+
+@dataclass(frozen=True)
 class Sample:
     answered: int  # requests answered so far, the set-up's not counted
     rss: int  # KiB
     idle: bool  # read when the process had settled, not under load
+    heap: Heap | None = None  # read with the idle ones
 
 
 @dataclass(frozen=True)
@@ -95,7 +131,7 @@ def measure(
     server: Server, senders: Senders, stage: Stage, total: int, setup_requests: int, started: int
 ) -> Run:
     after_setup = rss_kib(server.pid)
-    samples: list[Sample] = [Sample(0, after_setup, True)]
+    samples: list[Sample] = [Sample(0, after_setup, True, heap_of(server))]
     failures: list[str] = []
     per_round = total // ROUNDS
     done = 0
@@ -111,7 +147,7 @@ def measure(
         failures += phase.failures
         done += per_round
         quiet([server.pid, os.getpid(), senders.pid], most=SETTLE_SECONDS)
-        samples.append(Sample(done, rss_kib(server.pid), True))
+        samples.append(Sample(done, rss_kib(server.pid), True, heap_of(server)))
         print(f"  {done:>6} requests: {samples[-1].rss / 1024:.1f} MiB resident", flush=True)
     return Run(
         started,
@@ -186,7 +222,39 @@ def growth_of(run: Run) -> str:
         + f" MiB a round after the first. From {second.answered:,} to {idle[-1].answered:,} "
         f"requests it grew {grew / 1024:+.1f} MiB ({per_thousand:+.0f} KiB per 1,000 "
         f"requests){trend(steps)}"
+        + (f". {heap}" if (heap := where_it_went(second, idle[-1])) else "")
     )
+
+
+def where_it_went(first: Sample, last: Sample) -> str:
+    """Between two idle samples, the server's heap figures (its /metrics) beside its growth:
+    objects that pile up show in Python's live blocks or malloc's bytes in use; memory the
+    allocators keep shows in malloc's free space or in neither."""
+    a, b = first.heap, last.heap
+    if a is None or b is None:
+        return ""
+    blocks = b.python_blocks - a.python_blocks
+    text = (
+        f"Meanwhile Python's live blocks went from {a.python_blocks:,} to "
+        f"{b.python_blocks:,} ({blocks:+,}"
+        + (", no objects piling up" if abs(blocks) < a.python_blocks / 100 else "")
+        + ")"
+    )
+    if None not in (a.malloc_in_use, a.malloc_free, b.malloc_in_use, b.malloc_free):
+        used = b.malloc_in_use - a.malloc_in_use  # type: ignore[operator]
+        free = b.malloc_free - a.malloc_free  # type: ignore[operator]
+        rest = last.rss - first.rss - used - free
+        sqlite = (
+            f" (SQLite's {(b.sqlite - a.sqlite) / 1024:+.1f} MiB of it)"
+            if a.sqlite is not None and b.sqlite is not None
+            else ""
+        )
+        text += (
+            f"; malloc's bytes in use {used / 1024:+.1f} MiB{sqlite}, the free space it keeps "
+            f"in its heaps {free / 1024:+.1f} MiB, and the rest of the resident size (Python's "
+            f"own arenas, thread stacks, mapped files) {rest / 1024:+.1f} MiB"
+        )
+    return text
 
 
 def on_postgres(run: Run) -> str:

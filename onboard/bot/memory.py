@@ -1,5 +1,6 @@
 """How a long-running process holds its memory: start-up's objects out of the collector's
-way, and freed C memory given back to the system instead of kept for later.
+way, freed C memory given back to the system instead of kept for later, and where the memory
+is (`heap`), for /metrics and the memory benchmark.
 
 docs/benchmarks.md measures the result: `onboard serve`'s resident size under load.
 """
@@ -9,6 +10,10 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
 
 # glibc's mallopt parameters (malloc.h) and the value both start at.
 M_TRIM_THRESHOLD = -1
@@ -54,3 +59,78 @@ def give_back_freed_memory() -> bool:
     return all(
         mallopt(parameter, GLIBC_DEFAULT) == 1 for parameter in (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD)
     )
+
+
+class MallInfo2(ctypes.Structure):
+    """glibc's `struct mallinfo2` (malloc.h; glibc 2.33 and later): sizes in bytes, all heaps."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",  # bytes of the heaps (not the blocks mapped on their own)
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",  # bytes of the blocks mapped on their own
+            "usmblks",
+            "fsmblks",
+            "uordblks",  # bytes in use in the heaps
+            "fordblks",  # bytes free in the heaps, kept rather than given back
+            "keepcost",
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class Heap:
+    """Where a process's memory is, beyond its resident size: in live objects, or kept free.
+
+    A resident size that grows while these stay flat is the allocators keeping pages (free
+    space scattered between live blocks), not objects piling up."""
+
+    python_blocks: int  # memory blocks Python's allocator has handed out and not had back
+    malloc_in_use: int | None  # bytes C code (and Python's larger objects) hold from malloc
+    malloc_free: int | None  # bytes malloc keeps free in its heaps
+    sqlite_in_use: int | None = None  # bytes SQLite holds (of malloc's), its page caches most
+
+    @property
+    def known(self) -> bool:
+        """False where the C library is not glibc: only the Python figure is known."""
+        return self.malloc_in_use is not None
+
+
+def heap() -> Heap:
+    """This process's heap now. Cheap enough for every scrape: glibc walks its few heaps."""
+    read, sqlite = _mallinfo2(), _sqlite_memory_used()
+    info = read() if read is not None else None
+    return Heap(
+        sys.getallocatedblocks(),
+        info.uordblks + info.hblkhd if info is not None else None,
+        info.fordblks if info is not None else None,
+        sqlite() if sqlite is not None else None,
+    )
+
+
+@cache
+def _mallinfo2() -> Callable[[], MallInfo2] | None:
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):  # not glibc, or older than 2.33
+        return None
+    mallinfo2.restype = MallInfo2
+    mallinfo2.argtypes = ()
+    return mallinfo2  # type: ignore[no-any-return]
+
+
+@cache
+def _sqlite_memory_used() -> Callable[[], int] | None:
+    """SQLite's `sqlite3_memory_used`, from the library Python's sqlite3 module uses."""
+    try:
+        import _sqlite3
+
+        used = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
+    except (ImportError, OSError, AttributeError):  # no sqlite3 module, or the symbol hidden
+        return None
+    used.restype = ctypes.c_int64
+    used.argtypes = ()
+    return used  # type: ignore[no-any-return]

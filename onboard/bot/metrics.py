@@ -1,4 +1,5 @@
-"""What operators watch: requests, ack latency, the outbox, Slack's errors, scheduler lag.
+"""What operators watch: requests, ack latency, the outbox, Slack's errors, scheduler lag,
+and where the process's memory is.
 
 Prometheus text format on GET /metrics; every process exposes its own registry.
 """
@@ -13,11 +14,13 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from onboard.bot import memory
 from onboard.storage import outbox
 from onboard.storage.db import Database
 
@@ -70,6 +73,8 @@ class Metrics:
             "Age of the oldest waiting row",
             outbox_state,
         )
+        ProcessCollector(registry=self.registry)  # resident size, CPU, open files (Linux)
+        self.registry.register(_Heap())
 
     def backlog(
         self, name: str, depth: str, age: str, read: Callable[[], tuple[int, float]]
@@ -94,3 +99,33 @@ class _Backlog(Collector):
         count, oldest = self.read()
         yield GaugeMetricFamily(f"onboard_{self.name}_depth", self.depth, value=count)
         yield GaugeMetricFamily(f"onboard_{self.name}_oldest_age_seconds", self.age, value=oldest)
+
+
+class _Heap(Collector):
+    """Where the process's memory is (`memory.heap`), read when /metrics is scraped: with
+    `process_resident_memory_bytes`, it tells objects piling up from allocators keeping pages."""
+
+    def collect(self) -> Iterator[Metric]:
+        now = memory.heap()
+        yield GaugeMetricFamily(
+            "onboard_python_allocated_blocks",
+            "Memory blocks Python's allocator has handed out and not had back (live objects)",
+            value=now.python_blocks,
+        )
+        if now.malloc_in_use is not None and now.malloc_free is not None:
+            yield GaugeMetricFamily(
+                "onboard_malloc_in_use_bytes",
+                "Bytes held from the C library's malloc (glibc only)",
+                value=now.malloc_in_use,
+            )
+            yield GaugeMetricFamily(
+                "onboard_malloc_free_bytes",
+                "Bytes malloc keeps free in its heaps instead of giving back (glibc only)",
+                value=now.malloc_free,
+            )
+        if now.sqlite_in_use is not None:
+            yield GaugeMetricFamily(
+                "onboard_sqlite_memory_bytes",
+                "Bytes SQLite holds, its page caches most (up to 2 MiB a connection by default)",
+                value=now.sqlite_in_use,
+            )

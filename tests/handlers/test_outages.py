@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from onboard.bot import memory
 from onboard.storage.db import Database
 from tests.conftest import People, Running
 from tests.handlers.test_new_client import good_form, open_form, saving, shown, written_rows
@@ -73,4 +74,12 @@ def test_operators_scrape_metrics_in_prometheus_format(onboard: Running, people:
     assert "onboard_outbox_depth 0.0" in text
     assert "onboard_after_ack_pending" in text
     assert 'onboard_slack_errors_total{error="http_500",method="users.info"} 1.0' in text
+    # Memory: the resident size, and whether live objects or the allocators' free pages hold it.
+    assert "process_resident_memory_bytes" in text
+    assert "onboard_python_allocated_blocks" in text
+    if memory.heap().known:
+        assert "onboard_malloc_in_use_bytes" in text
+        assert "onboard_malloc_free_bytes" in text
+    if memory.heap().sqlite_in_use is not None:
+        assert "onboard_sqlite_memory_bytes" in text
     assert answer.headers.get("X-Request-Id")
