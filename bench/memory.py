@@ -237,7 +237,7 @@ def where_it_went(first: Sample, last: Sample) -> str:
     text = (
         f"Meanwhile Python's live blocks went from {a.python_blocks:,} to "
         f"{b.python_blocks:,} ({blocks:+,}"
-        + (", no objects piling up" if abs(blocks) < a.python_blocks / 100 else "")
+        + (", no Python objects piling up" if abs(blocks) < a.python_blocks / 100 else "")
         + ")"
     )
     if None not in (a.malloc_in_use, a.malloc_free, b.malloc_in_use, b.malloc_free):
@@ -246,13 +246,14 @@ def where_it_went(first: Sample, last: Sample) -> str:
         rest = last.rss - first.rss - used - free
         sqlite = (
             f" (SQLite's {(b.sqlite - a.sqlite) / 1024:+.1f} MiB of it)"
-            if a.sqlite is not None and b.sqlite is not None
+            if a.sqlite is not None and b.sqlite  # a server on SQLite: its share
             else ""
         )
         text += (
             f"; malloc's bytes in use {used / 1024:+.1f} MiB{sqlite}, the free space it keeps "
-            f"in its heaps {free / 1024:+.1f} MiB, and the rest of the resident size (Python's "
-            f"own arenas, thread stacks, mapped files) {rest / 1024:+.1f} MiB"
+            f"in its heaps {free / 1024:+.1f} MiB, and the residual of the resident size "
+            f"(Python's own arenas, thread stacks, mapped files; approximate, as not all of "
+            f"malloc's bytes need be resident) {rest / 1024:+.1f} MiB"
         )
     return text
 

@@ -7,6 +7,7 @@ docs/benchmarks.md measures the result: `onboard serve`'s resident size under lo
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import os
@@ -85,8 +86,9 @@ class MallInfo2(ctypes.Structure):
 class Heap:
     """Where a process's memory is, beyond its resident size: in live objects, or kept free.
 
-    A resident size that grows while these stay flat is the allocators keeping pages (free
-    space scattered between live blocks), not objects piling up."""
+    A resident size that grows while `python_blocks` and `malloc_in_use` stay flat is the
+    allocators keeping pages (in `malloc_free`, or in Python's own arenas, which none of these
+    count), not objects piling up."""
 
     python_blocks: int  # memory blocks Python's allocator has handed out and not had back
     malloc_in_use: int | None  # bytes C code (and Python's larger objects) hold from malloc
@@ -95,12 +97,13 @@ class Heap:
 
     @property
     def known(self) -> bool:
-        """False where the C library is not glibc: only the Python figure is known."""
+        """False where the C library is not glibc: malloc's figures are not known."""
         return self.malloc_in_use is not None
 
 
 def heap() -> Heap:
-    """This process's heap now. Cheap enough for every scrape: glibc walks its few heaps."""
+    """This process's heap now. glibc locks each of its heaps in turn and walks their free
+    lists: fine for a scrape every few seconds, not for a hot path."""
     read, sqlite = _mallinfo2(), _sqlite_memory_used()
     info = read() if read is not None else None
     return Heap(
@@ -124,12 +127,20 @@ def _mallinfo2() -> Callable[[], MallInfo2] | None:
 
 @cache
 def _sqlite_memory_used() -> Callable[[], int] | None:
-    """SQLite's `sqlite3_memory_used`, from the library Python's sqlite3 module uses."""
+    """SQLite's `sqlite3_memory_used`, from the library Python's sqlite3 module uses; None
+    where it is hidden, or where SQLite was built not to count (it would always say 0)."""
     try:
         import _sqlite3
-
+        import sqlite3
+    except ImportError:  # a Python built without SQLite
+        return None
+    try:
         used = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
-    except (ImportError, OSError, AttributeError):  # no sqlite3 module, or the symbol hidden
+        with contextlib.closing(sqlite3.connect(":memory:")) as probe:
+            options = {row[0] for row in probe.execute("PRAGMA compile_options")}
+    except (OSError, AttributeError, sqlite3.Error):  # the symbol hidden
+        return None
+    if "DEFAULT_MEMSTATUS=0" in options:
         return None
     used.restype = ctypes.c_int64
     used.argtypes = ()

@@ -126,6 +126,6 @@ class _Heap(Collector):
         if now.sqlite_in_use is not None:
             yield GaugeMetricFamily(
                 "onboard_sqlite_memory_bytes",
-                "Bytes SQLite holds, its page caches most (up to 2 MiB a connection by default)",
+                "Bytes SQLite holds, mostly its page caches (about 2 MB a connection by default)",
                 value=now.sqlite_in_use,
             )

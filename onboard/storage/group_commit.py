@@ -5,7 +5,7 @@ commit and a hand-over between threads. Acks that each wrote their inbox row in 
 of their own queued behind one another, woken in no chosen order: under the benchmark's load
 an ack held the lock for 2 ms but waited 23 ms for it at the median, 163 ms at p99. Here the
 first writer to arrive leads: it takes one turn and writes every write waiting by then,
-each in a savepoint of its own (a write alone needs none: its failure rolls the turn back),
+each in a savepoint of its own (a write alone needs none: its failure rolls its transaction back),
 and the next waiting writer leads the next batch. Each caller still returns only once its
 write is committed, and gets its own write's result or exception.
 

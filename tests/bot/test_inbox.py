@@ -214,9 +214,9 @@ def test_a_host_with_a_64_character_name_claims_rows_all_the_same(
     monkeypatch.setattr(socket, "gethostname", lambda: "h" * 64)  # Linux allows 64
     worker = Inbox(shared.bot.db, threads=1).worker
     now = dt.datetime.now(dt.UTC)
-    with shared.bot.db.transaction() as session:  # PostgreSQL refuses a name too long
-        inbox.put(
-            session,
+    shared.bot.db.one_write(  # PostgreSQL refuses a name too long
+        lambda connection: inbox.put(
+            connection,
             {"type": "block_actions"},
             request_ts=None,
             request_id=None,
@@ -225,6 +225,7 @@ def test_a_host_with_a_64_character_name_claims_rows_all_the_same(
             claimed_by=worker,
             lease=dt.timedelta(seconds=60),
         )
+    )
 
     assert [row.claimed_by for row in kept(shared)] == [worker]
     assert worker.startswith("hhhh") and f":{os.getpid()}:" in worker

@@ -52,7 +52,8 @@ def heap_kept(how: str) -> int:
 @pytest.mark.skipif(not glibc_with_mallinfo2(), reason="glibc's malloc only")
 def test_a_burst_of_large_temporaries_leaves_nothing_behind_once_settled() -> None:
     # Left to itself, glibc keeps the burst: the large free raised its thresholds.
-    assert heap_kept("as glibc starts") >= 3 << 20  # of the 4 MiB
+    # Of the 4 MiB: importing onboard.bot.memory may leave a little free room at the top.
+    assert heap_kept("as glibc starts") >= 3 << 20
 
     assert heap_kept("settled") < 1 << 20
 

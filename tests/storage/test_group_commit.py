@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, event, text
+from sqlalchemy.exc import IntegrityError
 
 from onboard.storage.db import Database
 
@@ -93,3 +94,22 @@ def test_a_write_that_fails_fails_alone(db: Database) -> None:
 def test_one_ack_alone_is_kept_at_once(db: Database) -> None:
     assert db.one_write(keep("solo")) == "kept solo"
     assert kept(db) == ["solo"]
+
+
+def test_a_write_alone_that_fails_keeps_nothing_and_the_next_one_is_kept(db: Database) -> None:
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    db.one_write(keep("a"))
+
+    def half_then_fail(connection: Connection) -> str:
+        keep("b")(connection)
+        raise ValueError("the write's own mistake")
+
+    with pytest.raises(IntegrityError):
+        db.one_write(keep("a"))  # its caller gets its error
+    with pytest.raises(ValueError, match="own mistake"):
+        db.one_write(half_then_fail)
+
+    assert db.one_write(keep("c")) == "kept c"
+    assert kept(db) == ["a", "c"]  # nothing of the two that failed
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()]  # alone: none needed
