@@ -15,7 +15,17 @@ from bench import ack_latency, memory
 from bench.servers import HTTP_THREADS
 
 HERE = Path(__file__).resolve().parent
-OURS = {"__init__", "__main__", "ack_latency", "memory", "report", "scenarios", "servers"}
+OURS = {
+    "__init__",
+    "__main__",
+    "ack_latency",
+    "ack_report",
+    "ack_rows",
+    "memory",
+    "report",
+    "scenarios",
+    "servers",
+}
 
 
 def others() -> list[str]:
