@@ -138,10 +138,13 @@ class Senders:
         feeding.start()
         sent: list[Sent] = []
         while feeding.is_alive() or (isinstance(fed[0], int) and len(sent) < fed[0]):
+            # Whether the feeding was still going when the wait began: if it ended during a
+            # short wait, the answers may still be coming (a cold server's first ones).
+            feeding_went_on = feeding.is_alive()
             try:
-                result = self._results.get(timeout=0.1 if feeding.is_alive() else ANSWER_SECONDS)
+                result = self._results.get(timeout=0.1 if feeding_went_on else ANSWER_SECONDS)
             except queue.Empty:
-                if feeding.is_alive():
+                if feeding_went_on:
                     continue
                 raise RuntimeError("the clients' process stopped answering") from None
             if isinstance(result, str):

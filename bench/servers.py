@@ -189,12 +189,15 @@ def onboard_serve(
     name: str = "bot",
     *,
     worker: bool = False,
+    alone: bool = False,
 ) -> Iterator[Server]:
     """Run `onboard serve` (outbox and scheduler included); SQLite in `folder` unless told.
 
     With `worker`, serve runs `--ack-only --no-scheduler` and an `onboard scheduler` process
     beside it, at `nice` WORKER_NICE, does the requests' work and makes the Slack calls (the
     outbox polled every 0.1 s, as the README advises).
+    With `alone`, serve runs `--ack-only --no-scheduler` with nothing beside it: its acks write
+    the inbox, and nothing does the work (bench/ack_floor.py).
     It runs in `folder` (so no .env or onboard.db of the checkout is picked up) and logs there.
     """
     port = free_port()
@@ -202,7 +205,7 @@ def onboard_serve(
     env = bot_environment(api_url, bot_token, url, threads, team)
     log = folder / f"{name}.log"
     command = [sys.executable, "-m", "onboard", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if worker:
+    if worker or alone:
         command += ["--ack-only", "--no-scheduler"]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, cwd=folder, stdout=out, stderr=out)
