@@ -39,6 +39,7 @@ from bench.servers import (
     rss_kib,
     scratch_database,
 )
+from onboard.bot.memory import Heap
 from onboard.standin.server import SlackStandIn
 from onboard.standin.workspace import Workspace
 
@@ -49,6 +50,7 @@ CONCURRENCY = 16
 # Forty requests in the mix, repeated: mostly commands and forms, some clicks, a new client.
 MIX: dict[Kind, int] = {"help": 18, "new": 6, "errors": 13, "approve": 2, "valid": 1}
 GOAL_MIB = 150
+MIB = 1 << 20
 FLAT_KIB = 256  # a round that adds no more than this adds nothing measurable
 SETTLE_SECONDS = 240
 SECTION = "## Memory of `onboard serve`"
@@ -73,37 +75,27 @@ def mixed(stage: Stage, count: int) -> Iterator[Prepared]:
     return (stage.prepare(cycle[i % len(cycle)]) for i in range(count))
 
 
-@dataclass(frozen=True)
-class Heap:
-    """Where the server's memory is, as its /metrics shows it (bot/memory.py)."""
-
-    python_blocks: int  # blocks Python's allocator has handed out: live objects
-    malloc_in_use: int | None  # KiB held from glibc's malloc
-    malloc_free: int | None  # KiB malloc keeps free in its heaps
-    sqlite: int | None  # KiB SQLite holds (of malloc's in use), its page caches most
-
-
+# /metrics' heap gauges (bot/memory.py), by the field of `Heap` each fills.
 HEAP_METRICS = {
-    "onboard_sqlite_memory_bytes": "sqlite",
     "onboard_python_allocated_blocks": "python_blocks",
     "onboard_malloc_in_use_bytes": "malloc_in_use",
     "onboard_malloc_free_bytes": "malloc_free",
+    "onboard_sqlite_memory_bytes": "sqlite_in_use",
 }
 
 
 def heap_of(server: Server) -> Heap:
-    """Read from the server's /metrics (sizes in KiB, like the resident size)."""
+    """The server's heap, as its /metrics shows it (sizes in bytes)."""
     found: dict[str, int] = {}
     for line in get(server.url, "/metrics").body.decode().splitlines():
         name, _, value = line.partition(" ")
         if name in HEAP_METRICS:
-            number = int(float(value))
-            found[HEAP_METRICS[name]] = number if name.endswith("_blocks") else number // 1024
+            found[HEAP_METRICS[name]] = int(float(value))
     return Heap(
         found["python_blocks"],
         found.get("malloc_in_use"),
         found.get("malloc_free"),
-        found.get("sqlite"),
+        found.get("sqlite_in_use"),
     )
 
 
@@ -241,19 +233,19 @@ def where_it_went(first: Sample, last: Sample) -> str:
         + ")"
     )
     if None not in (a.malloc_in_use, a.malloc_free, b.malloc_in_use, b.malloc_free):
-        used = b.malloc_in_use - a.malloc_in_use  # type: ignore[operator]
-        free = b.malloc_free - a.malloc_free  # type: ignore[operator]
-        rest = last.rss - first.rss - used - free
+        used = (b.malloc_in_use - a.malloc_in_use) / MIB  # type: ignore[operator]
+        free = (b.malloc_free - a.malloc_free) / MIB  # type: ignore[operator]
+        rest = (last.rss - first.rss) / 1024 - used - free
         sqlite = (
-            f" (SQLite's {(b.sqlite - a.sqlite) / 1024:+.1f} MiB of it)"
-            if a.sqlite is not None and b.sqlite  # a server on SQLite: its share
+            f" (SQLite's {(b.sqlite_in_use - a.sqlite_in_use) / MIB:+.1f} MiB of it)"
+            if a.sqlite_in_use is not None and b.sqlite_in_use  # a server on SQLite: its share
             else ""
         )
         text += (
-            f"; malloc's bytes in use {used / 1024:+.1f} MiB{sqlite}, the free space it keeps "
-            f"in its heaps {free / 1024:+.1f} MiB, and the residual of the resident size "
+            f"; malloc's bytes in use {used:+.1f} MiB{sqlite}, the free space it keeps "
+            f"in its heaps {free:+.1f} MiB, and the residual of the resident size "
             f"(Python's own arenas, thread stacks, mapped files; approximate, as not all of "
-            f"malloc's bytes need be resident) {rest / 1024:+.1f} MiB"
+            f"malloc's bytes need be resident) {rest:+.1f} MiB"
         )
     return text
 
