@@ -28,6 +28,18 @@ def _split(region: str) -> tuple[str, str | None]:
     return country, subdivision or None
 
 
+# The earliest time zone in use is 14 hours ahead of UTC (Kiribati's Line Islands).
+LATEST_OFFSET = dt.timedelta(hours=14)
+
+
+def latest_local_date(moment: dt.datetime) -> dt.date:
+    """The latest date any client's wall calendar can show at `moment`: a bound for a query
+    over clients in every time zone, each then checked on its own calendar."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return (moment.astimezone(dt.UTC) + LATEST_OFFSET).date()
+
+
 @lru_cache(maxsize=256)
 def _region(region: str) -> holidays.HolidayBase | None:
     """The `holidays` calendar of "CC" or "CC-SUB", or None when the package has none.

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, exists, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from onboard.bot import live_messages, outbound
@@ -195,7 +195,10 @@ def sweep(db: Database, gateway: SlackGateway, at: dt.datetime, *, reminder_hour
             queued += _remind(session, gateway, intake, client, at, reminder_hour)
         return queued
 
-    return each_active_client(db, sweep_client)
+    # The clients with an intake open, or with none yet (whose stage may be waiting for one).
+    mine = Intake.client_id == Client.id
+    awaited = or_(exists().where(mine, Intake.status.in_(OPEN)), ~exists().where(mine))
+    return each_active_client(db, sweep_client, having=awaited)
 
 
 def stage_begins_missed(session: Session, client: Client) -> bool:

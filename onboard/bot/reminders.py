@@ -9,10 +9,11 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, String, cast, exists, func, select
+from sqlalchemy import ColumnElement, Select, String, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from onboard.bot import outbound
+from onboard.bot.calendar import latest_local_date
 from onboard.bot.errors import InvalidInput
 from onboard.bot.journey import calendar_of, each_active_client, find_client, playbook_of
 from onboard.bot.playbooks import Reminders as ReminderRules
@@ -54,7 +55,12 @@ class Nudges:
     def tasks(self, at: dt.datetime) -> int:
         """Remind owners of tasks due today, then of overdue ones on the playbook's rhythm."""
         return each_active_client(
-            self.db, lambda session, client: self._remind_tasks(session, client, at)
+            self.db,
+            lambda session, client: self._remind_tasks(session, client, at),
+            having=_has_open_task_due_by(latest_local_date(at)),
+            wanted=lambda client: self._working_hours(
+                client, at, calendar_of(client).local_date(at)
+            ),
         )
 
     def _remind_tasks(self, session: Session, client: Client, at: dt.datetime) -> int:
@@ -231,6 +237,18 @@ class Nudges:
                 at=now,
             )
             return client
+
+
+def _has_open_task_due_by(day: dt.date) -> ColumnElement[bool]:
+    """The client has a task of its current stage, not done, due on `day` or before: the
+    tasks `_remind_tasks` reads, for the sweep's list to leave out clients with none."""
+    return exists().where(
+        Task.client_id == Client.id,
+        Task.stage_key == Client.stage_key,
+        Task.done_at.is_(None),
+        Task.due.is_not(None),
+        Task.due <= day,
+    )
 
 
 def _pending_signoffs(query: Select) -> Select:

@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -255,4 +255,5 @@ def hypercare_sweep(db: Database, at: dt.datetime) -> int:
             return 0
         return int(open_survey(session, client, "hypercare", at))
 
-    return each_active_client(db, open_if_due)
+    unasked = ~exists().where(Survey.client_id == Client.id, Survey.occasion == "hypercare")
+    return each_active_client(db, open_if_due, having=unasked)

@@ -8,12 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import textwrap
+from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onboard.bot.calendar import BusinessCalendar
+from onboard.bot.calendar import BusinessCalendar, latest_local_date
 from onboard.bot.playbook_files import available, parse
 
 D = dt.date
@@ -293,3 +294,16 @@ def test_counting_business_days_agrees_with_walking_the_calendar(start: dt.date,
         if calendar.is_business_day(low + dt.timedelta(days=i))
     )
     assert calendar.business_days_between(start, end) == (walked if end >= start else -walked)
+
+
+# -- the latest date on Earth ------------------------------------------------------------------
+
+
+@given(st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2100, 1, 1)))
+def test_no_time_zone_is_past_the_latest_local_date(naive: dt.datetime) -> None:
+    # A sweep's query bounds every client's "today" by it, before each client's own calendar.
+    moment = naive.replace(tzinfo=UTC)
+    latest = latest_local_date(moment)
+    dates = {moment.astimezone(ZoneInfo(name)).date() for name in available_timezones()}
+    assert max(dates) <= latest
+    assert BusinessCalendar("Pacific/Kiritimati", "KI").local_date(moment) == latest

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select
 
-from onboard.storage.models import Client
+from onboard.storage.models import Client, Task
 from tests.conftest import SIGNING_SECRET, BotFactory, FixedClock, People, Running
 from tests.handlers.test_approvals import SIGNOFF
 from tests.handlers.test_journey import channel_of, say
@@ -235,3 +235,27 @@ def test_the_sweep_holds_the_write_lock_one_client_at_a_time(
     assert kickoff.bot.nudges.tasks(clock.now) == 2
     # The list of clients, then a transaction for each.
     assert commits.count(threading.get_ident()) == 3
+
+
+def test_the_sweep_visits_only_clients_with_a_reminder_to_send(
+    kickoff: Running, people: People, clock: FixedClock
+) -> None:
+    # Each visit is a transaction and a turn of the write lock, and the sweep runs every five
+    # minutes over every active client: the clients with nothing to send are left in the list.
+    onboard_client(kickoff, people, playbook="tiny", name="Bolt Bikes")
+    with kickoff.bot.db.transaction() as session:
+        bikes = session.scalars(select(Client).where(Client.name == "Bolt Bikes")).one()
+        for task in session.scalars(select(Task).where(Task.client_id == bikes.id)):
+            task.done_at = MONDAY
+    commits: list[int] = []
+    event.listen(
+        kickoff.bot.db.engine, "commit", lambda _conn: commits.append(threading.get_ident())
+    )
+
+    clock.now = at(23, 8, 59)  # before nine in London: nobody's morning yet
+    assert kickoff.bot.nudges.tasks(clock.now) == 0
+    assert commits.count(threading.get_ident()) == 1  # the list alone
+
+    clock.now = at(23, 9)  # Acme's task is due; Bolt Bikes has none left
+    assert kickoff.bot.nudges.tasks(clock.now) == 1
+    assert commits.count(threading.get_ident()) == 1 + 2  # the list, then Acme alone

@@ -154,7 +154,8 @@ def test_the_hypercare_survey_opens_by_itself_in_the_windows_last_week_once(
     assert hypercare_sweep(onboard.bot.db, NOW + dt.timedelta(days=23)) == 1
     assert hypercare_sweep(onboard.bot.db, NOW + dt.timedelta(days=24)) == 0  # once
     # A transaction per client (and one for the list): a write holds SQLite's lock no longer.
-    assert len(commits) == 3 * 3
+    # The last sweep's list leaves out Acme Rockets, asked already.
+    assert len(commits) == 3 + 3 + 2
     onboard.deliver()
     for name, surveys in (("client-acme-rockets", 1), ("client-bolt-bikes", 0)):
         channel = onboard.workspace.channel_by_name(name)
