@@ -22,6 +22,8 @@ OURS = {
     "ack_report",
     "ack_rows",
     "memory",
+    "memory_report",
+    "memory_rows",
     "report",
     "scenarios",
     "servers",

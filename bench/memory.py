@@ -1,6 +1,7 @@
 """How much memory `onboard serve` holds: resident size idle, and as 30,000 requests go by.
 
-Owns the memory run (a fresh `onboard serve`, a mixed load) and its section of the report.
+Owns the memory run (a fresh `onboard serve`, a mixed load); bench/memory_report.py words its
+section of the report.
 """
 
 from __future__ import annotations
@@ -13,13 +14,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 
-from bench.report import REPORT, machine, write_section
+from bench.memory_report import render
+from bench.memory_rows import (
+    AFTER,
+    CONCURRENCY,
+    MIX,
+    REQUESTS,
+    ROUNDS,
+    SECTION,
+    SETTLE_SECONDS,
+    Run,
+    Sample,
+)
+from bench.report import REPORT, write_section
 from bench.scenarios import (
-    ACK_TIMEOUT,
     APPROVERS,
     TEAM,
     Kind,
@@ -42,19 +52,6 @@ from bench.servers import (
 from onboard.bot.memory import Heap
 from onboard.standin.server import SlackStandIn
 from onboard.standin.workspace import Workspace
-
-REQUESTS = 30_000  # the issue's 10,000, then on, to see whether the size levels off
-ROUNDS = 15  # the requests go in rounds; the resident size is read when each has settled
-GOAL_REQUESTS = 10_000
-CONCURRENCY = 16
-# Forty requests in the mix, repeated: mostly commands and forms, some clicks, a new client.
-MIX: dict[Kind, int] = {"help": 18, "new": 6, "errors": 13, "approve": 2, "valid": 1}
-GOAL_MIB = 150
-MIB = 1 << 20
-FLAT_KIB = 256  # a round that adds no more than this adds nothing measurable
-SETTLE_SECONDS = 240
-SECTION = "## Memory of `onboard serve`"
-AFTER = "## Ack latency"
 
 
 def pattern() -> list[Kind]:
@@ -97,26 +94,6 @@ def heap_of(server: Server) -> Heap:
         found.get("malloc_free"),
         found.get("sqlite_in_use"),
     )
-
-
-@dataclass(frozen=True)
-class Sample:
-    answered: int  # requests answered so far, the set-up's not counted
-    rss: int  # KiB
-    idle: bool  # read when the process had settled, not under load
-    heap: Heap | None = None  # read with the idle ones
-
-
-@dataclass(frozen=True)
-class Run:
-    started: int  # KiB, resident once serving, before any request
-    set_up: int  # KiB, idle after the set-up's requests
-    samples: list[Sample]
-    peak: int  # KiB, VmHWM: the most it was ever resident
-    failures: list[str]
-    seconds: float  # wall time of the mixed requests, settling included
-    cpu: float  # the server's CPU seconds over them
-    setup_requests: int
 
 
 def measure(
@@ -185,176 +162,6 @@ def import_costs() -> list[tuple[str, int]]:
     return [
         (name, int(kib)) for kib, name in (line.split("\t", 1) for line in done.stdout.splitlines())
     ]
-
-
-def trend(steps: list[int]) -> str:
-    """How the idle size moved from round to round (KiB each), in words."""
-    if not steps:
-        return ""
-    if max(steps) <= FLAT_KIB:
-        return ": flat"
-    if steps[-1] <= FLAT_KIB:
-        return ", the last round adding nothing measurable: levelling off"
-    if all(later < earlier for earlier, later in pairwise(steps)):
-        return ", each round adding less than the one before: slowing, not yet flat"
-    return ": it still grows"
-
-
-def growth_of(run: Run) -> str:
-    """The idle size after each round, the steps between them, and the trend, in words."""
-    idle = [s for s in run.samples if s.idle]
-    second = idle[1] if len(idle) > 2 else idle[0]  # the first round warms caches and pools
-    grew = idle[-1].rss - second.rss
-    per_thousand = 1000 * grew / max(idle[-1].answered - second.answered, 1)
-    steps = [b.rss - a.rss for a, b in pairwise(idle[1:])]
-    return (
-        ", ".join(f"{mib(s.rss)}" for s in idle[1:])
-        + " MiB, that is "
-        + ", ".join(f"{step / 1024:+.1f}" for step in steps)
-        + f" MiB a round after the first. From {second.answered:,} to {idle[-1].answered:,} "
-        f"requests it grew {grew / 1024:+.1f} MiB ({per_thousand:+.0f} KiB per 1,000 "
-        f"requests){trend(steps)}"
-        + (f". {heap}" if (heap := where_it_went(second, idle[-1])) else "")
-    )
-
-
-def where_it_went(first: Sample, last: Sample) -> str:
-    """Between two idle samples, the server's heap figures (its /metrics) beside its growth:
-    objects that pile up show in Python's live blocks or malloc's bytes in use; memory the
-    allocators keep shows in malloc's free space or in neither."""
-    a, b = first.heap, last.heap
-    if a is None or b is None:
-        return ""
-    blocks = b.python_blocks - a.python_blocks
-    text = (
-        f"Meanwhile Python's live blocks went from {a.python_blocks:,} to "
-        f"{b.python_blocks:,} ({blocks:+,}"
-        + (", no Python objects piling up" if abs(blocks) < a.python_blocks / 100 else "")
-        + ")"
-    )
-    if None not in (a.malloc_in_use, a.malloc_free, b.malloc_in_use, b.malloc_free):
-        used = (b.malloc_in_use - a.malloc_in_use) / MIB  # type: ignore[operator]
-        free = (b.malloc_free - a.malloc_free) / MIB  # type: ignore[operator]
-        rest = (last.rss - first.rss) / 1024 - used - free
-        sqlite = (
-            f" (SQLite's {(b.sqlite_in_use - a.sqlite_in_use) / MIB:+.1f} MiB of it)"
-            if a.sqlite_in_use is not None and b.sqlite_in_use  # a server on SQLite: its share
-            else ""
-        )
-        text += (
-            f"; malloc's bytes in use {used:+.1f} MiB{sqlite}, the free space it keeps "
-            f"in its heaps {free:+.1f} MiB, and the residual of the resident size "
-            f"(Python's own arenas, thread stacks, mapped files; approximate, as not all of "
-            f"malloc's bytes need be resident) {rest:+.1f} MiB"
-        )
-    return text
-
-
-def on_postgres(run: Run) -> str:
-    return (
-        "- **The same on PostgreSQL** (a fresh `onboard serve` on a scratch database, so no "
-        f"database cache inside the process): {mib(run.started)} MiB before any request, "
-        f"{mib(run.set_up)} MiB after the set-up, {mib(run.peak)} MiB at the peak; idle after "
-        f"each round: {growth_of(run)}."
-    )
-
-
-def mib(kib: float) -> str:
-    return f"{kib / 1024:.1f}"
-
-
-def render(
-    run: Run,
-    *,
-    took: float,
-    quick: bool,
-    threads: int,
-    total: int,
-    imports: list[tuple[str, int]],
-    others: float,
-    load: str,
-    postgres: Run | None = None,
-) -> str:
-    m = machine()
-    final = run.samples[-1].rss
-    idle = [s for s in run.samples if s.idle]
-    under = max(run.peak, final) < GOAL_MIB * 1024
-    loaded = [s for s in run.samples if not s.idle]
-    at_goal = next((s for s in idle if s.answered == GOAL_REQUESTS), None)
-    wrong = [f for f in run.failures if ACK_TIMEOUT not in f]
-    timeouts = len(run.failures) - len(wrong)
-    lines = [
-        SECTION,
-        "",
-        "<!-- Written by `python -m bench` (bench/memory.py); edits to this section are "
-        "overwritten. -->",
-        "",
-        f"The resident set size (`VmRSS` in `/proc/<pid>/status`) of a fresh `onboard serve` "
-        f"process (outbox worker and scheduler running, SQLite, {threads} HTTP threads), idle "
-        f"and as {total:,} mixed requests go by, {CONCURRENCY} clients at a time. Goal: under "
-        f"{GOAL_MIB} MB and no growth."
-        + (
-            f" This run had `MALLOC_ARENA_MAX={arenas}` in the environment."
-            if (arenas := os.environ.get("MALLOC_ARENA_MAX"))
-            else ""
-        ),
-        "",
-        "| when | requests | resident MiB |",
-        "| --- | ---: | ---: |",
-        f"| serving, before any request | 0 | {mib(run.started)} |",
-        f"| idle after the set-up ({run.setup_requests} requests: a client, its "
-        f"{APPROVERS} approvers, deliverables) | 0 | {mib(run.set_up)} |",
-        *(f"| idle, the round done | {s.answered:,} | {mib(s.rss)} |" for s in idle[1:]),
-        f"| the peak (`VmHWM`) over it all | | {mib(run.peak)} |",
-        "",
-        f"- **Size:** {mib(run.started)} MiB serving before any request, "
-        + (f"{mib(at_goal.rss)} MiB idle after {at_goal.answered:,} requests, " if at_goal else "")
-        + f"{mib(final)} MiB idle after {total:,} requests, {mib(run.peak)} MiB at the peak: "
-        + (
-            f"under the goal of {GOAL_MIB} MB (read as MiB)."
-            if under
-            else f"**over** the goal of {GOAL_MIB} MB (read as MiB, the kinder reading)."
-        )
-        + (
-            f" Under load it read between {mib(min(s.rss for s in loaded))} and "
-            f"{mib(max(s.rss for s in loaded))} MiB."
-            if loaded
-            else ""
-        ),
-        "- **Where the idle size comes from** (a fresh interpreter importing, in this order; "
-        "each figure is what that step added): "
-        + "; ".join(f"{what} {mib(kib)} MiB" for what, kib in imports)
-        + ". The charting library is loaded only the first time a process draws the weekly "
-        "digest's chart (the scheduler's, in the week's digest run), so it is not part of the "
-        "serving size; the migration tool is, for the migrations `serve` runs at start.",
-        f"- **Growth:** idle after each round of {total // ROUNDS:,} requests: {growth_of(run)}.",
-        *([on_postgres(postgres)] if postgres else []),
-        "- The mix, repeated in this order: "
-        + ", ".join(f"{n} × {kind}" for kind, n in MIX.items())
-        + " in every "
-        + f"{sum(MIX.values())} requests (help: `/onboard help`; new: `/onboard new`, which "
-        "opens a modal; errors: the New client form with two mistakes; approve: a client "
-        "approver's first decision; valid: a New client form that creates a client, its "
-        "channel and its journey). The database grows with every client and decision, and "
-        "what SQLite caches of it (up to 2 MB per pooled connection by default) is part of "
-        "the figure.",
-        f"- The run took {run.seconds:.0f} s for the mixed requests ({run.cpu:.0f} s of the "
-        f"server's CPU, {1000 * run.cpu / total:.1f} ms per request with the work after the "
-        f"ack); {timeouts} valid New client forms got no ack within Bolt's 3 s, and "
-        f"{len(run.failures) - timeouts} answers were otherwise wrong or missing"
-        + (f" (first: `{wrong[0][:160]}`)" if wrong else "")
-        + f". Other processes on the machine used {others:.0%} of one CPU on average meanwhile.",
-        "",
-        f"- Machine: {m['cores']} CPUs (`nproc`), {m['cpu']}; {m['os']}; load average {load} "
-        "at the start",
-        f"- Python {m['python']}; {m['packages']}; the bot at commit {m['commit']}",
-        f"- Date: {m['date']}; the whole run took {took:.0f} s"
-        + (" (`--quick`: a tenth of the requests)" if quick else ""),
-        "- Reproduce: `./dev bench` (this section and the ack latency's), or "
-        "`.venv/bin/python -m bench --only memory` (or `-m bench.memory`) for this one alone",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def run_on(database_url: str | None, total: int, threads: int) -> tuple[Run, list[str], float]:
