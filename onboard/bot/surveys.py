@@ -242,8 +242,14 @@ def make_executor(
     return live_messages.make_executor(db, load, remember)
 
 
-def hypercare_sweep(db: Database, at: dt.datetime) -> int:
-    """Open the hypercare survey in the window's last week, so its score can pass the exit."""
+def hypercare_sweep(
+    db: Database, at: dt.datetime, hypercare_stage: Callable[[Client], str | None]
+) -> int:
+    """Open the hypercare survey in the window's last week, so its score can pass the exit.
+
+    `hypercare_stage(client)`: the key of the client's stage with hypercare automation, if any
+    (the stand-ups' `Cares`, which reads each client's playbook once per process), so that the
+    sweep visits only the clients in that stage."""
 
     def open_if_due(session: Session, client: Client) -> int:
         stage = next(s for s in playbook_of(client).stages if s.key == client.stage_key)
@@ -256,4 +262,9 @@ def hypercare_sweep(db: Database, at: dt.datetime) -> int:
         return int(open_survey(session, client, "hypercare", at))
 
     unasked = ~exists().where(Survey.client_id == Client.id, Survey.occasion == "hypercare")
-    return each_active_client(db, open_if_due, having=unasked)
+    return each_active_client(
+        db,
+        open_if_due,
+        having=unasked,
+        wanted=lambda client: hypercare_stage(client) == client.stage_key,
+    )

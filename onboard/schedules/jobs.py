@@ -66,7 +66,9 @@ JOBS: dict[str, Job] = {
             "surveys",
             3600,
             "post the hypercare satisfaction survey in the window's last week",
-            lambda bot, at: hypercare_sweep(bot.db, at),
+            lambda bot, at: hypercare_sweep(
+                bot.db, at, lambda c: bot.standups.cares.stage_key(c.id, c.created_at)
+            ),
         ),
         Job(
             "weekly-digest",
