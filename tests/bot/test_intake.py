@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from onboard.bot import intake_fields
 from onboard.bot.intake_cli import as_csv, export
@@ -260,6 +260,25 @@ def test_reminders_respect_mute_and_a_save_restarts_the_wait(
     assert sweep(waiting, clock, dt.date(2026, 12, 2)) == 1
     with waiting.bot.db.transaction() as session:
         assert session.scalars(select(Intake.reminders_sent)).one() == 1
+
+
+def test_the_sweep_leaves_out_clients_whose_intake_is_done(
+    waiting: Running, clock: FixedClock
+) -> None:
+    # Each client it visits is a transaction (on SQLite, a turn of the write lock the acks
+    # need), every fifteen minutes: a client with its intake verified has nothing to remind.
+    commits: list[None] = []
+    event.listen(waiting.bot.db.engine, "commit", lambda _conn: commits.append(None))
+    clock.now = dt.datetime(2026, 11, 24, 10, tzinfo=dt.UTC)
+    waiting.bot.intake.sweep(clock.now)
+    assert len(commits) == 2  # the list, then the client
+    with waiting.bot.db.transaction() as session:
+        session.scalars(select(Intake)).one().status = "verified"
+    commits.clear()
+
+    clock.now = dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC)  # the first reminder's day
+    assert waiting.bot.intake.sweep(clock.now) == 0
+    assert len(commits) == 1  # the list alone
 
 
 def test_jobs_run_intake_reminders_is_listed() -> None:
