@@ -19,13 +19,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 
 from bench.report import REPORT, write_section
+from bench.servers import scratch_database
 from onboard.bot.app import Onboard, build
 from onboard.bot.playbook_files import available
 from onboard.bot.settings import Settings
@@ -355,20 +356,6 @@ def run(database_url: str, count: int, workspace_per_minute: int, label: str) ->
         return [monday, friday]
 
 
-def scratch_database(url: str | None, folder: str, name: str) -> str:
-    if not url:
-        return f"sqlite:///{folder}/{name}.db"
-    from sqlalchemy import create_engine
-
-    url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
-
-
 # -- the report ---------------------------------------------------------------------------------
 
 
@@ -482,7 +469,11 @@ def main(argv: list[str] | None = None) -> int:
         default=ASSUMED_WORKSPACE_PER_MINUTE,
         help="the assumed workspace-wide chat.postMessage cap of the second run",
     )
-    parser.add_argument("--database-url", help="postgresql://… (a scratch database: it is wiped)")
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="run on PostgreSQL: a scratch database made on this URL's server, dropped after",
+    )
     parser.add_argument("--no-write", action="store_true", help="leave docs/ as it is")
     options = parser.parse_args(argv)
     # Each 429 and each paced post logs an "outbox retry" warning: thousands, by design.
@@ -491,8 +482,15 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Burst] = []
     with tempfile.TemporaryDirectory(prefix="onboard-burst-") as folder:
         for label, cap in (("published", 0), ("+ cap", options.workspace_per_minute)):
-            url = scratch_database(options.database_url, folder, label.strip("+ ") or "cap")
-            results += run(url, options.clients, cap, label)
+            # Each run on a database of its own: a new SQLite file, or a scratch database made
+            # on the PostgreSQL server and dropped after (never one that holds anything).
+            with ExitStack() as stack:
+                url = (
+                    stack.enter_context(scratch_database(options.database_url))
+                    if options.database_url
+                    else f"sqlite:///{folder}/{label.strip('+ ') or 'cap'}.db"
+                )
+                results += run(url, options.clients, cap, label)
     took = time.perf_counter() - began
     database = "PostgreSQL" if options.database_url else "SQLite (WAL, a temporary file)"
     section = render(results, options.clients, database, took, options.workspace_per_minute)
