@@ -24,6 +24,7 @@ from sqlalchemy import event, insert, select
 from bench.report import REPORT, machine, write_section
 from bench.servers import scratch_database
 from onboard.bot.app import Onboard, build
+from onboard.bot.calendar import BusinessCalendar
 from onboard.bot.playbook_files import available
 from onboard.bot.settings import Settings
 from onboard.schedules.jobs import JOBS
@@ -44,8 +45,9 @@ ZONES = (
 )
 STAGE = "solution-design"  # past the intake: most clients' intakes are verified
 DUE_EVERY = 25  # one client in 25 has a task due today; the others' are due in a fortnight
-INTAKE_OPEN_EVERY = 20  # one client in 20 has not finished its intake
+INTAKE_OPEN_EVERY = 21  # one client in 21 has not finished its intake (in every zone)
 TASKS_PER_CLIENT = 5
+REMINDER_HOUR = 9
 SWEEPS = ("task-reminders", "intake-reminders", "surveys", "approval-nudges", "standups")
 
 
@@ -57,7 +59,8 @@ class Sweep:
     cpu: float  # seconds of this process's CPU
     transactions: int
     queued: int
-    again_transactions: int  # the same sweep at the same moment once more
+    again_wall: float  # the same sweep at the same moment once more
+    again_transactions: int
     again_queued: int
 
 
@@ -145,15 +148,35 @@ def counting_transactions(bot: Onboard) -> Iterator[list[None]]:
 
 
 def sweep(bot: Onboard, name: str) -> Sweep:
-    """One sweep at AT, then the same again (a re-run queues nothing and should cost little)."""
+    """One sweep at AT, then the same again: a re-run must queue nothing."""
     job = JOBS[name]
     with counting_transactions(bot) as commits:
         wall, cpu = time.perf_counter(), time.process_time()
         queued = job.run(bot, AT)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         first = len(commits)
+        again_wall = time.perf_counter()
         again = job.run(bot, AT)
-    return Sweep(name, job.every_seconds, wall, cpu, first, queued, len(commits) - first, again)
+        again_wall = time.perf_counter() - again_wall
+    return Sweep(
+        name, job.every_seconds, wall, cpu, first, queued, again_wall, len(commits) - first, again
+    )
+
+
+def expected_task_reminders(count: int) -> int:
+    """What the task sweep must queue, worked out from each seeded client's own calendar
+    rather than the sweep's list: one message in each channel with a task due today, where it
+    is a business day past the reminder hour."""
+    expected = 0
+    for n in range(count):
+        calendar = BusinessCalendar(*ZONES[n % len(ZONES)])
+        today = calendar.local_date(AT)
+        expected += int(
+            due_today(n, 1)
+            and calendar.is_business_day(today)
+            and calendar.at_local_time(today, dt.time(REMINDER_HOUR)) <= AT
+        )
+    return expected
 
 
 def run(database_url: str, count: int) -> list[Sweep]:
@@ -164,6 +187,7 @@ def run(database_url: str, count: int) -> list[Sweep]:
             slack_signing_secret="bench-signing-secret-0123456789abcdef",
             slack_api_url=standin.api_url,
             database_url=database_url,
+            reminder_hour=REMINDER_HOUR,  # whatever the environment or a .env says
         )
         bot = build(settings, clock=lambda: AT)
         try:
@@ -180,6 +204,7 @@ def run(database_url: str, count: int) -> list[Sweep]:
 def render(results: list[Sweep], count: int, database: str, took: float) -> str:
     m = machine()
     due = len(range(0, count, DUE_EVERY))
+    expected = expected_task_reminders(count)
     lines = [
         SECTION,
         "",
@@ -188,19 +213,20 @@ def render(results: list[Sweep], count: int, database: str, took: float) -> str:
         "",
         f"{count:,} active clients in Solution Design, each with its channel, "
         f"{TASKS_PER_CLIENT} tasks and an intake, in four time zones. At "
-        f"{AT:%A %d %B %Y %H:%M} UTC it is past 09:00 on a business day in London, Sydney and "
-        f"Tokyo, not yet in New York. {due} clients (one in {DUE_EVERY}) have a task due "
-        f"today, three quarters of them past their reminder hour; one in "
-        f"{INTAKE_OPEN_EVERY} has an open intake; none is in hypercare or waits for a "
+        f"{AT:%A %d %B %Y %H:%M} UTC it is past {REMINDER_HOUR:02d}:00 (the reminder hour) on a "
+        f"business day in London, Sydney and Tokyo, not yet in New York. {due} clients (one "
+        f"in {DUE_EVERY}) have a task due today, {expected} of them past their reminder hour; "
+        f"one in {INTAKE_OPEN_EVERY} has an open intake; none is in hypercare or waits for a "
         f"sign-off. Each sweep runs once, then once more at the same moment (a re-run, which "
         f"must queue nothing). Database: {database}.",
         "",
-        "| sweep | runs every | wall | CPU | transactions | sends queued | re-run: "
-        "transactions | re-run: sends |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| sweep | runs every | wall | CPU | transactions | sends queued | re-run: wall | "
+        "re-run: transactions | re-run: sends |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *(
             f"| {s.name} | {every(s.every)} | {1000 * s.wall:,.0f} ms | {1000 * s.cpu:,.0f} ms "
-            f"| {s.transactions:,} | {s.queued:,} | {s.again_transactions:,} | {s.again_queued:,} |"
+            f"| {s.transactions:,} | {s.queued:,} | {1000 * s.again_wall:,.0f} ms "
+            f"| {s.again_transactions:,} | {s.again_queued:,} |"
             for s in results
         ),
         "",
@@ -212,6 +238,12 @@ def render(results: list[Sweep], count: int, database: str, took: float) -> str:
         "each process reads from a client's playbook once and keeps; the first of them to run "
         "in a process pays for that, a transaction per client (the survey sweep's first run "
         "here). Their re-runs show what they cost from then on.",
+        "- The task and intake sweeps' re-runs still visit the clients they reminded: whether "
+        "a client was reminded *today* depends on its own calendar, which the list's query "
+        "does not know, so the visit decides (and sends nothing).",
+        f"- The task sweep queued {results[0].queued} reminders; worked out from each "
+        f"client's calendar, it should queue {expected}"
+        + (" (the run fails otherwise)." if results[0].queued == expected else ": **it did not**."),
         "",
         f"- Machine: {m['cores']} CPUs (`nproc`), {m['cpu']}; {m['os']}",
         f"- Python {m['python']}; {m['packages']}; the bot at commit {m['commit']}",
@@ -257,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     if not options.no_write:
         write_section(SECTION, section)
         print(f"wrote the {SECTION!r} section of {REPORT}")
-    return 1 if any(s.again_queued for s in results) else 0
+    wrong = results[0].queued != expected_task_reminders(options.clients)
+    return 1 if wrong or any(s.again_queued for s in results) else 0
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def _split(region: str) -> tuple[str, str | None]:
     return country, subdivision or None
 
 
-# The earliest time zone in use is 14 hours ahead of UTC (Kiribati's Line Islands).
+# No time zone in use is more than 14 hours ahead of UTC (Pacific/Kiritimati).
 LATEST_OFFSET = dt.timedelta(hours=14)
 
 

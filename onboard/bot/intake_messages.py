@@ -198,7 +198,7 @@ def sweep(db: Database, gateway: SlackGateway, at: dt.datetime, *, reminder_hour
     # The clients with an intake open, or with none yet (whose stage may be waiting for one).
     mine = Intake.client_id == Client.id
     awaited = or_(exists().where(mine, Intake.status.in_(OPEN)), ~exists().where(mine))
-    return each_active_client(db, sweep_client, having=awaited)
+    return each_active_client(db, sweep_client, where=awaited)
 
 
 def stage_begins_missed(session: Session, client: Client) -> bool:

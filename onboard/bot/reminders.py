@@ -57,10 +57,8 @@ class Nudges:
         return each_active_client(
             self.db,
             lambda session, client: self._remind_tasks(session, client, at),
-            having=_has_open_task_due_by(latest_local_date(at)),
-            wanted=lambda client: self._working_hours(
-                client, at, calendar_of(client).local_date(at)
-            ),
+            where=_has_open_task_due_by(latest_local_date(at)),
+            wanted=lambda client: self._in_working_hours(client, at),
         )
 
     def _remind_tasks(self, session: Session, client: Client, at: dt.datetime) -> int:
@@ -100,6 +98,9 @@ class Nudges:
             assert target is not None  # each_active_client: clients with a channel
             due.setdefault(target, []).append(Due(task, kind, late))
         return sum(_remind(session, client, target, tasks, today) for target, tasks in due.items())
+
+    def _in_working_hours(self, client: Client, at: dt.datetime) -> bool:
+        return self._working_hours(client, at, calendar_of(client).local_date(at))
 
     def _working_hours(self, client: Client, at: dt.datetime, today: dt.date) -> bool:
         calendar = calendar_of(client)

@@ -243,13 +243,13 @@ def make_executor(
 
 
 def hypercare_sweep(
-    db: Database, at: dt.datetime, hypercare_stage: Callable[[Client], str | None]
+    db: Database, at: dt.datetime, surveyed_stages: Callable[[Client], frozenset[str]]
 ) -> int:
     """Open the hypercare survey in the window's last week, so its score can pass the exit.
 
-    `hypercare_stage(client)`: the key of the client's stage with hypercare automation, if any
-    (the stand-ups' `Cares`, which reads each client's playbook once per process), so that the
-    sweep visits only the clients in that stage."""
+    `surveyed_stages(client)`: the stages whose hypercare has a satisfaction gate (the
+    stand-ups' `Cares`, which reads each client's playbook once per process), so that the sweep
+    visits only the clients in one."""
 
     def open_if_due(session: Session, client: Client) -> int:
         stage = next(s for s in playbook_of(client).stages if s.key == client.stage_key)
@@ -265,6 +265,6 @@ def hypercare_sweep(
     return each_active_client(
         db,
         open_if_due,
-        having=unasked,
-        wanted=lambda client: hypercare_stage(client) == client.stage_key,
+        where=unasked,
+        wanted=lambda client: client.stage_key in surveyed_stages(client),
     )

@@ -66,9 +66,7 @@ JOBS: dict[str, Job] = {
             "surveys",
             3600,
             "post the hypercare satisfaction survey in the window's last week",
-            lambda bot, at: hypercare_sweep(
-                bot.db, at, lambda c: bot.standups.cares.stage_key(c.id, c.created_at)
-            ),
+            lambda bot, at: hypercare_sweep(bot.db, at, bot.standups.cares.surveyed_stages),
         ),
         Job(
             "weekly-digest",

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select
 
+from onboard.bot.journey import each_active_client
 from onboard.storage.models import Client, Task
 from tests.conftest import SIGNING_SECRET, BotFactory, FixedClock, People, Running
 from tests.handlers.test_approvals import SIGNOFF
@@ -259,3 +260,24 @@ def test_the_sweep_visits_only_clients_with_a_reminder_to_send(
     clock.now = at(23, 9)  # Acme's task is due; Bolt Bikes has none left
     assert kickoff.bot.nudges.tasks(clock.now) == 1
     assert commits.count(threading.get_ident()) == 1 + 2  # the list, then Acme alone
+
+
+def test_a_client_the_list_cannot_judge_is_visited_and_the_sweep_goes_on(
+    kickoff: Running, people: People
+) -> None:
+    # A client whose row trips the list's check (say, a time zone this machine's tzdata lacks)
+    # is left to its visit, as before there was a list, and the clients after it still come.
+    onboard_client(kickoff, people, playbook="tiny", name="Bolt Bikes")
+    visited: list[str] = []
+
+    def wanted(client: Client) -> bool:
+        if client.name == "Acme Rockets":
+            raise ValueError("unknown time zone")
+        return True
+
+    def work(_session: object, client: Client) -> int:
+        visited.append(client.name)
+        return 1
+
+    assert each_active_client(kickoff.bot.db, work, wanted=wanted) == 2
+    assert visited == ["Acme Rockets", "Bolt Bikes"]

@@ -447,3 +447,25 @@ def test_clients_on_one_playbook_share_one_reading_of_its_hypercare() -> None:
     assert readings[0] is readings[1] is readings[2]
     assert cares.of(other) is not readings[0]
     assert cares.of(other).stage_name == "Aftercare"  # type: ignore[union-attr]
+
+
+def test_the_survey_opens_in_each_stage_whose_hypercare_has_a_satisfaction_gate() -> None:
+    # Stand-ups run in the first stage with hypercare automation; a playbook may give another
+    # stage hypercare too, and the survey sweep visits clients in any stage whose has a gate.
+    stages = [dict(stage) for stage in MANAGED["stages"]]
+    index, gated = next(
+        (i, s) for i, s in enumerate(stages) if (s.get("automation") or {}).get("hypercare")
+    )
+    rules = {k: v for k, v in gated["automation"]["hypercare"].items() if k != "satisfaction_gate"}
+    earlier = stages[index - 1]  # gains hypercare, without a satisfaction gate
+    earlier["automation"] = {**(earlier.get("automation") or {}), "hypercare": rules}
+    cares = Cares(Database("sqlite://"))
+    created = at("2026-11-23T09:00:00")
+
+    care = cares.of(Client(id=1, created_at=created, playbook={**MANAGED, "stages": stages}))
+    plain = cares.of(Client(id=2, created_at=created, playbook=MANAGED))
+
+    assert care is not None and plain is not None
+    assert care.stage_key == earlier["key"] != gated["key"]
+    assert care.surveyed == {gated["key"]}
+    assert plain.surveyed == {gated["key"]} and plain.stage_key == gated["key"]

@@ -149,9 +149,8 @@ def test_the_hypercare_survey_opens_by_itself_in_the_windows_last_week_once(
     onboard_client(onboard, people, name="Bolt Bikes")  # at its start: not asked
 
     def sweep(days: int) -> int:
-        cares = onboard.bot.standups.cares  # each client's hypercare stage, read once
-        in_hypercare = lambda c: cares.stage_key(c.id, c.created_at)  # noqa: E731
-        return hypercare_sweep(onboard.bot.db, NOW + dt.timedelta(days=days), in_hypercare)
+        at = NOW + dt.timedelta(days=days)
+        return hypercare_sweep(onboard.bot.db, at, onboard.bot.standups.cares.surveyed_stages)
 
     assert sweep(22) == 0
     commits: list[None] = []

@@ -28,6 +28,9 @@ class Care:
     rules: HypercareRules
     criteria: tuple[tuple[str, str], ...]  # (gate key, gate name) of each exit criterion
     next_stage: str | None  # the name of the stage after it
+    # Every stage (this one, or a later one) whose hypercare has a satisfaction gate: where the
+    # hypercare survey opens (surveys.hypercare_sweep).
+    surveyed: frozenset[str] = frozenset()
 
 
 def care_of(snapshot: dict[str, Any]) -> Care | None:
@@ -50,6 +53,12 @@ def care_of(snapshot: dict[str, Any]) -> Care | None:
                 parsed,
                 tuple((key, names.get(key, key)) for key in parsed.exit_criteria),
                 following,
+                frozenset(
+                    later["key"]
+                    for later in stages[index:]
+                    if (later_rules := (later.get("automation") or {}).get("hypercare"))
+                    and HypercareRules.model_validate(later_rules).satisfaction_gate
+                ),
             )
     return None
 
@@ -68,12 +77,21 @@ class Cares:
 
     def stage_key(self, client_id: int, created: dt.datetime) -> str | None:
         """The key of the client's hypercare stage, for the sweep's cheap first look."""
+        care = self._read(client_id, created)
+        return care.stage_key if care else None
+
+    def surveyed_stages(self, client: Client) -> frozenset[str]:
+        """The stages in which the client's hypercare survey opens; `client` may be detached
+        (as listed by `journey.each_active_client`): its snapshot is read here, once."""
+        care = self._read(client.id, client.created_at)
+        return care.surveyed if care else frozenset()
+
+    def _read(self, client_id: int, created: dt.datetime) -> Care | None:
         if (client_id, created) not in self._known:
             with self.db.transaction() as session:
                 snapshot = session.scalar(select(Client.playbook).where(Client.id == client_id))
             self._known[client_id, created] = self._shared(care_of(snapshot or {}))
-        care = self._known[client_id, created]
-        return care.stage_key if care else None
+        return self._known[client_id, created]
 
     def of(self, client: Client) -> Care | None:
         if (client.id, client.created_at) not in self._known:
@@ -83,7 +101,14 @@ class Cares:
     def _shared(self, care: Care | None) -> Care | None:
         if care is None:
             return None
-        same = [care.stage_key, care.stage_name, care.stage_index, care.criteria, care.next_stage]
+        same = [
+            care.stage_key,
+            care.stage_name,
+            care.stage_index,
+            care.criteria,
+            care.next_stage,
+            sorted(care.surveyed),
+        ]
         key = json.dumps([*same, care.rules.model_dump(mode="json")], sort_keys=True)
         return self._alike.setdefault(key, care)
 
