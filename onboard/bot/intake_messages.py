@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event, exists, inspect, or_, select
+from sqlalchemy import and_, event, exists, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from onboard.bot import live_messages, outbound
@@ -195,9 +195,15 @@ def sweep(db: Database, gateway: SlackGateway, at: dt.datetime, *, reminder_hour
             queued += _remind(session, gateway, intake, client, at, reminder_hour)
         return queued
 
-    # The clients with an intake open, or with none yet (whose stage may be waiting for one).
+    # The clients with an intake open, or with none yet in the stage their playbook's intake
+    # belongs to (stage_begins_missed, in SQL: the snapshot is read only for clients without
+    # an intake).
     mine = Intake.client_id == Client.id
-    awaited = or_(exists().where(mine, Intake.status.in_(OPEN)), ~exists().where(mine))
+    intake_stage = Client.playbook[("intake", "stage")].as_string()
+    awaited = or_(
+        exists().where(mine, Intake.status.in_(OPEN)),
+        and_(~exists().where(mine), intake_stage == Client.stage_key),
+    )
     return each_active_client(db, sweep_client, where=awaited)
 
 

@@ -281,6 +281,31 @@ def test_the_sweep_leaves_out_clients_whose_intake_is_done(
     assert len(commits) == 1  # the list alone
 
 
+def test_the_sweep_visits_a_client_without_an_intake_only_in_its_intake_stage(
+    start_bot: BotFactory, tmp_path: Path, people: People, clock: FixedClock
+) -> None:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny-intake.yaml").write_text(INTAKE_PLAYBOOK)
+    onboard = start_bot(clock=clock, playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny-intake")
+    commits: list[None] = []
+    event.listen(onboard.bot.db.engine, "commit", lambda _conn: commits.append(None))
+    clock.now = dt.datetime(2026, 11, 24, 10, tzinfo=dt.UTC)
+
+    assert onboard.bot.intake.sweep(clock.now) == 0
+    assert len(commits) == 1  # the list alone: at kickoff, no intake is due yet
+
+    enter_intake(onboard, people)
+    with onboard.bot.db.transaction() as session:  # as if the stage's start had been lost
+        session.delete(session.scalars(select(Intake)).one())
+    commits.clear()
+    assert onboard.bot.intake.sweep(clock.now) == 1  # posted after all
+    assert len(commits) == 2  # the list, then the client
+    with onboard.bot.db.transaction() as session:
+        assert session.scalars(select(Intake)).one().status == "open"
+
+
 def test_jobs_run_intake_reminders_is_listed() -> None:
     from onboard.schedules.jobs import JOBS
 
