@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from onboard.bot.app import Onboard, build
 from onboard.bot.settings import Settings
@@ -111,6 +112,19 @@ class Running:
                 return value
             time.sleep(0.01)
         raise AssertionError("the bot did not get there in time")
+
+    def transactions(self) -> list[None]:
+        """An item for each transaction this thread commits on the bot's database from now on:
+        a sweep's cost (on SQLite each one is a turn of the write lock the acks need)."""
+        committed: list[None] = []
+        here = threading.get_ident()
+
+        def count(_connection: object) -> None:
+            if threading.get_ident() == here:
+                committed.append(None)
+
+        event.listen(self.bot.db.engine, "commit", count)
+        return committed
 
     def settle(self) -> None:
         """Let the work the bot does after its acks finish (a decision, a saved form)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from onboard.bot import intake_fields
 from onboard.bot.intake_cli import as_csv, export
@@ -267,8 +267,7 @@ def test_the_sweep_leaves_out_clients_whose_intake_is_done(
 ) -> None:
     # Each client it visits is a transaction (on SQLite, a turn of the write lock the acks
     # need), every fifteen minutes: a client with its intake verified has nothing to remind.
-    commits: list[None] = []
-    event.listen(waiting.bot.db.engine, "commit", lambda _conn: commits.append(None))
+    commits = waiting.transactions()
     clock.now = dt.datetime(2026, 11, 24, 10, tzinfo=dt.UTC)
     waiting.bot.intake.sweep(clock.now)
     assert len(commits) == 2  # the list, then the client
@@ -289,8 +288,7 @@ def test_the_sweep_visits_a_client_without_an_intake_only_in_its_intake_stage(
     (folder / "tiny-intake.yaml").write_text(INTAKE_PLAYBOOK)
     onboard = start_bot(clock=clock, playbook_dir=folder)
     onboard_client(onboard, people, playbook="tiny-intake")
-    commits: list[None] = []
-    event.listen(onboard.bot.db.engine, "commit", lambda _conn: commits.append(None))
+    commits = onboard.transactions()
     clock.now = dt.datetime(2026, 11, 24, 10, tzinfo=dt.UTC)
 
     assert onboard.bot.intake.sweep(clock.now) == 0

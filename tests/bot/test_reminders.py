@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -227,15 +226,12 @@ def test_the_sweep_holds_the_write_lock_one_client_at_a_time(
     # On SQLite a transaction holds the one write lock: a sweep over every client in one
     # transaction kept each ack arriving meanwhile waiting, for seconds with many clients.
     onboard_client(kickoff, people, playbook="tiny", name="Bolt Bikes")
-    commits: list[int] = []
-    event.listen(
-        kickoff.bot.db.engine, "commit", lambda _conn: commits.append(threading.get_ident())
-    )
+    commits = kickoff.transactions()
     clock.now = at(23, 9)
 
     assert kickoff.bot.nudges.tasks(clock.now) == 2
     # The list of clients, then a transaction for each.
-    assert commits.count(threading.get_ident()) == 3
+    assert len(commits) == 3
 
 
 def test_the_sweep_visits_only_clients_with_a_reminder_to_send(
@@ -248,18 +244,15 @@ def test_the_sweep_visits_only_clients_with_a_reminder_to_send(
         bikes = session.scalars(select(Client).where(Client.name == "Bolt Bikes")).one()
         for task in session.scalars(select(Task).where(Task.client_id == bikes.id)):
             task.done_at = MONDAY
-    commits: list[int] = []
-    event.listen(
-        kickoff.bot.db.engine, "commit", lambda _conn: commits.append(threading.get_ident())
-    )
+    commits = kickoff.transactions()
 
     clock.now = at(23, 8, 59)  # before nine in London: nobody's morning yet
     assert kickoff.bot.nudges.tasks(clock.now) == 0
-    assert commits.count(threading.get_ident()) == 1  # the list alone
+    assert len(commits) == 1  # the list alone
 
     clock.now = at(23, 9)  # Acme's task is due; Bolt Bikes has none left
     assert kickoff.bot.nudges.tasks(clock.now) == 1
-    assert commits.count(threading.get_ident()) == 1 + 2  # the list, then Acme alone
+    assert len(commits) == 1 + 2  # the list, then Acme alone
 
 
 def test_a_client_the_list_cannot_judge_is_visited_and_the_sweep_goes_on(

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from onboard.bot.surveys import hypercare_sweep
 from onboard.storage.models import GateState, SurveyAnswer
@@ -153,8 +153,7 @@ def test_the_hypercare_survey_opens_by_itself_in_the_windows_last_week_once(
         return hypercare_sweep(onboard.bot.db, at, onboard.bot.standups.cares.surveyed_stages)
 
     assert sweep(22) == 0
-    commits: list[None] = []
-    event.listen(onboard.bot.db.engine, "commit", lambda _conn: commits.append(None))
+    commits = onboard.transactions()
     assert sweep(23) == 1
     assert sweep(24) == 0  # once
     # A transaction for the list, then one per client it keeps (a write holds SQLite's lock no
