@@ -14,6 +14,7 @@ from sqlalchemy import and_, event, exists, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from onboard.bot import live_messages, outbound
+from onboard.bot.active_clients import each_active_client
 from onboard.bot.delivery import Outcome
 from onboard.bot.gateway import SlackCallError, SlackGateway
 from onboard.bot.intake_state import (
@@ -25,7 +26,7 @@ from onboard.bot.intake_state import (
     refresh_review,
     sections,
 )
-from onboard.bot.journey import calendar_of, each_active_client, playbook_of
+from onboard.bot.journey import calendar_of, playbook_of
 from onboard.messages.render import render_message
 from onboard.storage import audit
 from onboard.storage.db import Database

@@ -6,12 +6,11 @@ Every transition is one transaction with its audit event, its channel post and a
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from onboard.bot import outbound
 from onboard.bot.calendar import BusinessCalendar
@@ -23,8 +22,6 @@ from onboard.storage.db import Database
 from onboard.storage.models import Client, GateState, Task
 
 CARD = "journey.card"
-
-log = logging.getLogger(__name__)
 
 
 class GatesOpen(OnboardError):
@@ -45,55 +42,6 @@ def calendar_of(client: Client) -> BusinessCalendar:
 
 
 # -- finding the client a command is about ----------------------------------------------------
-
-
-def each_active_client(
-    db: Database,
-    work: Callable[[Session, Client], int],
-    *,
-    where: ColumnElement[bool] | None = None,
-    wanted: Callable[[Client], bool] | None = None,
-) -> int:
-    """`work(session, client)` for each client whose journey is under way in a channel, each
-    in a transaction of its own; the sum of what it returns (sends queued).
-
-    One transaction per client because on SQLite a transaction holds the write lock every ack
-    needs: a sweep over 1,600 clients in one held it for 11 s. A client that finished or
-    lost its channel since the list was read is skipped.
-
-    A sweep with little to do says which clients it needs in the list's one query: `where`, a
-    condition on the client's row in SQL, and `wanted(client)`, on the client as listed
-    (detached: its playbook and relationships not loaded). Each transaction costs a few
-    milliseconds and a turn of the write lock, and the sweeps run every few minutes over every
-    active client (bench/sweeps.py). A client that becomes due after the list was read is
-    left to the sweep's next run.
-    """
-    listed = select(Client).where(Client.status == "active", Client.channel_id.is_not(None))
-    if where is not None:
-        listed = listed.where(where)
-    with db.transaction() as session:
-        clients = session.scalars(
-            listed.options(defer(Client.playbook, raiseload=True)).order_by(Client.id)
-        ).all()
-    done = 0
-    for listed_client in clients:
-        if wanted is not None and not _wanted(wanted, listed_client):
-            continue
-        with db.transaction() as session:
-            client = session.get(Client, listed_client.id)
-            if client is not None and client.status == "active" and client.channel_id:
-                done += work(session, client)
-    return done
-
-
-def _wanted(wanted: Callable[[Client], bool], client: Client) -> bool:
-    """`wanted(client)`, or True when it fails: the visit then meets the problem as it did
-    before there was a list, for this client only, rather than the whole sweep stopping."""
-    try:
-        return wanted(client)
-    except Exception:
-        log.exception("sweep: could not tell whether client %s is due; visiting it", client.id)
-        return True
 
 
 def find_client(session: Session, reference: str, channel_id: str | None) -> Client:

@@ -13,9 +13,10 @@ from sqlalchemy import ColumnElement, Select, String, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from onboard.bot import outbound
+from onboard.bot.active_clients import each_active_client
 from onboard.bot.calendar import latest_local_date
 from onboard.bot.errors import InvalidInput
-from onboard.bot.journey import calendar_of, each_active_client, find_client, playbook_of
+from onboard.bot.journey import calendar_of, find_client, playbook_of
 from onboard.bot.playbooks import Reminders as ReminderRules
 from onboard.messages.render import render_message
 from onboard.storage import audit
@@ -113,7 +114,7 @@ class Nudges:
 
     def approvals(self, at: dt.datetime) -> int:
         """Nudge approvers of sign-offs waiting too long; once per business day at most.
-        A transaction per sign-off, for the reason `journey.each_active_client` gives."""
+        A transaction per sign-off, for the reason `active_clients.each_active_client` gives."""
         with self.db.transaction() as session:
             pending = list(
                 session.scalars(

@@ -15,11 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from onboard.bot import live_messages, outbound
+from onboard.bot.active_clients import each_active_client
 from onboard.bot.delivery import Outcome
 from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
 from onboard.bot.gateway import SlackGateway
 from onboard.bot.journey import (
-    each_active_client,
     find_client,
     playbook_of,
     refresh_card,

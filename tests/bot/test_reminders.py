@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select
 
-from onboard.bot.journey import each_active_client
+from onboard.bot.active_clients import each_active_client
 from onboard.storage.models import Client, Task
 from tests.conftest import SIGNING_SECRET, BotFactory, FixedClock, People, Running
 from tests.handlers.test_approvals import SIGNOFF

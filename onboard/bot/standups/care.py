@@ -82,7 +82,7 @@ class Cares:
 
     def surveyed_stages(self, client: Client) -> frozenset[str]:
         """The stages in which the client's hypercare survey opens; `client` may be detached
-        (as listed by `journey.each_active_client`): its snapshot is read here, once."""
+        (as listed by `active_clients.each_active_client`): its snapshot is read here, once."""
         care = self._read(client.id, client.created_at)
         return care.surveyed if care else frozenset()
 
