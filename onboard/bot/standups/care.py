@@ -53,14 +53,14 @@ def care_of(snapshot: dict[str, Any]) -> Care | None:
                 parsed,
                 tuple((key, names.get(key, key)) for key in parsed.exit_criteria),
                 following,
-                frozenset(
-                    later["key"]
-                    for later in stages[index:]
-                    if (later_rules := (later.get("automation") or {}).get("hypercare"))
-                    and HypercareRules.model_validate(later_rules).satisfaction_gate
-                ),
+                frozenset(later["key"] for later in stages[index:] if _surveyed(later)),
             )
     return None
+
+
+def _surveyed(stage: dict[str, Any]) -> bool:
+    """The stage's hypercare has a satisfaction gate, so its survey opens there."""
+    return bool(((stage.get("automation") or {}).get("hypercare") or {}).get("satisfaction_gate"))
 
 
 class Cares:
