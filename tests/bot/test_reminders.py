@@ -238,7 +238,7 @@ def test_the_sweep_visits_only_clients_with_a_reminder_to_send(
     kickoff: Running, people: People, clock: FixedClock
 ) -> None:
     # Each visit is a transaction and a turn of the write lock, and the sweep runs every five
-    # minutes over every active client: the clients with nothing to send are left in the list.
+    # minutes over every active client: the clients with nothing to send are left out of its list.
     onboard_client(kickoff, people, playbook="tiny", name="Bolt Bikes")
     with kickoff.bot.db.transaction() as session:
         bikes = session.scalars(select(Client).where(Client.name == "Bolt Bikes")).one()

@@ -451,7 +451,7 @@ def test_clients_on_one_playbook_share_one_reading_of_its_hypercare() -> None:
 
 def test_the_survey_opens_in_each_stage_whose_hypercare_has_a_satisfaction_gate() -> None:
     # Stand-ups run in the first stage with hypercare automation; a playbook may give another
-    # stage hypercare too, and the survey sweep visits clients in any stage whose has a gate.
+    # stage hypercare too, and the survey sweep visits clients in any whose hypercare has a gate.
     stages = [dict(stage) for stage in MANAGED["stages"]]
     index, gated = next(
         (i, s) for i, s in enumerate(stages) if (s.get("automation") or {}).get("hypercare")
