@@ -30,7 +30,7 @@ from onboard.bot.settings import Settings
 from onboard.schedules.jobs import JOBS
 from onboard.standin.server import SlackStandIn
 from onboard.standin.workspace import Workspace
-from onboard.storage.models import Client, Intake, Task
+from onboard.storage.models import Client, Deliverable, DeliverableVersion, Intake, Task
 
 CLIENTS = 2_000
 SECTION = "## Sweeps over many clients"
@@ -45,6 +45,8 @@ ZONES = (
 )
 STAGE = "solution-design"  # past the intake: most clients' intakes are verified
 DUE_EVERY = 25  # one client in 25 has a task due today; the others' are due in a fortnight
+SIGNOFF_EVERY = 9  # one client in 9 waits for a sign-off (in every zone), posted a week ago
+SIGNOFF_WAITING_DAYS = 7
 INTAKE_OPEN_EVERY = 21  # one client in 21 has not finished its intake (in every zone)
 TASKS_PER_CLIENT = 5
 REMINDER_HOUR = 9
@@ -66,7 +68,7 @@ class Sweep:
 
 def seed(bot: Onboard, count: int) -> None:
     """`count` active clients in Solution Design, each in its channel, with its tasks and its
-    intake, spread over four time zones."""
+    intake, some with a sign-off waiting, spread over four time zones."""
     snapshot = available()["managed-services"].snapshot()
     started = AT - dt.timedelta(days=30)
     with bot.db.transaction() as session:
@@ -123,6 +125,35 @@ def seed(bot: Onboard, count: int) -> None:
                     "created_at": started,
                 }
                 for n, client_id in enumerate(ids)
+            ],
+        )
+        waiting = [client_id for n, client_id in enumerate(ids) if n % SIGNOFF_EVERY == 0]
+        session.execute(
+            insert(Deliverable),
+            [
+                {
+                    "client_id": client_id,
+                    "title": "Solution design",
+                    "rule": "all",
+                    "created_by": "U0000000AM",
+                    "created_at": started,
+                }
+                for client_id in waiting
+            ],
+        )
+        session.execute(
+            insert(DeliverableVersion),
+            [
+                {
+                    "deliverable_id": deliverable_id,
+                    "number": 1,
+                    "approvers": ["U000CLIENT"],
+                    "status": "pending",
+                    "posted_at": AT - dt.timedelta(days=SIGNOFF_WAITING_DAYS),
+                }
+                for deliverable_id in session.scalars(
+                    select(Deliverable.id).order_by(Deliverable.id)
+                )
             ],
         )
 
@@ -216,9 +247,10 @@ def render(results: list[Sweep], count: int, database: str, took: float) -> str:
         f"{AT:%A %d %B %Y %H:%M} UTC it is past {REMINDER_HOUR:02d}:00 (the reminder hour) on a "
         f"business day in London, Sydney and Tokyo, not yet in New York. {due} clients (one "
         f"in {DUE_EVERY}) have a task due today, {expected} of them past their reminder hour; "
-        f"one in {INTAKE_OPEN_EVERY} has an open intake; none is in hypercare or waits for a "
-        f"sign-off. Each sweep runs once, then once more at the same moment (a re-run, which "
-        f"must queue nothing). Database: {database}.",
+        f"one in {INTAKE_OPEN_EVERY} has an open intake; one in {SIGNOFF_EVERY} waits for a "
+        f"sign-off posted {SIGNOFF_WAITING_DAYS} days before; none is in hypercare. Each sweep "
+        "runs once, then once more at the same moment (a re-run, which must queue nothing). "
+        f"Database: {database}.",
         "",
         "| sweep | runs every | wall | CPU | transactions | sends queued | re-run: wall | "
         "re-run: transactions | re-run: sends |",
@@ -233,7 +265,8 @@ def render(results: list[Sweep], count: int, database: str, took: float) -> str:
         "- A sweep lists the clients it has work for in one query, then opens a transaction "
         "for each (on SQLite each is a turn of the one write lock, which the acks' inbox "
         "writes wait for). Before 6961005 the task, intake and survey sweeps opened one for "
-        f"every active client: {count + 1:,} transactions a run whatever was due.",
+        f"every active client, {count + 1:,} transactions a run whatever was due, and the "
+        "approval nudges one for every sign-off waiting.",
         "- The survey and stand-up sweeps keep the clients in their hypercare stage, which "
         "each process reads from a client's playbook once and keeps; the first of them to run "
         "in a process pays for that, a transaction per client (the survey sweep's first run "

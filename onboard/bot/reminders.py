@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, String, cast, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from onboard.bot import outbound
 from onboard.bot.active_clients import each_active_client
@@ -114,15 +114,22 @@ class Nudges:
 
     def approvals(self, at: dt.datetime) -> int:
         """Nudge approvers of sign-offs waiting too long; once per business day at most.
-        A transaction per sign-off, for the reason `active_clients.each_active_client` gives."""
+        A transaction per sign-off, for the reason `active_clients.each_active_client` gives,
+        and only for those the list shows due one: in the client's working hours, and not
+        nudged on its date yet."""
         with self.db.transaction() as session:
-            pending = list(
-                session.scalars(
-                    _pending_signoffs(select(DeliverableVersion.id)).order_by(DeliverableVersion.id)
+            pending = session.execute(
+                _pending_signoffs(
+                    select(DeliverableVersion.id, DeliverableVersion.nudged_on, Client)
                 )
-            )
+                .options(defer(Client.playbook, raiseload=True))
+                .order_by(DeliverableVersion.id)
+            ).all()
         queued = 0
-        for version_id in pending:
+        for version_id, nudged_on, listed in pending:
+            today = calendar_of(listed).local_date(at)
+            if nudged_on == today or not self._working_hours(listed, at, today):
+                continue
             with self.db.transaction() as session:
                 found = session.execute(
                     _pending_signoffs(select(DeliverableVersion, Deliverable, Client)).where(

@@ -154,9 +154,14 @@ def test_pending_sign_offs_are_nudged_once_per_business_day(
     )
     kickoff.deliver()
     nudges = kickoff.bot.nudges
+    commits = kickoff.transactions()
+    assert nudges.approvals(at(25, 8)) == 0  # before nine in London
+    assert len(commits) == 1  # the list alone: its client's morning has not come
     assert nudges.approvals(at(24, 10)) == 0  # one business day: not yet
     assert nudges.approvals(at(25, 10)) == 1
+    commits.clear()
     assert nudges.approvals(at(25, 16)) == 0
+    assert len(commits) == 1  # the list alone: nudged today already
     assert nudges.approvals(at(26, 10)) == 1
     kickoff.deliver()
     texts = [m.text for m in kickoff.workspace.messages_in(channel_of(kickoff))]
