@@ -4,6 +4,7 @@ its Slack calls), a bare Bolt app, and readings of their processes (CPU, memory,
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import logging
 import math
@@ -176,6 +177,27 @@ def scratch_database(url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+@contextmanager
+def database_for_run(url: str | None, folder: str | Path, name: str) -> Iterator[str]:
+    """A database of its own for one run: a scratch one on the PostgreSQL server of `url`
+    (dropped after; never the database `url` names, whatever it holds), or a new SQLite file
+    `name`.db in `folder`."""
+    if url:
+        with scratch_database(url) as scratch:
+            yield scratch
+    else:
+        yield f"sqlite:///{folder}/{name}.db"
+
+
+def database_option(parser: argparse.ArgumentParser) -> None:
+    """`--database-url`, for a benchmark that runs on SQLite or, given it, on PostgreSQL."""
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="run on PostgreSQL: a scratch database made on this URL's server, dropped after",
+    )
 
 
 @contextmanager

@@ -19,14 +19,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
 from bench.report import REPORT, write_section
-from bench.servers import scratch_database
+from bench.servers import database_for_run, database_option
 from onboard.bot.app import Onboard, build
 from onboard.bot.playbook_files import available
 from onboard.bot.settings import Settings
@@ -469,11 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         default=ASSUMED_WORKSPACE_PER_MINUTE,
         help="the assumed workspace-wide chat.postMessage cap of the second run",
     )
-    parser.add_argument(
-        "--database-url",
-        metavar="URL",
-        help="run on PostgreSQL: a scratch database made on this URL's server, dropped after",
-    )
+    database_option(parser)
     parser.add_argument("--no-write", action="store_true", help="leave docs/ as it is")
     options = parser.parse_args(argv)
     # Each 429 and each paced post logs an "outbox retry" warning: thousands, by design.
@@ -482,14 +478,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Burst] = []
     with tempfile.TemporaryDirectory(prefix="onboard-burst-") as folder:
         for label, cap in (("published", 0), ("+ cap", options.workspace_per_minute)):
-            # Each run on a database of its own: a new SQLite file, or a scratch database made
-            # on the PostgreSQL server and dropped after (never one that holds anything).
-            with ExitStack() as stack:
-                url = (
-                    stack.enter_context(scratch_database(options.database_url))
-                    if options.database_url
-                    else f"sqlite:///{folder}/{label.strip('+ ') or 'cap'}.db"
-                )
+            name = label.strip("+ ") or "cap"
+            with database_for_run(options.database_url, folder, name) as url:
                 results += run(url, options.clients, cap, label)
     took = time.perf_counter() - began
     database = "PostgreSQL" if options.database_url else "SQLite (WAL, a temporary file)"

@@ -16,13 +16,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import event, insert, select
 
 from bench.report import REPORT, machine, write_section
-from bench.servers import scratch_database
+from bench.servers import database_for_run, database_option
 from onboard.bot.app import Onboard, build
 from onboard.bot.calendar import BusinessCalendar
 from onboard.bot.playbook_files import available
@@ -298,22 +298,15 @@ def main(argv: list[str] | None = None) -> int:
         "due: wall time, CPU and transactions of each.",
     )
     parser.add_argument("--clients", type=int, default=CLIENTS, help="active clients")
-    parser.add_argument(
-        "--database-url",
-        metavar="URL",
-        help="run on PostgreSQL: a scratch database made on this URL's server, dropped after",
-    )
+    database_option(parser)
     parser.add_argument("--no-write", action="store_true", help="leave docs/ as it is")
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     began = time.perf_counter()
-    with ExitStack() as stack:
-        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="onboard-sweeps-"))
-        url = (
-            stack.enter_context(scratch_database(options.database_url))
-            if options.database_url
-            else f"sqlite:///{folder}/sweeps.db"
-        )
+    with (
+        tempfile.TemporaryDirectory(prefix="onboard-sweeps-") as folder,
+        database_for_run(options.database_url, folder, "sweeps") as url,
+    ):
         results = run(url, options.clients)
     took = time.perf_counter() - began
     database = "PostgreSQL" if options.database_url else "SQLite (WAL, a temporary file)"

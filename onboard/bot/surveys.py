@@ -19,12 +19,7 @@ from onboard.bot.active_clients import each_active_client
 from onboard.bot.delivery import Outcome
 from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
 from onboard.bot.gateway import SlackGateway
-from onboard.bot.journey import (
-    find_client,
-    playbook_of,
-    refresh_card,
-    set_gate,
-)
+from onboard.bot.journey import find_client, playbook_of, refresh_card, set_gate
 from onboard.messages.render import Mrkdwn, render_message
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database

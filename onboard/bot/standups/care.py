@@ -30,7 +30,7 @@ class Care:
     next_stage: str | None  # the name of the stage after it
     # Every stage (this one, or a later one) whose hypercare has a satisfaction gate: where the
     # hypercare survey opens (surveys.hypercare_sweep).
-    surveyed: frozenset[str] = frozenset()
+    surveyed: frozenset[str]
 
 
 def care_of(snapshot: dict[str, Any]) -> Care | None:
