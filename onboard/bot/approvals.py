@@ -21,11 +21,13 @@ from onboard.bot.delivery import Outcome
 from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
 from onboard.bot.gateway import SlackCallError, SlackGateway
 from onboard.bot.journey import find_client, playbook_of, refresh_card, set_gate
+from onboard.bot.playbooks import Gate
 from onboard.messages.render import Mrkdwn, render_message
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
 from onboard.storage.models import (
     Approver,
+    AuditEvent,
     Client,
     Decision,
     Deliverable,
@@ -116,8 +118,15 @@ class Approvals:
             return client, _approver_ids(session, client.id)
 
     def _adopt_contacts(self, session: Session, client: Client) -> None:
-        """Contacts with a Slack account (Slack Connect included) become approvers once."""
-        known = set(_approver_ids(session, client.id))
+        """Contacts with a Slack account (Slack Connect included) become approvers once. One
+        the team removed stays removed: its removal is in the audit chain, and adopting it
+        again at the next listing would undo the team's decision."""
+        removed = session.scalars(
+            select(AuditEvent.subject).where(
+                AuditEvent.client_id == client.id, AuditEvent.action == "approver.removed"
+            )
+        )
+        known = {*_approver_ids(session, client.id), *removed}
         for contact in client.contacts:
             if contact.slack_user_id is None:
                 try:
@@ -151,12 +160,7 @@ class Approvals:
         with self.db.transaction() as session:
             client = find_client(session, "", channel_id)
             self._adopt_contacts(session, client)
-            gates = [
-                (g.key, f"{s.name}: {g.name}")
-                for s in playbook_of(client).stages
-                for g in s.gates
-                if g.kind == "approval"
-            ]
+            gates = [(g.key, g.name) for g in _signed_off_gates(client)]
             open_deliverables = [
                 (d.id, d.title)
                 for d in session.scalars(
@@ -192,7 +196,9 @@ class Approvals:
                 deliverable = session.get(Deliverable, valid.replaces)
                 if deliverable is None or deliverable.client_id != client.id:
                     raise InvalidInput({"replaces": "Choose one of this client's deliverables."})
-                previous = _latest(session, deliverable.id)
+                # Locked: a decision on it in flight (PostgreSQL) commits first, and this
+                # then sees it approved instead of superseding it over the decision.
+                previous = _latest(session, deliverable.id, lock=True)
                 number = previous.number + 1
                 if previous.status == "pending":
                     previous.status = "superseded"
@@ -250,8 +256,8 @@ class Approvals:
             _refuse_unless_pending(version, deliverable)
             refusal = _refusal(session, version, deliverable, user)
         if refusal:
-            self._audit_refused(version_id, user, refusal)
-            raise NotAllowed(refusal)
+            self._audit_refused(version_id, user, refusal.code)
+            raise refusal
 
     def decide(self, version_id: int, outcome: str, reason: str, cause: audit.Cause) -> Verdict:
         if outcome not in ("approved", "changes_requested"):
@@ -272,7 +278,7 @@ class Approvals:
                 _refuse_unless_pending(version, deliverable)
                 refusal = _refusal(session, version, deliverable, cause.actor)
                 if refusal:
-                    raise NotAllowed(refusal)
+                    raise refusal
                 session.add(
                     Decision(
                         version_id=version.id,
@@ -294,8 +300,8 @@ class Approvals:
                 )
                 self._settle(session, version, deliverable, cause, now)
                 _refresh(session, version, f"decision:{cause.actor}")
-        except NotAllowed as exc:
-            self._audit_refused(version_id, cause.actor, str(exc))
+        except Refused as exc:
+            self._audit_refused(version_id, cause.actor, exc.code)
             raise
         except IntegrityError:
             # A concurrent click of the same person won the race: the one decision stands.
@@ -344,7 +350,7 @@ class Approvals:
             )
             refresh_card(session, client, f"gate:{deliverable.gate_key}:{version.id}")
 
-    def _audit_refused(self, version_id: int, user: str, why: str) -> None:
+    def _audit_refused(self, version_id: int, user: str, code: str) -> None:
         with self.db.transaction() as session:
             version = session.get(DeliverableVersion, version_id)
             deliverable = session.get(Deliverable, version.deliverable_id) if version else None
@@ -354,7 +360,7 @@ class Approvals:
                 "decision.refused",
                 client_id=deliverable.client_id if deliverable else None,
                 subject=f"version:{version_id}",
-                details={"why": why[:300]},
+                details={"why": code},
             )
 
 
@@ -377,9 +383,8 @@ def _validate(form: dict[str, Any], client: Client) -> DeliverableForm:
     if description and len(description) > 2500:
         errors["description"] = "Keep the description under 2,500 characters."
     gate = form.get("gate") or None
-    gates = {g.key for s in playbook_of(client).stages for g in s.gates}
-    if gate is not None and gate not in gates:
-        errors["gate"] = "Choose one of the playbook's gates."
+    if gate is not None and gate not in {g.key for g in _signed_off_gates(client)}:
+        errors["gate"] = "Choose one of this stage's sign-off gates."
     approvers = list(dict.fromkeys(form.get("approvers") or []))
     if not all(isinstance(a, str) and _USER_ID.fullmatch(a) for a in approvers):
         errors["approvers"] = "Choose approvers from the list."
@@ -410,21 +415,39 @@ def _validate(form: dict[str, Any], client: Client) -> DeliverableForm:
     )
 
 
+def _signed_off_gates(client: Client) -> list[Gate]:
+    """The gates a deliverable's approval may pass: the current stage's sign-offs. A later
+    stage's gate opens afresh when that stage is entered, which would undo an approval given
+    before it."""
+    return [g for g in playbook_of(client).stage(client.stage_key).gates if g.kind == "approval"]
+
+
+class Refused(NotAllowed):
+    """A decision refused. `code` is what the audit chain keeps: the message names the
+    deliverable, and the chain holds no text that erasure would have to reach."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def _refusal(
     session: Session, version: DeliverableVersion, deliverable: Deliverable, user: str
-) -> str | None:
+) -> Refused | None:
     designated = set(_approver_ids(session, deliverable.client_id))
     if user in designated and user in version.approvers:
         return None
     who = ", ".join(f"<@{u}>" for u in version.approvers if _USER_ID.fullmatch(u))
-    return Mrkdwn(f"Only {who} can decide on this deliverable.")
+    return Refused(Mrkdwn(f"Only {who} can decide on this deliverable."), "not_an_approver")
 
 
 def _refuse_unless_pending(version: DeliverableVersion, deliverable: Deliverable) -> None:
     if version.status == "superseded":
-        raise NotAllowed(f"This is an old version of “{deliverable.title}”: decide on the newest.")
+        raise Refused(
+            f"This is an old version of “{deliverable.title}”: decide on the newest.", "superseded"
+        )
     if version.status != "pending":
-        raise NotAllowed(f"“{deliverable.title}” v{version.number} is already decided.")
+        raise Refused(f"“{deliverable.title}” v{version.number} is already decided.", "decided")
 
 
 def _words(outcome: str) -> str:
@@ -439,12 +462,16 @@ def _approver_ids(session: Session, client_id: int) -> list[str]:
     )
 
 
-def _latest(session: Session, deliverable_id: int) -> DeliverableVersion:
-    return session.scalars(
+def _latest(session: Session, deliverable_id: int, *, lock: bool = False) -> DeliverableVersion:
+    query = (
         select(DeliverableVersion)
         .where(DeliverableVersion.deliverable_id == deliverable_id)
         .order_by(DeliverableVersion.number.desc())
-    ).first()  # type: ignore[return-value]
+        .limit(1)
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalars(query).first()  # type: ignore[return-value]
 
 
 def _version(

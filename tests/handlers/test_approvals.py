@@ -7,8 +7,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from onboard.bot import approvals as approvals_service
+from onboard.storage.audit import Cause
 from onboard.storage.models import AuditEvent, Client, Decision, DeliverableVersion, GateState
 from tests.conftest import BotFactory, People, Running
 from tests.handlers.test_journey import TINY, channel_of, say
@@ -17,6 +19,10 @@ from tests.handlers.test_new_client import onboard_client
 SIGNOFF = TINY.replace(
     "      - {key: handed-over, name: Handover done, kind: condition}",
     "      - {key: handed-over, name: Handover approved, kind: approval}",
+).replace(
+    "      - {key: kickoff-held, name: Kickoff held, kind: condition}",
+    "      - {key: kickoff-held, name: Kickoff held, kind: condition}\n"
+    "      - {key: scope-agreed, name: Scope agreed, kind: approval}",
 )
 
 
@@ -59,7 +65,7 @@ def test_the_primary_contact_is_an_approver_and_approves_with_one_click(
 ) -> None:
     # The primary contact's email belongs to the client's Slack user: they become an approver.
     assert f"<@{people.client.id}>" in say(shared, people.am.id, "approvers")
-    post_deliverable(shared, people, approvers=[people.client.id], gate="handed-over")
+    post_deliverable(shared, people, approvers=[people.client.id], gate="scope-agreed")
 
     shared.driver.click_button(people.client.id, channel_of(shared), "approve")
     shared.wait_until(lambda: decisions(shared))
@@ -69,7 +75,7 @@ def test_the_primary_contact_is_an_approver_and_approves_with_one_click(
     shown = newest_message(shared)
     assert "Approved" in shown and "approve" not in json.dumps(shown).lower().split("approved")[-1]
     with shared.bot.db.transaction() as session:
-        gate = session.scalars(select(GateState).where(GateState.gate_key == "handed-over")).one()
+        gate = session.scalars(select(GateState).where(GateState.gate_key == "scope-agreed")).one()
         assert gate.status == "passed"
         actions = list(session.scalars(select(AuditEvent.action)))
     assert "decision.recorded" in actions and "deliverable.approved" in actions
@@ -93,6 +99,7 @@ def test_someone_who_is_not_an_approver_is_told_who_can_and_nothing_is_recorded(
             select(AuditEvent).where(AuditEvent.action == "decision.refused")
         ).one()
     assert refused.actor == stranger.id
+    assert refused.details == {"why": "not_an_approver"}
 
 
 def test_another_clients_user_cannot_approve(shared: Running, people: People, workspace) -> None:  # type: ignore[no-untyped-def]
@@ -159,6 +166,86 @@ def test_a_new_version_supersedes_the_old_one(shared: Running, people: People) -
     told = shared.wait_until(lambda: shared.workspace.ephemerals)
     assert "old version" in told[-1].text
     assert decisions(shared) == []
+    # The chain keeps why as a code: the answer names the deliverable, and a title (it may
+    # name a person) is not for the append-only chain, which erasure leaves as it is.
+    with shared.bot.db.transaction() as session:
+        refused = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "decision.refused")
+        ).one()
+    assert refused.details == {"why": "superseded"}
+
+
+def test_a_new_version_posted_while_the_old_one_is_being_approved_leaves_the_approval(
+    shared: Running, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post_deliverable(shared, people, approvers=[people.client.id], gate="scope-agreed")
+    with shared.bot.db.transaction() as session:
+        first = session.scalars(select(DeliverableVersion)).one()
+        client_id = session.scalars(select(Client.id)).one()
+    # The client's approval holds its version while it opens the gate...
+    deciding, release = threading.Event(), threading.Event()
+    open_gate = approvals_service.set_gate
+
+    def slow_gate(*args: object, **kwargs: object) -> None:
+        deciding.set()
+        release.wait(30)
+        open_gate(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(approvals_service, "set_gate", slow_gate)
+    shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+    assert deciding.wait(30)
+    # ...as the account manager posts v2 of the same deliverable.
+    form = {"title": "Solution design v2", "approvers": [people.client.id]}
+    form["replaces"] = str(first.deliverable_id)
+    posting = threading.Thread(
+        target=shared.bot.approvals.post, args=(client_id, form, Cause(people.am.id))
+    )
+    posting.start()
+    if not shared.bot.db.is_sqlite:  # v2 waits for v1's lock (on SQLite, for its turn)
+        shared.wait_until(lambda: _waiting_for_a_lock(shared))
+    release.set()
+    posting.join(30)
+    shared.wait_until(lambda: decisions(shared))
+    shared.settle()
+
+    with shared.bot.db.transaction() as session:
+        versions = session.scalars(select(DeliverableVersion).order_by(DeliverableVersion.id))
+        assert [(v.number, v.status) for v in versions] == [(1, "approved"), (2, "pending")]
+        gate = session.scalars(select(GateState).where(GateState.gate_key == "scope-agreed")).one()
+        assert gate.status == "passed"
+
+
+def _waiting_for_a_lock(onboard: Running) -> bool:
+    with onboard.bot.db.engine.connect() as connection:
+        return bool(connection.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")))
+
+
+def test_the_form_offers_only_this_stages_sign_offs(shared: Running, people: People) -> None:
+    say(shared, people.am.id, "deliverable")
+    view_id = shared.wait_for_view(people.am.id)
+    offered = str(shared.workspace.views[view_id].blocks)
+    assert "scope-agreed" in offered and "handed-over" not in offered
+    # A later stage's gate opens afresh when that stage begins: an approval now would be lost.
+    form = {"title": "Handover pack", "approvers": [people.client.id], "gate": "handed-over"}
+    answer = shared.driver.submit_view(people.am.id, view_id, form).json()
+    assert answer["response_action"] == "errors"
+    assert answer["errors"]["gate"] == "Choose one of this stage's sign-off gates."
+    with shared.bot.db.transaction() as session:
+        assert session.scalars(select(DeliverableVersion)).all() == []
+
+
+def test_an_approver_the_team_removes_stays_removed(shared: Running, people: People) -> None:
+    client = f"<@{people.client.id}>"
+    assert client in say(shared, people.am.id, "approvers")  # the contact, adopted
+    say(shared, people.am.id, f"approvers remove <@{people.client.id}|jane>")
+
+    # Listing the approvers, or opening the deliverable form, does not adopt the contact again.
+    assert client not in say(shared, people.am.id, "approvers")
+    say(shared, people.am.id, "deliverable")
+    assert people.client.id not in str(shared.workspace.views[shared.wait_for_view(people.am.id)])
+    assert client not in say(shared, people.am.id, "approvers")
+    # The team can still add them back by name.
+    assert client in say(shared, people.am.id, f"approvers add <@{people.client.id}|jane>")
 
 
 @pytest.mark.parametrize(
