@@ -165,8 +165,12 @@ class Inbox:
                 return
             if acked.attempts > MAX_ATTEMPTS:
                 log.error("acked request given up after %d attempts", acked.attempts - 1)
-            else:
-                self.dispatch(self._request(acked))
+            elif self.dispatch(self._request(acked)).status >= 500:
+                # The listener raised, and Bolt logged it and answered 500 instead. Its row
+                # stays: once the lease runs out the work is tried again.
+                if acked.row_id is None:
+                    log.error("work after the ack failed, and was kept only in memory: lost")
+                return
             if acked.row_id is not None:
                 with self.db.transaction() as session:
                     inbox.finish(session, acked.row_id)

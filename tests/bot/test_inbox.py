@@ -14,6 +14,7 @@ import threading
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from onboard.bot.inbox import Inbox
 from onboard.bot.logs import request_id
@@ -152,19 +153,20 @@ def test_work_that_fails_is_logged_and_kept_for_another_try(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     post_deliverable(shared, people, approvers=[people.client.id])
-    dispatch = shared.bot.inbox.dispatch
+    decide = shared.bot.approvals.decide
 
-    def broken(request: object) -> object:
-        raise RuntimeError("a bug")
+    def locked(*args: object, **kwargs: object) -> object:
+        raise OperationalError("UPDATE deliverable_versions", {}, Exception("database is locked"))
 
-    shared.bot.inbox.dispatch = broken  # type: ignore[assignment]
-    with caplog.at_level(logging.ERROR, logger="onboard.bot.inbox"):
+    # The listener raises; Bolt catches it, logs it and answers 500 to the inbox's dispatch.
+    shared.bot.approvals.decide = locked  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR):
         shared.driver.click_button(people.client.id, channel_of(shared), "approve")
         shared.settle()
-    assert "work after the ack failed" in caplog.text
+    assert "database is locked" in caplog.text
     assert len(kept(shared)) == 1 and decisions(shared) == []
 
-    shared.bot.inbox.dispatch = dispatch
+    shared.bot.approvals.decide = decide  # type: ignore[method-assign]
     row = kept(shared)[0]
     with shared.bot.db.transaction() as session:  # as if its lease had run out
         session.execute(update(AckedRequest).values(claimed_until=row.received_at))
