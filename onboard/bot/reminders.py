@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, String, cast, exists, func, select
 from sqlalchemy.orm import Session, defer
 
 from onboard.bot import outbound
-from onboard.bot.active_clients import each_active_client
+from onboard.bot.active_clients import Failures, each_active_client
 from onboard.bot.calendar import latest_local_date
 from onboard.bot.errors import InvalidInput
 from onboard.bot.journey import calendar_of, find_client, playbook_of
@@ -126,18 +126,21 @@ class Nudges:
                 .order_by(DeliverableVersion.id)
             ).all()
         queued = 0
+        failures = Failures()
         for version_id, nudged_on, listed in pending:
-            today = calendar_of(listed).local_date(at)
-            if nudged_on == today or not self._working_hours(listed, at, today):
-                continue
-            with self.db.transaction() as session:
-                found = session.execute(
-                    _pending_signoffs(select(DeliverableVersion, Deliverable, Client)).where(
-                        DeliverableVersion.id == version_id
-                    )
-                ).first()
-                if found is not None:
-                    queued += self._nudge(session, *found, at)
+            with failures.of(f"sign-off {version_id}"):
+                today = calendar_of(listed).local_date(at)
+                if nudged_on == today or not self._working_hours(listed, at, today):
+                    continue
+                with self.db.transaction() as session:
+                    found = session.execute(
+                        _pending_signoffs(select(DeliverableVersion, Deliverable, Client)).where(
+                            DeliverableVersion.id == version_id
+                        )
+                    ).first()
+                    if found is not None:
+                        queued += self._nudge(session, *found, at)
+        failures.raise_any()
         return queued
 
     def _nudge(

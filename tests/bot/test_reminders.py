@@ -279,3 +279,23 @@ def test_a_client_the_list_cannot_judge_is_visited_and_the_sweep_goes_on(
 
     assert each_active_client(kickoff.bot.db, work, wanted=wanted) == 2
     assert visited == ["Acme Rockets", "Bolt Bikes"]
+
+
+def test_a_client_whose_visit_fails_does_not_stop_the_sweep_for_the_others(
+    kickoff: Running, people: People, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Say Acme's stored playbook no longer validates: its visit raises, run after run. The
+    # clients after it are still visited, and the sweep ends reporting the failure.
+    onboard_client(kickoff, people, playbook="tiny", name="Bolt Bikes")
+    visited: list[str] = []
+
+    def work(_session: object, client: Client) -> int:
+        if client.name == "Acme Rockets":
+            raise ValueError("the playbook snapshot no longer validates")
+        visited.append(client.name)
+        return 1
+
+    with pytest.raises(RuntimeError, match="failed for 1 of its visits"):
+        each_active_client(kickoff.bot.db, work)
+    assert visited == ["Bolt Bikes"]
+    assert "no longer validates" in caplog.text

@@ -7,7 +7,6 @@ stand-up with its summary at the cut-off. Each send is keyed, so re-runs add not
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from onboard.bot import outbound
+from onboard.bot.active_clients import Failures
 from onboard.bot.calendar import BusinessCalendar
 from onboard.bot.standups import records, window
 from onboard.bot.standups.care import Care, Cares, responders
@@ -33,8 +33,6 @@ from onboard.messages.render import render_message
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
 from onboard.storage.models import Client, Hypercare, StandupPrompt
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,17 +75,13 @@ class Sweep:
                 and self.cares.stage_key(client_id, created) == stage_key
             )
         ]
-        queued, failed = 0, 0
+        queued = 0
+        failures = Failures()
         for client_id in due:
             # A transaction per client: one client's trouble never holds back the others.
-            try:
-                with self.db.transaction() as session:
-                    queued += self._sweep_client(session, client_id, at)
-            except Exception:
-                log.exception("stand-up sweep failed for client %s", client_id)
-                failed += 1
-        if failed:
-            raise RuntimeError(f"the stand-up sweep failed for {failed} client(s); see the log")
+            with failures.of(f"client {client_id}"), self.db.transaction() as session:
+                queued += self._sweep_client(session, client_id, at)
+        failures.raise_any()
         return queued
 
     def _sweep_client(self, session: Session, client_id: int, at: dt.datetime) -> int:
