@@ -7,12 +7,12 @@ hour over the whole portfolio; bench/sweeps.py measures them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, defer
 
+from onboard.bot.visits import Failures
 from onboard.storage.db import Database
 from onboard.storage.models import Client
 
@@ -58,28 +58,6 @@ def each_active_client(
                 done += work(session, client)
     failures.raise_any()
     return done
-
-
-class Failures:
-    """A sweep's visits that raised. Each is logged and rolled back alone, and the sweep goes
-    on to the next: one client whose row or playbook trips the work must not leave every
-    client after it unvisited, run after run. The sweep raises at its end, so the scheduler's
-    log and metrics still count it as failed."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    @contextmanager
-    def of(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except Exception:
-            log.exception("sweep failed for %s; going on with the others", what)
-            self.count += 1
-
-    def raise_any(self) -> None:
-        if self.count:
-            raise RuntimeError(f"the sweep failed for {self.count} of its visits; see the log")
 
 
 def _wanted(wanted: Callable[[Client], bool], client: Client) -> bool:

@@ -13,11 +13,12 @@ from sqlalchemy import ColumnElement, Select, String, cast, exists, func, select
 from sqlalchemy.orm import Session, defer
 
 from onboard.bot import outbound
-from onboard.bot.active_clients import Failures, each_active_client
+from onboard.bot.active_clients import each_active_client
 from onboard.bot.calendar import latest_local_date
 from onboard.bot.errors import InvalidInput
 from onboard.bot.journey import calendar_of, find_client, playbook_of
 from onboard.bot.playbooks import Reminders as ReminderRules
+from onboard.bot.visits import Failures
 from onboard.messages.render import render_message
 from onboard.storage import audit
 from onboard.storage.db import Database

@@ -1,5 +1,8 @@
 """Sends the weekly digest: Monday 08:00 in each manager's own timezone, once per week.
 
+A digest the bot was down for goes out when it is back, up to the end of Wednesday; by then
+the week is half gone and the next one is nearer.
+
 The text goes out through the outbox; the chart follows as a separate, optional upload.
 """
 
@@ -16,6 +19,7 @@ from onboard.bot.delivery import Outcome
 from onboard.bot.digest import Digest, build
 from onboard.bot.gateway import SlackGateway
 from onboard.bot.identity import Directory
+from onboard.bot.visits import Failures
 from onboard.messages.render import render_message
 from onboard.storage import outbox
 from onboard.storage.db import Database
@@ -23,6 +27,7 @@ from onboard.storage.models import OutboxMessage
 
 CHART = "digest.chart"
 SEND_AT = dt.time(8, 0)
+LAST_CATCH_UP_DAY = 2  # Wednesday (Monday is 0)
 
 
 class WeeklyDigest:
@@ -48,44 +53,58 @@ class WeeklyDigest:
         return render_message("digest", d=digest, local_date=local.date(), no_timezone=zone is None)
 
     def sweep(self, at: dt.datetime) -> int:
-        """Queue this week's digest for every manager whose Monday 08:00 has come."""
-        digest: Digest | None = None
-        queued = 0
-        for manager in self.managers():
-            zone = self.directory.person(manager).tz
-            local = at.astimezone(_zone(zone))
-            if local.weekday() != 0 or local.time() < SEND_AT:
-                continue
-            year, week, _ = local.isocalendar()
-            key = f"digest:{manager}:{year}-W{week:02d}"
-            digest = digest or self.build(at)
-            message = self.message(digest, zone)
-            with self.db.transaction() as session:
-                added = outbound.enqueue_call(
-                    session,
-                    key,
-                    "chat.postMessage",
-                    {"channel": manager, **message},
-                    client_id=None,
-                    audit_action="digest.sent",
-                    audit_details={"manager": manager, "week": f"{year}-W{week:02d}"},
-                    surface=False,
-                )
-                if added:
-                    from onboard.bot.charts import digest_chart  # matplotlib: loaded when used
+        """Queue this week's digest for every manager whose Monday 08:00 has come (and whose
+        catching up has not run out). A manager Slack does not know is logged and skipped,
+        never holding back the managers after them; the sweep then ends failed."""
+        built: list[Digest] = []  # the portfolio is read once, for the first manager due
 
-                    outbox.enqueue(
-                        session,
-                        key + ":chart",
-                        CHART,
-                        {
-                            "manager": manager,
-                            "png": base64.b64encode(digest_chart(digest)).decode(),
-                            "title": f"Onboarding {year}-W{week:02d}",
-                        },
-                    )
-            queued += added
+        def digest() -> Digest:
+            if not built:
+                built.append(self.build(at))
+            return built[0]
+
+        queued = 0
+        failures = Failures()
+        for manager in self.managers():
+            with failures.of(f"manager {manager}"):
+                queued += self._send(manager, at, digest)
+        failures.raise_any()
         return queued
+
+    def _send(self, manager: str, at: dt.datetime, digest: Callable[[], Digest]) -> int:
+        zone = self.directory.person(manager).tz
+        local = at.astimezone(_zone(zone))
+        monday = local.weekday() == 0
+        if local.weekday() > LAST_CATCH_UP_DAY or (monday and local.time() < SEND_AT):
+            return 0
+        year, week, _ = local.isocalendar()
+        key = f"digest:{manager}:{year}-W{week:02d}"
+        message = self.message(digest(), zone)
+        with self.db.transaction() as session:
+            added = outbound.enqueue_call(
+                session,
+                key,
+                "chat.postMessage",
+                {"channel": manager, **message},
+                client_id=None,
+                audit_action="digest.sent",
+                audit_details={"manager": manager, "week": f"{year}-W{week:02d}"},
+                surface=False,
+            )
+            if added:
+                from onboard.bot.charts import digest_chart  # matplotlib: loaded when used
+
+                outbox.enqueue(
+                    session,
+                    key + ":chart",
+                    CHART,
+                    {
+                        "manager": manager,
+                        "png": base64.b64encode(digest_chart(digest())).decode(),
+                        "title": f"Onboarding {year}-W{week:02d}",
+                    },
+                )
+        return int(added)
 
 
 def _zone(name: str | None) -> dt.tzinfo:

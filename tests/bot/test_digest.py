@@ -142,3 +142,32 @@ def test_five_hundred_clients_fit_slacks_block_limits(
     assert f"…and {digest.risks_more} more at risk" in str(message["blocks"])
     assert digest.risks_more == 500 - 15
     render_message("digest", d=digest, local_date=START.date(), no_timezone=False)
+
+
+def test_a_manager_slack_does_not_know_holds_back_no_one(
+    start_bot: BotFactory, workspace: Any, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    new_york = workspace.add_user("nina.ny", tz="America/New_York")
+    # A typo in ONBOARD_MANAGERS, listed first: it is logged, and Nina still gets hers.
+    onboard = start_bot(clock=clock, managers=("U0NOSUCH1", new_york.id))
+
+    with pytest.raises(RuntimeError, match="failed for 1 of its visits"):
+        onboard.bot.digest.sweep(dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC))
+    assert "manager U0NOSUCH1" in caplog.text
+    onboard.deliver()
+    assert [c.args["channel"] for c in workspace.calls_to("chat.postMessage")] == [new_york.id]
+
+
+def test_a_digest_the_bot_was_down_for_goes_out_when_it_is_back_until_wednesday(
+    start_bot: BotFactory, workspace: Any, clock: FixedClock
+) -> None:
+    new_york = workspace.add_user("nina.ny", tz="America/New_York")
+    onboard = start_bot(clock=clock, managers=(new_york.id,))
+    sweep = onboard.bot.digest.sweep
+
+    # Down all Monday 23 November in New York; back on Tuesday at 09:00 (14:00 UTC).
+    assert sweep(dt.datetime(2026, 11, 24, 14, 0, tzinfo=dt.UTC)) == 1
+    assert sweep(dt.datetime(2026, 11, 25, 14, 0, tzinfo=dt.UTC)) == 0  # once a week
+    # The next week, down until Thursday: that week's is skipped, the next Monday's comes.
+    assert sweep(dt.datetime(2026, 12, 3, 14, 0, tzinfo=dt.UTC)) == 0
+    assert sweep(dt.datetime(2026, 12, 7, 13, 0, tzinfo=dt.UTC)) == 1

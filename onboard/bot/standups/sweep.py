@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from onboard.bot import outbound
-from onboard.bot.active_clients import Failures
 from onboard.bot.calendar import BusinessCalendar
 from onboard.bot.standups import records, window
 from onboard.bot.standups.care import Care, Cares, responders
@@ -29,6 +28,7 @@ from onboard.bot.standups.schedule import (
     reminder_delay,
     slots,
 )
+from onboard.bot.visits import Failures
 from onboard.messages.render import render_message
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
