@@ -25,6 +25,10 @@ T = TypeVar("T")
 # would double the round trips of every transaction, the ack's inbox write included. If one
 # dies mid-use anyway, SQLAlchemy invalidates every connection older than the failure.
 IDLE_PING_SECONDS = 1.0
+# A PostgreSQL server that stops answering (a failover, a network partition) rather than
+# refusing: without a limit a new connection waits for the kernel's TCP timeout, minutes,
+# with the ack's thread in it. An operator's own connect_timeout in the URL wins.
+CONNECT_TIMEOUT_SECONDS = 3
 
 
 class Database:
@@ -120,7 +124,8 @@ class _Turns:
 
 def _make_engine(url: str, connections: int) -> Engine:
     if not url.startswith("sqlite"):
-        engine = create_engine(url, pool_size=connections, max_overflow=20)
+        limit = {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        engine = create_engine(url, pool_size=connections, max_overflow=20, connect_args=limit)
         _ping_when_idle(engine)
         return engine
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

@@ -7,6 +7,7 @@ PostgreSQL's pooled connections: pinged before use only when they sat idle.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -124,3 +125,17 @@ def test_a_connection_in_constant_use_is_not_pinged_and_fails_once_if_it_died(
         backend(postgres)
     assert failed.value.connection_invalidated
     assert backend(postgres) != first
+
+
+def test_a_postgresql_server_that_never_answers_is_given_up_on_not_waited_for() -> None:
+    # A listening socket that never speaks: the TCP connection opens, PostgreSQL's start-up
+    # answer never comes (a server hung or cut off mid-failover).
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        database = Database(f"postgresql+psycopg://onboard@127.0.0.1:{port}/onboard")
+        answered: list[bool] = []
+        asking = threading.Thread(target=lambda: answered.append(database.ping()), daemon=True)
+        asking.start()
+        asking.join(60)  # not a timing test: without a connect timeout it would never return
+        database.dispose()
+    assert answered == [False]
