@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session, defer, lazyload
 
-from onboard.bot.calendar import BusinessCalendar
+from onboard.bot.calendar import BusinessCalendar, latest_local_date
 from onboard.bot.playbooks import Playbook
 from onboard.bot.portfolio import DONE, Portfolio, median_days, portfolios
 from onboard.bot.surveys import satisfaction
@@ -167,10 +167,12 @@ def _risks(
 
     live = {cid: c for cid, c in clients.items() if c.status in ("active", "setting_up")}
     overdue: Counter[int] = Counter()
-    tomorrow = as_of.date() + dt.timedelta(days=1)  # no client's local date is later than this
+    # Overdue is due before the client's own date: no client's is later than this bound, in
+    # whatever offset `as_of` was written (the CLI's --as-of keeps the one typed).
+    bound = latest_local_date(as_of)
     for client_id, stage_key, due in session.execute(
         select(Task.client_id, Task.stage_key, Task.due).where(
-            Task.done_at.is_(None), Task.due.is_not(None), Task.due < tomorrow
+            Task.done_at.is_(None), Task.due.is_not(None), Task.due < bound
         )
     ):
         client = live.get(client_id)

@@ -6,11 +6,11 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from onboard.messages.render import render_message
 from onboard.storage.audit import Cause
-from onboard.storage.models import OutboxMessage
+from onboard.storage.models import OutboxMessage, Task
 from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_new_client import good_form
 
@@ -171,3 +171,19 @@ def test_a_digest_the_bot_was_down_for_goes_out_when_it_is_back_until_wednesday(
     # The next week, down until Thursday: that week's is skipped, the next Monday's comes.
     assert sweep(dt.datetime(2026, 12, 3, 14, 0, tzinfo=dt.UTC)) == 0
     assert sweep(dt.datetime(2026, 12, 7, 13, 0, tzinfo=dt.UTC)) == 1
+
+
+def test_overdue_tasks_count_the_same_whatever_offset_the_moment_is_written_in(
+    start_bot: BotFactory, people: People, clock: FixedClock
+) -> None:
+    onboard = start_bot(clock=clock)
+    new_client(onboard, people, "Kiri Co", timezone="Pacific/Kiritimati", country="KI")
+    with onboard.bot.db.transaction() as session:
+        session.execute(update(Task).values(due=dt.date(2026, 11, 24)))
+    # 10:30 UTC on Tuesday 24 November is already Wednesday 00:30 in Kiritimati (UTC+14):
+    # its tasks due on the 24th are overdue, also with the moment typed at UTC−11.
+    utc = dt.datetime(2026, 11, 24, 10, 30, tzinfo=dt.UTC)
+    pago_pago = utc.astimezone(dt.timezone(dt.timedelta(hours=-11)))  # 23 Nov, 23:30
+    reasons = [[r.reasons for r in onboard.bot.digest.build(at).risks] for at in (utc, pago_pago)]
+    assert reasons[0] == reasons[1]
+    assert any("overdue" in reason for risk in reasons[0] for reason in risk)
