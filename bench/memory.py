@@ -196,6 +196,7 @@ def run_on(database_url: str | None, total: int, threads: int) -> tuple[Run, lis
 def main(
     *,
     quick: bool = False,
+    requests: int = REQUESTS,
     write: bool = True,
     threads: int = HTTP_THREADS,
     database_url: str | None = None,
@@ -205,7 +206,7 @@ def main(
     With `database_url` (postgresql://…), the same run follows on a scratch database there.
     """
     began, load = time.monotonic(), load_average()
-    total = REQUESTS // 10 if quick else REQUESTS
+    total = requests // 10 if quick else requests
     imports = import_costs()
     run, problems, elsewhere = run_on(None, total, threads)
     postgres = None
@@ -242,6 +243,12 @@ if __name__ == "__main__":
         "requests, and rewrite its section of docs/benchmarks.md.",
     )
     parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=REQUESTS,
+        help=f"the mixed requests, in {ROUNDS} rounds (default {REQUESTS:,}; a soak: 150000)",
+    )
     parser.add_argument("--no-write", action="store_true", help="leave docs/ as it is")
     parser.add_argument("--threads", type=int, default=HTTP_THREADS, help="ONBOARD_HTTP_THREADS")
     parser.add_argument(
@@ -253,6 +260,7 @@ if __name__ == "__main__":
     sys.exit(
         main(
             quick=options.quick,
+            requests=options.requests,
             write=not options.no_write,
             threads=options.threads,
             database_url=options.database_url,

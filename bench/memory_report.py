@@ -187,7 +187,8 @@ def render(
         f"- Date: {m['date']}; the whole run took {took:.0f} s"
         + (" (`--quick`: a tenth of the requests)" if quick else ""),
         "- Reproduce: `./dev bench` (this section and the ack latency's), or "
-        "`.venv/bin/python -m bench --only memory` (or `-m bench.memory`) for this one alone",
+        "`.venv/bin/python -m bench --only memory` (or `-m bench.memory`, `--requests 150000` for "
+        "a longer soak) for this one alone",
         "",
     ]
     return "\n".join(lines)
