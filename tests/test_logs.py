@@ -22,6 +22,8 @@ def test_a_full_journey_logs_no_secret_and_no_personal_data(
     onboard.workspace.channels[channel_of(onboard)].members.append(people.client.id)
     say(onboard, people.am.id, "gate handoff-complete pass")
     say(onboard, people.am.id, "task add Call Carla Rivera at carla@acme.example")
+    for _ in range(2):  # on to the solution's design, whose sign-off follows
+        say(onboard, people.admin.id, "advance --force moving on for the test")
     sign_off(onboard, people, "sla-formalised")
     onboard.driver.command(people.am.id, "help", signature="v0=forged")
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
