@@ -60,7 +60,7 @@ def _reading(url: str) -> Iterator[Connection]:
         database = make_url(url).database
         if database and database != ":memory:" and not Path(database).exists():
             _fail(f"no database at {database}: check DATABASE_URL")
-        engine = create_engine(url)
+        engine = create_engine(url, hide_parameters=True)
     else:
         from onboard.storage.db import Database
 

@@ -123,12 +123,22 @@ class _Turns:
 
 
 def _make_engine(url: str, connections: int) -> Engine:
+    # hide_parameters: a database error's text leaves out the statement's values, which hold
+    # what people typed (answers, names, emails); such errors are logged.
     if not url.startswith("sqlite"):
         limit = {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
-        engine = create_engine(url, pool_size=connections, max_overflow=20, connect_args=limit)
+        engine = create_engine(
+            url,
+            pool_size=connections,
+            max_overflow=20,
+            connect_args=limit,
+            hide_parameters=True,
+        )
         _ping_when_idle(engine)
         return engine
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -139,3 +140,16 @@ def test_a_postgresql_server_that_never_answers_is_given_up_on_not_waited_for() 
         asking.join(60)  # not a timing test: without a connect timeout it would never return
         database.dispose()
     assert answered == [False]
+
+
+def test_a_database_errors_text_leaves_out_what_people_typed(tmp_path: Path) -> None:
+    # Such errors are logged (Bolt logs a listener's exception): the values stay out.
+    database = Database(f"sqlite:///{tmp_path / 'typed.db'}")
+    with database.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE answers (id INTEGER PRIMARY KEY, answer TEXT)"))
+    typed = "Carla Rivera (carla.rivera@acme.example) will add you"
+    with pytest.raises(DBAPIError) as failed, database.engine.begin() as connection:
+        for _ in range(2):  # the second insert breaks the primary key
+            connection.execute(text("INSERT INTO answers VALUES (1, :a)"), {"a": typed})
+    assert "INSERT INTO answers" in str(failed.value) and typed not in str(failed.value)
+    database.dispose()
