@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from onboard.schedules.jobs import JOBS
 from onboard.standin.workspace import Message
-from onboard.storage.models import AuditEvent, Client, OutboxMessage, StandupPrompt
+from onboard.storage.models import AuditEvent, Client, OutboxMessage, StandupAnswer, StandupPrompt
 from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_journey import channel_of, say
 from tests.handlers.test_new_client import onboard_client
@@ -309,3 +309,30 @@ def test_the_team_tunes_stand_ups_from_slack(
 
     # The client cannot change any of it.
     assert "for the onboarding team" in say(live, people.client.id, "standup pause")
+
+
+def test_only_the_stand_ups_responders_answer_it_and_the_summary_counts_them(
+    live: Running, people: People, clock: FixedClock
+) -> None:
+    am, engineer, admin = people.am.id, people.engineer.id, people.admin.id
+    client = people.client.id
+    sweep(live, clock, at("2027-03-25T08:01"))
+    sweep(live, clock, at("2027-03-25T09:30"))  # asks the account manager and the team
+
+    # The client's person sees the button in the shared channel, but is not asked.
+    live.driver.click_button(client, channel_of(live), "standup_answer")
+    told = live.wait_until(lambda: [e for e in live.workspace.ephemerals if e.user == client])
+    assert "not one of them" in told[-1].text
+    assert live.workspace.open_views_for(client) == []
+
+    # The engineer answers, then is taken off; the admin joins; the AM is away today.
+    answer(live, engineer)
+    say(live, am, f"standup who <@{am}> <@{admin}>")
+    answer(live, admin)
+    say(live, am, f"standup away <@{am}|amy> 2027-03-25")
+    sweep(live, clock, at("2027-03-25T17:00"))
+
+    [summary] = prompts(live)
+    assert "1 of 1 answered" in summary.text  # the admin, of those asked and not away
+    with live.bot.db.transaction() as session:
+        assert len(session.scalars(select(StandupAnswer)).all()) == 2  # both updates kept

@@ -48,6 +48,7 @@ class Answering:
             prompt, client = self._open_prompt(session, prompt_id, now)
             if channel_id is not None and channel_id != client.channel_id:
                 raise NotAllowed("This stand-up belongs to another channel.")
+            _refuse_unless_asked(prompt, user)
             if prompt.message_ts is None and message_ts:
                 prompt.message_ts = message_ts  # its post's answer was lost; Slack says where
             mine = session.scalars(
@@ -70,6 +71,7 @@ class Answering:
         now = self.clock()
         with self.db.transaction() as session:
             prompt, client = self._open_prompt(session, prompt_id, now, lock=True)
+            _refuse_unless_asked(prompt, cause.actor)
             if prompt.message_ts is None:
                 raise NotFound("The stand-up is still being posted: try again in a minute.")
             mine = session.scalars(
@@ -194,3 +196,13 @@ def _escalate(
         audit_details={"user": answer.user_id, "health": answer.health},
         not_before=now,
     )
+
+
+def _refuse_unless_asked(prompt: StandupPrompt, user: str) -> None:
+    """Only the people the stand-up asks may answer it: anyone else in the channel (the
+    client's people, a guest) would count in its summary and could raise a Red alarm."""
+    if user not in prompt.expected:
+        raise NotAllowed(
+            "This stand-up asks its responders for updates, and you are not one of them. "
+            "The account manager can add you with `/onboard standup who`."
+        )

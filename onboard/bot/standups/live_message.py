@@ -19,7 +19,7 @@ from onboard.bot.gateway import SlackGateway
 from onboard.bot.standups import records
 from onboard.bot.standups.care import Cares
 from onboard.bot.standups.pacing import PacedGateway
-from onboard.bot.standups.reports import DayLine, day_lines
+from onboard.bot.standups.reports import DayLine, asked, day_lines
 from onboard.bot.standups.schedule import DAILY, WEEKLY, closing_label
 from onboard.messages.render import render_message
 from onboard.storage import audit, outbox
@@ -49,10 +49,16 @@ class PromptView:
     answers: list[StandupAnswer]
     waiting: list[str]
     away: list[str]
+    asked: int  # the responders, less those away who did not answer anyway
     trend: list[DayLine]
     week: list[DayLine]  # a weekly review: the week's stand-ups
     criteria: list[tuple[str, str, str]]  # (key, name, status)
     week_number: int
+
+    @property
+    def counted(self) -> list[StandupAnswer]:
+        """The answers of people still asked (one taken off the responders may have answered)."""
+        return [a for a in self.answers if a.user_id in self.prompt.expected]
 
     @property
     def blockers(self) -> list[StandupAnswer]:
@@ -91,6 +97,7 @@ def prompt_view(session: Session, cares: Cares, prompt: StandupPrompt) -> Prompt
         answers=answers,
         waiting=[u for u in prompt.expected if u not in answered and u not in away],
         away=sorted(away & set(prompt.expected)),
+        asked=asked(prompt.expected, answered, away),
         trend=recent[-TREND_DAYS:],
         week=week if prompt.kind == WEEKLY else [],
         criteria=records.criteria(session, client, care) if care else [],

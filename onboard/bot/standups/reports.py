@@ -215,13 +215,29 @@ def day_lines(session: Session, client_id: int, first: dt.date, last: dt.date) -
             select(StandupAnswer).where(StandupAnswer.prompt_id.in_([p.id for p in prompts]))
         ):
             answers.setdefault(answer.prompt_id, []).append(answer)
+    aways = list(
+        session.scalars(
+            select(StandupAway).where(
+                StandupAway.client_id == client_id,
+                StandupAway.first_day <= last,
+                StandupAway.last_day >= first,
+            )
+        )
+    )
+
+    def away_on(day: dt.date) -> set[str]:
+        return {a.user_id for a in aways if a.first_day <= day <= a.last_day}
+
+    def answered(p: StandupPrompt) -> set[str]:
+        return {a.user_id for a in answers.get(p.id, [])}
+
     lines = [
         DayLine(
             p.day,
             p.kind,
             p.status,
-            answered=len(answers.get(p.id, [])),
-            expected=len(p.expected),
+            answered=len(answered(p) & set(p.expected)),
+            expected=asked(p.expected, answered(p), away_on(p.day)),
             blockers=sum(1 for a in answers.get(p.id, []) if a.blockers),
             health=worst(a.health for a in answers.get(p.id, [])),
         )
@@ -238,3 +254,9 @@ def day_lines(session: Session, client_id: int, first: dt.date, last: dt.date) -
         )
     ]
     return sorted(lines, key=lambda line: (line.day, line.kind))
+
+
+def asked(expected: list[str], answered: set[str], away: set[str]) -> int:
+    """How many a stand-up's count is out of: its responders, less those away who did not
+    answer anyway."""
+    return sum(1 for user in expected if user not in away or user in answered)
