@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -20,6 +21,7 @@ from onboard.bot.delivery import Outcome
 from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
 from onboard.bot.gateway import SlackGateway
 from onboard.bot.journey import find_client, playbook_of, refresh_card, set_gate
+from onboard.bot.playbooks import Hypercare
 from onboard.messages.render import Mrkdwn, render_message
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
@@ -52,6 +54,14 @@ def open_survey(session: Session, client: Client, occasion: str, now: dt.datetim
     return True
 
 
+@dataclass(frozen=True)
+class Answered:
+    """What the approver is told, and their comment as it now stands."""
+
+    text: str
+    comment: str | None
+
+
 class Surveys:
     def __init__(
         self, db: Database, clock: Callable[[], dt.datetime], wake: Callable[[], None]
@@ -64,6 +74,13 @@ class Surveys:
         """`/onboard survey`: the team asks for the hypercare survey when they are ready."""
         with self.db.transaction() as session:
             client = find_client(session, "", channel_id)
+            if _satisfaction_gate(client) is None:
+                # One hypercare survey per client: asked now, it would be spent before the
+                # stage whose exit gate it decides.
+                raise NotAllowed(
+                    "The hypercare survey opens in the stage whose exit it decides: ask again "
+                    "once the client is in hypercare."
+                )
             posted = open_survey(session, client, occasion, self.clock())
         self.wake()
         return posted
@@ -73,7 +90,10 @@ class Surveys:
             survey = _survey(session, survey_id)
             _refusal(session, survey, user, self.clock())
 
-    def answer(self, survey_id: int, score: int, comment: str | None, cause: audit.Cause) -> str:
+    def answer(
+        self, survey_id: int, score: int, comment: str | None, cause: audit.Cause
+    ) -> Answered:
+        """Record `cause.actor`'s score (and comment, unless None: the comment kept as it was)."""
         if not 0 <= score <= 10:
             raise InvalidInput({"score": "Choose a score from 0 to 10."})
         if comment is not None and len(comment) > 3000:
@@ -82,9 +102,9 @@ class Surveys:
         for _ in range(2):  # a concurrent first answer by the same person: update it instead
             try:
                 with self.db.transaction() as session:
-                    text = self._record(session, survey_id, score, comment, cause, now)
+                    answered = self._record(session, survey_id, score, comment, cause, now)
                 self.wake()
-                return text
+                return answered
             except IntegrityError:
                 continue
         raise InvalidInput({"score": "Your answer could not be saved: try again."})
@@ -97,7 +117,7 @@ class Surveys:
         comment: str | None,
         cause: audit.Cause,
         now: dt.datetime,
-    ) -> str:
+    ) -> Answered:
         survey = _survey(session, survey_id, lock=True)
         _refusal(session, survey, cause.actor, now)
         answer = session.scalars(
@@ -106,6 +126,7 @@ class Surveys:
             )
         ).first()
         changed = answer is not None
+        before = answer.score if answer is not None else None
         if answer is None:
             answer = SurveyAnswer(
                 survey_id=survey.id, user_id=cause.actor, score=score, answered_at=now
@@ -125,7 +146,7 @@ class Surveys:
             details={"score": score, "has_comment": bool(answer.comment)},
             at=now,
         )
-        if score <= LOW_SCORE:
+        if score <= LOW_SCORE and score != before:  # a comment added to it stays quiet
             message = render_message("survey_low", client=client, score=score, who=cause.actor)
             outbound.enqueue_call(
                 session,
@@ -137,18 +158,20 @@ class Surveys:
             )
         self._maybe_pass_gate(session, survey, client, now)
         _refresh(session, survey, f"answer:{answer.id}:{now.isoformat()}")
-        return f"Thank you: you gave {score}/10. You can change it until the survey closes."
+        return Answered(
+            f"Thank you: you gave {score}/10. You can change it until the survey closes.",
+            answer.comment,
+        )
 
     def _maybe_pass_gate(
         self, session: Session, survey: Survey, client: Client, now: dt.datetime
     ) -> None:
         if survey.occasion != "hypercare":
             return
-        stage = next(s for s in playbook_of(client).stages if s.key == client.stage_key)
-        hypercare = stage.automation.hypercare if stage.automation else None
+        hypercare = _satisfaction_gate(client)
         if hypercare is None or hypercare.satisfaction_gate is None:
             return
-        average = _average(session, survey.id)
+        average = _average(session, survey)
         if average is not None:
             passed = average >= hypercare.satisfaction_target
             set_gate(
@@ -175,11 +198,28 @@ def satisfaction(session: Session, since: dt.datetime, until: dt.datetime) -> tu
     return (round(statistics.fmean(scores), 1), len(scores)) if scores else (0.0, 0)
 
 
-def _average(session: Session, survey_id: int) -> float | None:
+def _average(session: Session, survey: Survey) -> float | None:
+    """The survey's average over the client's approvers as they are now: a score given by
+    someone the team has since removed no longer decides the gate."""
     scores = list(
-        session.scalars(select(SurveyAnswer.score).where(SurveyAnswer.survey_id == survey_id))
+        session.scalars(
+            select(SurveyAnswer.score)
+            .join(
+                Approver,
+                (Approver.user_id == SurveyAnswer.user_id)
+                & (Approver.client_id == survey.client_id),
+            )
+            .where(SurveyAnswer.survey_id == survey.id)
+        )
     )
     return statistics.fmean(scores) if scores else None
+
+
+def _satisfaction_gate(client: Client) -> Hypercare | None:
+    """The current stage's hypercare rules, when its exit depends on the survey."""
+    stage = playbook_of(client).stage(client.stage_key)
+    hypercare = stage.automation.hypercare if stage.automation else None
+    return hypercare if hypercare is not None and hypercare.satisfaction_gate else None
 
 
 def _survey(session: Session, survey_id: int, *, lock: bool = False) -> Survey:

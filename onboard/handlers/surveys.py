@@ -42,16 +42,19 @@ def register(bot: Onboard) -> None:
         try:
             survey_id, _, value = str(click.action.get("value", "")).partition(":")
             points = int(value)
-            text = bot.surveys.answer(int(survey_id), points, None, cause)
+            answered = bot.surveys.answer(int(survey_id), points, None, cause)
         except (OnboardError, ValueError) as exc:
             tell(bot, body, cause.actor, words_for(exc))
             return
-        view = render_view("survey_comment_modal", survey_id=survey_id, score=points)
+        # Their comment so far is in the box: sending it back unchanged keeps it.
+        view = render_view(
+            "survey_comment_modal", survey_id=survey_id, score=points, comment=answered.comment
+        )
         try:
             click.client.views_open(trigger_id=body["trigger_id"], view=view)
         except SlackApiError as exc:  # the score is saved; only the comment box failed
             log.warning("views.open failed: %s", exc.response.get("error"))
-            tell(bot, body, cause.actor, text)
+            tell(bot, body, cause.actor, answered.text)
 
     @bot.bolt.view("survey_comment")
     def comment(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest) -> None:

@@ -96,6 +96,28 @@ def test_a_low_score_tells_the_account_manager_at_once(completed: Running, peopl
     assert alerts == ["Low satisfaction score from Acme Rockets: 3/10"]
 
 
+def test_a_comment_added_later_keeps_quiet_and_a_new_score_keeps_the_comment(
+    completed: Running, people: People, clock: FixedClock
+) -> None:
+    client = people.client.id
+    score(completed, client, 3)
+    view_id = completed.wait_for_view(client)
+    clock.now = NOW + dt.timedelta(seconds=40)  # typing the comment takes a while
+    completed.driver.submit_view(client, view_id, {"comment": "Slow handover"})
+    completed.deliver()
+    alerts = [
+        c for c in completed.workspace.calls_to("chat.postMessage") if "3/10" in c.args["text"]
+    ]
+    assert len(alerts) == 1  # the score was told; its comment does not tell it again
+
+    before = len(completed.workspace.open_views_for(client))
+    score(completed, client, 8)  # a change of mind: the comment box shows what they wrote
+    box = completed.workspace.views[completed.wait_for_view(client, after=before)]
+    assert "Slow handover" in str(box.blocks)
+    completed.driver.submit_view(client, box.id, {"comment": "Slow handover"})
+    assert answers(completed) == [(client, 8, "Slow handover")]
+
+
 def test_a_closed_survey_takes_no_answers(
     completed: Running, people: People, clock: FixedClock
 ) -> None:
@@ -137,6 +159,25 @@ def test_the_hypercare_survey_decides_the_satisfaction_exit_criterion(
     onboard.wait_until(lambda: gate() == "failed")
     digest = onboard.bot.digest.build(clock.now + dt.timedelta(minutes=1))
     assert digest.kpis["Client satisfaction"] == "7/10 from 2 answers in 91 days"
+    # Sam leaves the client and is no longer an approver: his score no longer decides.
+    say(onboard, people.am.id, f"approvers remove <@{second.id}>")
+    score(onboard, people.client.id, 8)
+    onboard.wait_until(lambda: gate() == "passed")
+
+
+def test_the_hypercare_survey_is_not_spent_before_hypercare(
+    start_bot: BotFactory,
+    people: People,
+    workspace,
+    clock: FixedClock,  # type: ignore[no-untyped-def]
+) -> None:
+    onboard = start_bot(clock=clock)
+    onboard_client(onboard, people)
+    workspace.channels[channel_of(onboard)].members.append(people.client.id)
+    assert "once the client is in hypercare" in say(onboard, people.am.id, "survey")
+    for _ in range(5):  # into Go-Live & Hypercare
+        say(onboard, people.admin.id, "advance --force testing the survey")
+    assert "posted" in say(onboard, people.am.id, "survey")
 
 
 def test_the_hypercare_survey_opens_by_itself_in_the_windows_last_week_once(
