@@ -1,4 +1,5 @@
-"""Slack deliveries already handled, keyed (`event:<event_id>`), so a retry does nothing.
+"""Slack deliveries already handled, keyed (`event:<event_id>`), so a retry does nothing; and
+live messages whose first post was tried (`post:<key>`), so a later try looks for it first.
 
 The key is inserted under a primary key: the first insert wins, every later one is a repeat.
 """

@@ -5,6 +5,7 @@ They are rendered when sent, from the state current then, so a burst of changes 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from onboard.bot.deliveries_seen import first_time
 from onboard.bot.delivery import Outcome
 from onboard.bot.gateway import SlackGateway, SlackRefused
 from onboard.bot.outbound import METADATA_EVENT, find_earlier_post
@@ -45,7 +47,11 @@ def make_executor(
         if shown.ts is not None:
             gateway.call("chat.update", channel=shown.channel, ts=shown.ts, **shown.message)
             return Outcome(result={"ts": shown.ts, "updated": True})
-        earlier = find_earlier_post(gateway, shown.channel, shown.key) if row.attempts > 1 else None
+        # Any row of this message may meet a post an earlier one made (its answer lost): a
+        # refresh queued meanwhile is its own row's first try. The first try of all is known
+        # by the key it leaves, and only a later one searches the channel for that post.
+        first = first_time(db, f"post:{shown.key}", dt.datetime.now(dt.UTC))
+        earlier = None if first else find_earlier_post(gateway, shown.channel, shown.key)
         if earlier is None:
             metadata = {"event_type": METADATA_EVENT, "event_payload": {"key": shown.key}}
             answer = gateway.call(

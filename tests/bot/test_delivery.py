@@ -12,7 +12,8 @@ from onboard.bot.gateway import SlackRetryLater
 from onboard.storage.models import AuditEvent, Client, OutboxMessage
 from onboard.storage.outbox import enqueue
 from tests.conftest import BotFactory, FixedClock, People, Running
-from tests.handlers.test_new_client import good_form, saving
+from tests.handlers.test_journey import channel_of, say
+from tests.handlers.test_new_client import good_form, onboard_client, saving
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 
@@ -255,3 +256,26 @@ def test_a_call_queued_by_a_process_whose_clock_runs_ahead_is_sent_at_once(
     onboard.deliver()
 
     assert "Hello" in [m.text for m in onboard.workspace.messages_in(channel.id)]
+
+
+def test_a_card_whose_first_posts_answer_was_lost_is_not_posted_again_by_a_refresh(
+    start_bot: BotFactory, people: People
+) -> None:
+    clock = FixedClock(dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC))
+    onboard = start_bot(clock=clock)
+    # The welcome and the card are posted, but Slack's answers to both are lost.
+    onboard.workspace.inject("chat.postMessage", lose_answer=True, times=2)
+    onboard_client(onboard, people)
+    channel = channel_of(onboard)
+    # A refresh is queued before the first post's retry: it is its own row's first try.
+    say(onboard, people.am.id, "task done 1")
+    clock.now += dt.timedelta(minutes=10)
+    onboard.deliver()
+
+    cards = [
+        m
+        for m in onboard.workspace.messages_in(channel)
+        if str((m.metadata or {}).get("event_payload", {}).get("key", "")).endswith(":card")
+    ]
+    assert len(cards) == 1
+    assert onboard.workspace.channels[channel].pins == [cards[0].ts]
