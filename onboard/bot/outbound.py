@@ -79,9 +79,21 @@ def _outcome(row: OutboxMessage, result: dict[str, Any]) -> Outcome:
     kept = {k: result[k] for k in ("ts", "channel", "invite_id", "already") if k in result}
     if isinstance(result.get("channel"), dict):
         kept["channel"] = result["channel"].get("id")
+    # conversations.invite with force: Slack answers ok and lists the people it skipped (one
+    # deactivated, not found); already in the channel is what was asked.
+    skipped = {
+        str(e.get("user")): str(e.get("error"))
+        for e in result.get("errors") or []
+        if isinstance(e, dict) and e.get("error") != "already_in_channel"
+    }
+    if skipped:
+        kept["not_invited"] = skipped
     then = []
     spec = row.payload.get("audit")
     if spec:
+        details = {**spec["details"], **kept}
+        if skipped and isinstance(details.get("users"), list):
+            details["users"] = [u for u in details["users"] if u not in skipped]
 
         def record(session: Session) -> None:
             audit.record(
@@ -90,10 +102,13 @@ def _outcome(row: OutboxMessage, result: dict[str, Any]) -> Outcome:
                 spec["action"],
                 client_id=row.client_id,
                 subject=row.key,
-                details={**spec["details"], **kept},
+                details=details,
             )
 
         then.append(record)
+    if skipped and row.payload.get("surface", True) and row.client_id is not None:
+        error = ", ".join(f"{user}: {why}" for user, why in skipped.items())
+        then.append(lambda session: _tell_account_manager(session, row, error))
     return Outcome(result=kept, then=then)
 
 

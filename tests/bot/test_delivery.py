@@ -279,3 +279,25 @@ def test_a_card_whose_first_posts_answer_was_lost_is_not_posted_again_by_a_refre
     ]
     assert len(cards) == 1
     assert onboard.workspace.channels[channel].pins == [cards[0].ts]
+
+
+def test_a_team_member_slack_skips_in_the_invite_is_not_recorded_as_invited(
+    start_bot: BotFactory, people: People
+) -> None:
+    # Slack invites with force: it invites the others and lists the one it skipped.
+    onboard = start_bot(team=(people.engineer.id, "U0GONE"))
+    onboard_client(onboard, people)
+    onboard.deliver()
+
+    with onboard.bot.db.transaction() as session:
+        invited = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "channel.invited")
+        ).one()
+    assert "U0GONE" not in invited.details["users"]
+    assert invited.details["not_invited"] == {"U0GONE": "user_not_found"}
+    told = [
+        c.args["text"]
+        for c in onboard.workspace.calls_to("chat.postMessage")
+        if c.args.get("channel") == people.am.id and "refused" in c.args["text"]
+    ]
+    assert len(told) == 1 and "U0GONE: user_not_found" in told[0]
