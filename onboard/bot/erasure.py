@@ -31,8 +31,12 @@ from onboard.storage.models import (
     Intake,
     IntakeAnswer,
     OutboxMessage,
+    StandupAnswer,
+    StandupDayOff,
+    StandupPrompt,
     Survey,
     SurveyAnswer,
+    Task,
 )
 
 log = logging.getLogger(__name__)
@@ -67,8 +71,10 @@ def erase_client(
     """Erase one client's personal data and audit it, in the caller's transaction.
 
     The audit chain holds IDs, not personal data, so it is left whole; the erasure is appended
-    to it. Erased: the client's contacts (names, emails), the client's name, and the payloads
-    of the client's outbox rows (Slack calls that may carry names and emails); calls still
+    to it. Erased: the client's contacts (names, emails), the client's name, what people
+    typed about the client (deliverables, intake answers, survey comments, task titles,
+    stand-up updates, reasons for days off), and the payloads of the client's outbox rows
+    (Slack calls that may carry names and emails); calls still
     pending are given up first (a call a worker had already claimed may still go out, once).
     Kept: the slug and channel name (identifiers the chain refers to), Slack user IDs, and what
     Slack already shows in the client's channel. On SQLite freed pages are overwritten and the
@@ -131,6 +137,23 @@ def erase_client(
     surveys = select(Survey.id).where(Survey.client_id == client.id)
     session.execute(
         update(SurveyAnswer).where(SurveyAnswer.survey_id.in_(surveys)).values(comment=None),
+        execution_options={"synchronize_session": False},
+    )
+    # What the team typed: task titles ("Call Carla at …"), stand-up updates (a blocker may
+    # name someone) and the reasons given for days off.
+    session.execute(
+        update(Task).where(Task.client_id == client.id).values(title="erased"),
+        execution_options={"synchronize_session": False},
+    )
+    prompts = select(StandupPrompt.id).where(StandupPrompt.client_id == client.id)
+    session.execute(
+        update(StandupAnswer)
+        .where(StandupAnswer.prompt_id.in_(prompts))
+        .values(yesterday="erased", today="erased", blockers=None),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(
+        update(StandupDayOff).where(StandupDayOff.client_id == client.id).values(reason=None),
         execution_options={"synchronize_session": False},
     )
     client.name = erased_name(client.id)

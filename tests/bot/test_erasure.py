@@ -17,7 +17,16 @@ from onboard.bot.erasure import client_cli
 from onboard.bot.settings import load_settings
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
-from onboard.storage.models import AuditEvent, Client, Contact, OutboxMessage
+from onboard.storage.models import (
+    AuditEvent,
+    Client,
+    Contact,
+    OutboxMessage,
+    StandupAnswer,
+    StandupDayOff,
+    StandupPrompt,
+    Task,
+)
 from onboard.storage.schema import upgrade
 
 runner = CliRunner()
@@ -72,6 +81,48 @@ def onboard_client(
         client.contacts.append(Contact(role="billing", name=f"{person} Jr", email=f"b.{email}"))
         session.add(client)
         session.flush()
+        # What the team typed about them: a task, a stand-up update, a day off's reason.
+        session.add(
+            Task(
+                client_id=client.id,
+                stage_key="kickoff",
+                number=1,
+                title=f"Call {person} at {email}",
+                owner_role="Account Manager",
+                created_at=NOW,
+            )
+        )
+        prompt = StandupPrompt(
+            client_id=client.id,
+            day=NOW.date(),
+            kind="daily",
+            status="closed",
+            due_at=NOW,
+            expected=[AM.actor],
+            created_at=NOW,
+        )
+        session.add(prompt)
+        session.flush()
+        session.add(
+            StandupAnswer(
+                prompt_id=prompt.id,
+                user_id=AM.actor,
+                yesterday=f"Met {person}",
+                today="Cut over the mail flow",
+                blockers=f"VPN drops for {email}",
+                health="amber",
+                answered_at=NOW,
+            )
+        )
+        session.add(
+            StandupDayOff(
+                client_id=client.id,
+                day=NOW.date(),
+                reason=f"{person} is away",
+                added_by=AM.actor,
+                added_at=NOW,
+            )
+        )
         audit.record(session, AM, "client.created", client_id=client.id, subject=slug)
         audit.record(
             session, AM, "contact.added", client_id=client.id, subject="contact:1", details={}
