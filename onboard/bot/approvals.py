@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from onboard.bot import live_messages
 from onboard.bot.delivery import Outcome
-from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
+from onboard.bot.errors import InvalidInput, NotFound, Refused
 from onboard.bot.gateway import SlackCallError, SlackGateway
 from onboard.bot.journey import find_client, playbook_of, refresh_card, set_gate
 from onboard.bot.playbooks import Gate
@@ -420,15 +420,6 @@ def _signed_off_gates(client: Client) -> list[Gate]:
     stage's gate opens afresh when that stage is entered, which would undo an approval given
     before it."""
     return [g for g in playbook_of(client).stage(client.stage_key).gates if g.kind == "approval"]
-
-
-class Refused(NotAllowed):
-    """A decision refused. `code` is what the audit chain keeps: the message names the
-    deliverable, and the chain holds no text that erasure would have to reach."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _refusal(

@@ -14,6 +14,15 @@ class NotAllowed(OnboardError):
     """The user may not do this; the message says who may."""
 
 
+class Refused(NotAllowed):
+    """A refusal audited as `code`: its message may name the client or a deliverable, and
+    the append-only audit chain holds no text that erasure would have to reach."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class NotFound(OnboardError):
     """The thing named does not exist (or is not visible to this user)."""
 

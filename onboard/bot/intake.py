@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from onboard.bot import intake_fields, intake_messages
 from onboard.bot.delivery import Delivery
-from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
+from onboard.bot.errors import InvalidInput, NotAllowed, NotFound, Refused
 from onboard.bot.gateway import SlackCallError, SlackGateway
 from onboard.bot.identity import Directory
 from onboard.bot.intake_review import Reviewing
@@ -113,7 +113,7 @@ class Intakes(Reviewing):
 
     # -- who may fill ----------------------------------------------------------------------------
 
-    def _filler_refusal(self, session: Session, client: Client, user: str) -> str | None:
+    def _filler_refusal(self, session: Session, client: Client, user: str) -> Refused | None:
         """Why `user` may not write this client's answers, or None when they may.
 
         The client's people may: its contacts and approvers, and anyone external (another
@@ -125,17 +125,23 @@ class Intakes(Reviewing):
         if user in known:
             return None
         if self.directory.is_internal(user):
-            return (
+            return Refused(
                 f"This questionnaire is for {client.name}'s people to fill in. Their answers "
-                "reach the account manager for review; `/onboard intake status` shows progress."
+                "reach the account manager for review; `/onboard intake status` shows progress.",
+                "internal",
             )
         if not self._in_channel(client, user):
-            return f"Only {client.name}'s people in its channel can fill in this questionnaire."
+            return Refused(
+                f"Only {client.name}'s people in its channel can fill in this questionnaire.",
+                "not_in_channel",
+            )
         person = self.directory.person(user)
         home = self.directory.home()[0]
         teams = {self.directory.person(u).team_id for u in known} - {home}
         if person.team_id != home and teams and person.team_id not in teams:
-            return f"Only {client.name}'s people can fill in this questionnaire."
+            return Refused(
+                f"Only {client.name}'s people can fill in this questionnaire.", "another_workspace"
+            )
         return None
 
     def _in_channel(self, client: Client, user: str) -> bool:
@@ -168,14 +174,16 @@ class Intakes(Reviewing):
         client = session.get_one(Client, intake.client_id)
         refusal = self._filler_refusal(session, client, user)
         if refusal:
-            raise NotAllowed(refusal)
+            raise refusal
         return intake, client
 
     def _guarded(self, intake_id: int, user: str, action: str, run: Callable[[], Any]) -> Any:
         try:
             return run()
         except NotAllowed as exc:
-            self._refused(intake_id, user, action, str(exc))
+            # The others' messages are fixed text; a Refused one may name the client.
+            why = exc.code if isinstance(exc, Refused) else str(exc)
+            self._refused(intake_id, user, action, why)
             raise
 
     # -- filling ---------------------------------------------------------------------------------

@@ -466,9 +466,13 @@ def test_an_internal_user_and_another_clients_user_are_refused(
     assert "onboarding team" in told(shared, people.client.id)
     with shared.bot.db.transaction() as session:
         refused = session.scalars(
-            select(AuditEvent.actor).where(AuditEvent.action == "intake.refused")
+            select(AuditEvent).where(AuditEvent.action == "intake.refused")
         ).all()
-    assert {people.engineer.id, olga.id, people.client.id} <= set(refused)
+    assert {people.engineer.id, olga.id, people.client.id} <= {e.actor for e in refused}
+    # The chain keeps why as a code or fixed words, never the client's name (erasure cannot
+    # reach into the chain).
+    assert not any("Acme" in str(e.details) for e in refused)
+    assert {"internal", "another_workspace"} <= {e.details["why"] for e in refused}
     assert the_intake(shared).status == "submitted"
 
 
