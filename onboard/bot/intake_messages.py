@@ -92,7 +92,8 @@ def review_executor(db: Database, gateway: SlackGateway) -> Executor:
             intake.review_channel = opened["channel"]["id"]
         message = render_message("intake_summary", **_context(session, intake, client))
         submitted = intake.submitted_at or intake.created_at
-        key = f"intake:{intake.id}:review:{int(submitted.timestamp())}"
+        # One summary per submission: a resubmission within the same second is a new one.
+        key = f"intake:{intake.id}:review:{submitted.isoformat()}"
         return live_messages.Shown(intake.review_channel, intake.review_ts, message, key)
 
     def remember(session: Session, payload: dict[str, Any], ts: str) -> None:
