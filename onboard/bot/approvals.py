@@ -376,7 +376,10 @@ def _validate(form: dict[str, Any], client: Client) -> DeliverableForm:
         errors["title"] = "Keep the title under 150 characters."
     link = str(form.get("link") or "").strip() or None
     if link is not None:
-        parts = urllib.parse.urlsplit(link)
+        try:
+            parts = urllib.parse.urlsplit(link)
+        except ValueError:  # "https://[tenant].example": brackets are for IPv6 only
+            parts = urllib.parse.SplitResult("", "", "", "", "")
         if parts.scheme not in ("http", "https") or not parts.netloc or len(link) > 3000:
             errors["link"] = "Paste a full link starting with https://"
     description = str(form.get("description") or "").strip() or None

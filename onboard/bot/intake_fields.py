@@ -86,7 +86,10 @@ def _email(_question: Question, raw: Any, _country: str) -> str:
 
 def _url(_question: Question, raw: Any, _country: str) -> str:
     link = str(raw).strip()
-    parts = urllib.parse.urlsplit(link)
+    try:
+        parts = urllib.parse.urlsplit(link)
+    except ValueError:  # "https://[tenant].example": brackets are for IPv6 addresses only
+        raise _Wrong("Enter a full link starting with https://") from None
     if parts.scheme not in ("http", "https") or not parts.netloc or " " in link:
         raise _Wrong("Enter a full link starting with https://")
     if len(link) > 3000:
@@ -301,7 +304,10 @@ def _random_looking(token: str) -> bool:
 
 def _link_carries_secret(link: str) -> bool:
     # A shared-folder link's long ID is expected; a token in its query string is not.
-    parts = urllib.parse.urlsplit(link)
+    try:
+        parts = urllib.parse.urlsplit(link)
+    except ValueError:  # not a link after all ("https://[tenant]…" in a sentence)
+        return False
     if parts.password:
         return True  # https://user:password@host, whatever characters the password uses
     query = urllib.parse.parse_qsl(parts.query)

@@ -38,6 +38,12 @@ def ask(kind: str, **extra: object) -> Question:
     [
         (ask("text"), "  Acme   Rockets ", "Acme Rockets"),
         (ask("long_text"), "line one\nline two ", "line one\nline two"),
+        # Brackets in a host are for IPv6 only: Python's URL parser raises on this one.
+        (
+            ask("long_text"),
+            "We added you to https://[tenant].sharepoint.com as a guest.",
+            "We added you to https://[tenant].sharepoint.com as a guest.",
+        ),
         (ask("email"), "Ops@Acme.Example", "Ops@acme.example"),
         (ask("phone"), "020 7946 0958", "+442079460958"),  # the client's country (GB) applies
         (ask("phone"), "+1 (415) 555-2671", "+14155552671"),
@@ -68,6 +74,7 @@ def test_good_answers_are_stored_in_one_canonical_form(
         (ask("text", max_length=5), "toolong", "under 5 characters"),
         (ask("email"), "a@", "name@company.com"),
         (ask("url"), "ftp://x.example", "https://"),
+        (ask("url"), "https://[tenant].sharepoint.com", "https://"),
         (ask("phone"), "+44 12", "country code"),
         (ask("number", min=1, max=9), "10", "from 1 to 9"),
         (ask("number"), "ten", "Enter a number"),

@@ -298,6 +298,9 @@ def test_bad_deliverable_input_stays_in_the_modal(shared: Running, people: Peopl
     ).json()
     assert answer["response_action"] == "errors"
     assert {"title", "link", "required"} <= set(answer["errors"])
+    form = {"title": "Design", "link": "https://[tenant].example", "approvers": []}
+    answer = shared.driver.submit_view(people.am.id, view_id, form).json()
+    assert answer["errors"]["link"] == "Paste a full link starting with https://"
     with shared.bot.db.transaction() as session:
         assert session.scalars(select(DeliverableVersion)).all() == []
         assert session.scalars(select(Client.status)).one() == "active"
