@@ -121,15 +121,16 @@ class Intakes(Reviewing):
         than the client's own. The agency's own team may not: the answers are the client's word,
         and the team reviews them (separation of duties for "Data Verified").
         """
-        known = client_people(session, client, self.gateway)
-        if user in known:
-            return None
+        # The team first: one of them named as a contact or approver is still the team.
         if self.directory.is_internal(user):
             return Refused(
                 f"This questionnaire is for {client.name}'s people to fill in. Their answers "
                 "reach the account manager for review; `/onboard intake status` shows progress.",
                 "internal",
             )
+        known = client_people(session, client, self.gateway)
+        if user in known:
+            return None
         if not self._in_channel(client, user):
             return Refused(
                 f"Only {client.name}'s people in its channel can fill in this questionnaire.",
@@ -261,10 +262,14 @@ class Intakes(Reviewing):
                 checked = intake_fields.check(
                     question, values.get(question.key), country=client.country
                 )
-                if checked.error and not (lenient and checked.error == intake_fields.REQUIRED):
+                stored = answers.get(question.key)
+                # A file input comes back empty (Slack cannot prefill files): a file already
+                # uploaded answers a required question until it is replaced.
+                kept_file = question.kind == "file" and stored is not None
+                required = checked.error == intake_fields.REQUIRED
+                if checked.error and not (required and (lenient or kept_file)):
                     errors[question.key] = checked.error
                     continue
-                stored = answers.get(question.key)
                 if checked.value is None:
                     if stored is not None and question.kind != "file":
                         # An emptied field clears its answer; a file input always comes back

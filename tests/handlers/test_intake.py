@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from onboard.bot.erasure import erase_client
+from onboard.bot.intake_state import PageRef
 from onboard.standin.driver import Answer
 from onboard.storage import audit
 from onboard.storage.models import (
@@ -516,3 +517,41 @@ def test_erasing_a_client_leaves_none_of_its_words_anywhere(
         assert audit.verify_database(session)[1] is None
     for words in ("ops@acme.example", "carla@acme.example", "Carla", "Acme Rockets Ltd", "CMS"):
         assert words not in dump, words
+
+
+def test_a_team_member_named_an_approver_still_cannot_fill_the_intake(
+    shared: Running, people: People
+) -> None:
+    # Separation of duties: the team reviews the client's word, it does not write it.
+    engineer = people.engineer.id
+    say(shared, people.am.id, f"approvers add <@{engineer}|eric>")
+    shared.workspace.channels[channel_of(shared)].members.append(engineer)
+    shared.driver.click_button(engineer, channel_of(shared), "intake_start")
+    assert "for Acme Rockets's people to fill in" in told(shared, engineer)
+    assert shared.workspace.open_views_for(engineer) == []
+
+
+def test_a_required_file_already_uploaded_answers_it_when_its_page_is_saved_again(
+    start_bot: BotFactory, tmp_path: Path, people: People
+) -> None:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    optional = "{key: files, label: Brand files, kind: file, max_files: 2}"
+    required = optional.replace("kind: file,", "kind: file, required: true,")
+    (folder / "tiny-intake.yaml").write_text(INTAKE_PLAYBOOK.replace(optional, required))
+    onboard = start_bot(playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny-intake")
+    onboard.workspace.channels[channel_of(onboard)].members.append(people.client.id)
+    enter_intake(onboard, people)
+    carla = people.client.id
+    view_id = start(onboard, carla)
+    for page in (PAGE_1, PAGE_2):
+        fill(onboard, carla, view_id, page)
+    assert fill(onboard, carla, view_id, PAGE_3)["view"]["callback_id"] == "intake_review"
+
+    # Back on the last page to change the time zone: Slack sends the file input back empty.
+    page = PageRef(intake=the_intake(onboard).id, page=2)
+    changed = {**PAGE_3, "files": [], "timezone": "Europe/London"}
+    assert onboard.bot.intake.save(page, changed, audit.Cause(carla)).errors == {}
+    assert stored(onboard)["timezone"][0] == "Europe/London"
+    assert stored(onboard)["files"][0] == PAGE_3["files"]
