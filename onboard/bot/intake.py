@@ -29,6 +29,7 @@ from onboard.bot.intake_state import (
     answers_of,
     client_people,
     closed_reason,
+    fingerprint,
     item,
     missing_required,
     open_intake,
@@ -43,6 +44,8 @@ from onboard.bot.outbound import on_call_refused
 from onboard.storage import audit
 from onboard.storage.db import Database
 from onboard.storage.models import Client, Intake, IntakeAnswer
+
+MAX_METADATA = 3000  # characters of a view's private_metadata (Slack's limit)
 
 
 class Intakes(Reviewing):
@@ -266,9 +269,16 @@ class Intakes(Reviewing):
                 # A file input comes back empty (Slack cannot prefill files): a file already
                 # uploaded answers a required question until it is replaced.
                 kept_file = question.kind == "file" and stored is not None
+                # What the page showed came back: the answer stays as it is now, which a
+                # colleague may have changed since the page opened.
+                shown = ref.shown.get(question.key)
+                untouched = shown is not None and fingerprint(checked.value) == shown
+                kept = kept_file or (untouched and stored is not None)
                 required = checked.error == intake_fields.REQUIRED
-                if checked.error and not (required and (lenient or kept_file)):
+                if checked.error and not (required and (lenient or kept)):
                     errors[question.key] = checked.error
+                    continue
+                if untouched:
                     continue
                 if checked.value is None:
                     if stored is not None and question.kind != "file":
@@ -372,6 +382,12 @@ class Intakes(Reviewing):
         )
         _, questions = page_questions(questionnaire, intake, ref)
         answers = answers_of(session, intake.id)
+        ref.shown = {
+            q.key: fingerprint(answers[q.key].value if q.key in answers else None)
+            for q in questions
+        }
+        if len(ref.dump()) > MAX_METADATA:  # a very long changes page: saved as it comes
+            ref.shown = {}
         if ref.mode == "changes":
             title, intro, position = "Changes requested", None, None
         else:

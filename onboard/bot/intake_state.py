@@ -7,6 +7,8 @@ except linking the client's contacts to their Slack accounts.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,11 +41,13 @@ MAX_NOTE = 2000
 
 
 class PageRef(BaseModel):
-    """What a modal page carries in private_metadata: which intake, which page, which mode."""
+    """What a modal page carries in private_metadata: which intake, which page, which mode,
+    and a fingerprint of each answer as the page showed it (see `fingerprint`)."""
 
     intake: int
     page: int = 0
     mode: Literal["fill", "changes"] = "fill"
+    shown: dict[str, str] = {}
 
     def dump(self) -> str:
         return self.model_dump_json()
@@ -77,6 +81,16 @@ def questionnaire_of(client: Client) -> Questionnaire:
     if found is None:
         raise NotFound(f"{client.name}'s playbook has no intake questionnaire.")
     return found
+
+
+def fingerprint(value: Any) -> str:
+    """A short digest of an answer's stored form ("" for none). Saving a page writes only the
+    fields whose value differs from what that page showed: a colleague's answers saved since
+    it opened are kept, not cleared or overwritten by a page that never showed them."""
+    if value is None:
+        return ""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def answers_of(session: Session, intake_id: int) -> dict[str, IntakeAnswer]:

@@ -555,3 +555,27 @@ def test_a_required_file_already_uploaded_answers_it_when_its_page_is_saved_agai
     assert onboard.bot.intake.save(page, changed, audit.Cause(carla)).errors == {}
     assert stored(onboard)["timezone"][0] == "Europe/London"
     assert stored(onboard)["files"][0] == PAGE_3["files"]
+
+
+def test_a_colleagues_page_opened_earlier_does_not_clear_or_overwrite_answers(
+    shared: Running, people: People, workspace: Any
+) -> None:
+    sam = workspace.add_user("sam.client", team_id="T0CLIENT")
+    shared.workspace.channels[channel_of(shared)].members.append(sam.id)
+    carla = people.client.id
+    carla_view = start(shared, carla)
+    sam_view = start(shared, sam.id)  # both on page 1, nothing filled in yet
+    fill(shared, carla, carla_view, PAGE_1)  # Carla answers it, and goes on to page 2
+
+    # Sam's page still shows it empty; he fixes only the website and goes on.
+    answer = fill(shared, sam.id, sam_view, {"website": "https://shop.acme.example"})
+    assert "errors" not in answer  # Carla's answers count: nothing is missing
+    kept = {key: value for key, (value, _) in stored(shared).items() if key in PAGE_1}
+    assert kept == {**PAGE_1, "website": "https://shop.acme.example", "phone": "+442079460958"}
+
+    # Now both on page 2: Carla answers it; Sam, on his empty copy, presses Back.
+    fill(shared, carla, carla_view, PAGE_2)
+    before = {key: value for key, value in stored(shared).items() if key in PAGE_2}
+    press(shared, sam.id, sam_view, "intake_back")
+    assert {key: value for key, value in stored(shared).items() if key in PAGE_2} == before
+    assert len(before) == len(PAGE_2)
