@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -53,8 +53,16 @@ def enqueue(
     return session.execute(statement).first() is not None
 
 
+LEASE_SECONDS = 60  # a claimed row nobody finished in this long is claimed again
+
+
 def claim(
-    session: Session, worker: str, now: dt.datetime, *, limit: int = 20, lease_seconds: int = 60
+    session: Session,
+    worker: str,
+    now: dt.datetime,
+    *,
+    limit: int = 20,
+    lease_seconds: int = LEASE_SECONDS,
 ) -> list[OutboxMessage]:
     """Take up to `limit` due rows for `worker` for `lease_seconds`; counts the attempt."""
     due = (
@@ -75,6 +83,24 @@ def claim(
         row.attempts += 1
     session.flush()
     return rows
+
+
+def renew(
+    session: Session, row_id: int, worker: str, now: dt.datetime, lease_seconds: int = LEASE_SECONDS
+) -> bool:
+    """Extend `worker`'s lease on a row it still holds; False when the lease ran out (another
+    worker may have claimed the row since) or the row is no longer pending."""
+    renewed = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == row_id,
+            OutboxMessage.status == "pending",
+            OutboxMessage.claimed_by == worker,
+            OutboxMessage.claimed_until > now,
+        )
+        .values(claimed_until=now + dt.timedelta(seconds=lease_seconds))
+    )
+    return bool(renewed.rowcount)  # type: ignore[attr-defined]
 
 
 def mark_sent(session: Session, row_id: int, result: dict[str, Any], now: dt.datetime) -> None:

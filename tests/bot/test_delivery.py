@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from onboard.bot.delivery import Outcome
+from onboard.bot.delivery import Delivery, Outcome
 from onboard.bot.gateway import SlackRetryLater
 from onboard.storage.models import AuditEvent, Client, OutboxMessage
 from onboard.storage.outbox import enqueue
@@ -301,3 +301,39 @@ def test_a_team_member_slack_skips_in_the_invite_is_not_recorded_as_invited(
         if c.args.get("channel") == people.am.id and "refused" in c.args["text"]
     ]
     assert len(told) == 1 and "U0GONE: user_not_found" in told[0]
+
+
+def test_a_row_whose_lease_ran_out_in_its_batch_is_sent_by_the_worker_that_took_it_only(
+    start_bot: BotFactory,
+) -> None:
+    # Two replicas' workers. Slack is slow on the first row of A's batch: the second row's
+    # lease runs out while it waits, and B claims and sends it. A must not send it again.
+    clock = FixedClock(NOW)
+    onboard = start_bot(clock=clock)
+    sent: list[str] = []
+    replica = Delivery(onboard.bot.db, onboard.bot.gateway, clock=clock)
+
+    def slow_first(_gateway: object, row: OutboxMessage) -> Outcome:
+        sent.append(row.key)
+        if row.key == "slow:1":
+            clock.now += dt.timedelta(seconds=61)
+        return Outcome(result={"shown": True})
+
+    for worker in (onboard.bot.delivery, replica):
+        worker.register("test.slow", slow_first)
+
+    def b_looks_for_due_rows() -> None:  # as A finishes the slow one
+        replica.run_once()
+
+    onboard.bot.delivery.on_sent = b_looks_for_due_rows
+    with onboard.bot.db.transaction() as session:
+        for n in (1, 2):
+            enqueue(session, f"slow:{n}", "test.slow", {}, now=NOW)
+
+    onboard.bot.delivery.run_once()
+
+    assert sent == ["slow:1", "slow:2"]  # slow:2 once, by B
+    assert {r.key: r.status for r in outbox(onboard) if r.operation == "test.slow"} == {
+        "slow:1": "sent",
+        "slow:2": "sent",
+    }
