@@ -342,37 +342,42 @@ def test_a_secret_is_refused_under_its_field_and_is_nowhere_in_the_database_or_l
         assert secret not in caplog.text
 
 
+def two_fillers(shared: Running, people: People, workspace: Any) -> tuple[str, str, str, str]:
+    """Carla and her colleague Sam, each with the intake open on page 1: (carla, sam, and
+    their modals' IDs)."""
+    sam = workspace.add_user("sam.client", team_id="T0CLIENT").id
+    shared.workspace.channels[channel_of(shared)].members.append(sam)
+    carla = people.client.id
+    return carla, sam, start(shared, carla), start(shared, sam)
+
+
 def test_two_people_save_the_same_page_the_last_save_of_a_field_wins(
     shared: Running, people: People, workspace: Any
 ) -> None:
-    sam = workspace.add_user("sam.client", team_id="T0CLIENT")
-    shared.workspace.channels[channel_of(shared)].members.append(sam.id)
-    carla = people.client.id
-    carla_view = start(shared, carla)
-    sam_view = start(shared, sam.id)
+    carla, sam, carla_view, sam_view = two_fillers(shared, people, workspace)
     fill(shared, carla, carla_view, PAGE_1)
-    fill(shared, sam.id, sam_view, {**PAGE_1, "website": "https://acme-rockets.example"})
+    fill(shared, sam, sam_view, {**PAGE_1, "website": "https://acme-rockets.example"})
     answers = stored(shared)
-    assert answers["website"] == ("https://acme-rockets.example", sam.id)
+    assert answers["website"] == ("https://acme-rockets.example", sam)
     assert answers["legal-name"] == ("Acme Rockets Ltd", carla)  # unchanged by Sam's save
 
     # Both press Next on page 2 at the same moment: both saves land, one after the other.
     threads = [
         threading.Thread(target=fill, args=(shared, who, view, {**PAGE_2, "users": n}))
-        for who, view, n in ((carla, carla_view, "10"), (sam.id, sam_view, "20"))
+        for who, view, n in ((carla, carla_view, "10"), (sam, sam_view, "20"))
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert stored(shared)["users"] in ((10, carla), (20, sam.id))
+    assert stored(shared)["users"] in ((10, carla), (20, sam))
 
     with shared.bot.db.transaction() as session:
         saves = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "intake.answers_saved")
         ).all()
     by_whom = [(e.actor, e.details["fields"]) for e in saves]
-    assert (sam.id, ["website"]) in by_whom
+    assert (sam, ["website"]) in by_whom
     assert any(actor == carla and "legal-name" in fields for actor, fields in by_whom)
     assert all("Acme" not in json.dumps(e.details) for e in saves)  # values are not audit
 
@@ -560,15 +565,11 @@ def test_a_required_file_already_uploaded_answers_it_when_its_page_is_saved_agai
 def test_a_colleagues_page_opened_earlier_does_not_clear_or_overwrite_answers(
     shared: Running, people: People, workspace: Any
 ) -> None:
-    sam = workspace.add_user("sam.client", team_id="T0CLIENT")
-    shared.workspace.channels[channel_of(shared)].members.append(sam.id)
-    carla = people.client.id
-    carla_view = start(shared, carla)
-    sam_view = start(shared, sam.id)  # both on page 1, nothing filled in yet
+    carla, sam, carla_view, sam_view = two_fillers(shared, people, workspace)  # on page 1
     fill(shared, carla, carla_view, PAGE_1)  # Carla answers it, and goes on to page 2
 
     # Sam's page still shows it empty; he fixes only the website and goes on.
-    answer = fill(shared, sam.id, sam_view, {"website": "https://shop.acme.example"})
+    answer = fill(shared, sam, sam_view, {"website": "https://shop.acme.example"})
     assert "errors" not in answer  # Carla's answers count: nothing is missing
     kept = {key: value for key, (value, _) in stored(shared).items() if key in PAGE_1}
     assert kept == {**PAGE_1, "website": "https://shop.acme.example", "phone": "+442079460958"}
@@ -576,6 +577,6 @@ def test_a_colleagues_page_opened_earlier_does_not_clear_or_overwrite_answers(
     # Now both on page 2: Carla answers it; Sam, on his empty copy, presses Back.
     fill(shared, carla, carla_view, PAGE_2)
     before = {key: value for key, value in stored(shared).items() if key in PAGE_2}
-    press(shared, sam.id, sam_view, "intake_back")
+    press(shared, sam, sam_view, "intake_back")
     assert {key: value for key, value in stored(shared).items() if key in PAGE_2} == before
     assert len(before) == len(PAGE_2)
