@@ -48,15 +48,29 @@ def find_client(session: Session, reference: str, channel_id: str | None) -> Cli
     """The client named by slug or name, or else the one whose channel the command came from."""
     reference = reference.strip()
     if reference:
-        found = session.scalars(
-            select(Client).where(
-                or_(Client.slug == reference.lower(), func.lower(Client.name) == reference.lower())
+        matches = list(
+            session.scalars(
+                select(Client)
+                .where(
+                    or_(
+                        Client.slug == reference.lower(),
+                        func.lower(Client.name) == reference.lower(),
+                    )
+                )
+                .order_by(Client.id)
             )
-        ).first()
-        if found is None:
+        )
+        # A slug names one client; a name may be two clients' (the second's slug ends "-2").
+        exact = [c for c in matches if c.slug == reference.lower()]
+        here = [c for c in matches if channel_id and c.channel_id == channel_id]
+        found = exact or here or matches
+        if not found:
             shown = reference if len(reference) <= 80 else reference[:79] + "…"
             raise NotFound(f"No client called “{shown}”. Try its channel or its slug.")
-        return found
+        if len(found) > 1:
+            slugs = ", ".join(f"`{c.slug}`" for c in found[:10])
+            raise NotFound(f"More than one client has that name: use its slug ({slugs}).")
+        return found[0]
     if channel_id:
         found = session.scalars(select(Client).where(Client.channel_id == channel_id)).first()
         if found is not None:

@@ -45,6 +45,9 @@ class Tasks:
         now = self.clock()
         with self.db.transaction() as session:
             client = find_client(session, reference, channel_id)
+            # The client's row locked (PostgreSQL): two tasks added at once take turns, so
+            # they never get the same number.
+            session.refresh(client, with_for_update=True)
             calendar = calendar_of(client)
             number = session.scalar(
                 select(func.max(Task.number)).where(Task.client_id == client.id)
@@ -120,9 +123,14 @@ class Tasks:
 
 
 def _task(session: Session, client: Client, number: int) -> Task:
+    """Task `number` of the client's current stage: another stage's (left behind, or not
+    reached yet) is not on the card or in `/onboard status`, so it is not changed blind."""
     task = session.scalars(
         select(Task).where(Task.client_id == client.id, Task.number == number)
     ).first()
-    if task is None:
-        raise NotFound(f"{client.name} has no task {number}. `/onboard status` lists them.")
+    if task is None or task.stage_key != client.stage_key:
+        raise NotFound(
+            f"{client.name} has no task {number} in its current stage. "
+            "`/onboard status` lists them."
+        )
     return task

@@ -86,21 +86,23 @@ def task(invocation: Invocation) -> Reply:
 
 @subcommand("gate", "gate <key> pass|fail [reason]", "confirm or fail a condition of this stage")
 def gate(invocation: Invocation) -> Reply:
-    words = invocation.args.split(" ", 2)
+    words = invocation.args.split(None, 2)
     if len(words) < 2 or words[1].lower() not in ("pass", "fail"):
         raise InvalidInput(
             {"gate": "Use `/onboard gate <key> pass` or `gate <key> fail <reason>`."}
         )
     note = words[2] if len(words) > 2 else ""
+    key, passed = words[0].lower(), words[1].lower() == "pass"
     _, outcome = invocation.bot.journey.decide_gate(
-        "", invocation.channel_id, words[0], words[1].lower() == "pass", note, invocation.cause
+        "", invocation.channel_id, key, passed, note, invocation.cause
     )
     return notice(f"Recorded: {outcome}", ":white_check_mark:")
 
 
 def _number(text: str) -> int:
-    word = text.strip().lstrip("#").split(" ")[0]
-    if not word.isdigit():
+    word = (text.strip().lstrip("#").split() or [""])[0]
+    # ASCII digits only ("²" is a digit to isdigit, not to int), and a number a task can have.
+    if not (word.isascii() and word.isdigit() and len(word) <= 9):
         raise InvalidInput({"task": "Give the task's number, as `/onboard status` lists it."})
     return int(word)
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from onboard.bot import tasks as tasks_service
+from onboard.storage.audit import Cause
 from onboard.storage.models import AuditEvent, Client, Task
 from tests.conftest import BotFactory, People, Running
 from tests.handlers.test_new_client import onboard_client
@@ -182,3 +186,69 @@ def test_app_home_shows_each_person_what_concerns_them(tiny: Running, people: Pe
             assert "Acme Rockets" in text
         if user == people.client.id:
             assert "overdue" not in text and "next:" not in text
+
+
+def test_task_numbers_and_gate_keys_are_read_as_people_type_them(
+    tiny: Running, people: People
+) -> None:
+    am = people.am.id
+    for typed in ("task done ²", "task done 99999999999999999999", "task done #"):
+        assert "Give the task's number" in say(tiny, am, typed)
+    assert "Recorded" in say(tiny, am, "gate  Kickoff-held   pass")  # spaces, capitals
+
+
+def test_a_task_of_another_stage_is_not_ticked_from_this_one(tiny: Running, people: People) -> None:
+    am = people.am.id
+    say(tiny, am, "gate kickoff-held pass")
+    say(tiny, am, "advance")  # Build's task is number 3
+    say(tiny, am, "back kickoff rescope")
+    assert "no task 3 in its current stage" in say(tiny, am, "task done 3")
+    with tiny.bot.db.transaction() as session:
+        assert session.scalars(select(Task.done_at).where(Task.number == 3)).one() is None
+
+
+def test_two_clients_of_one_name_are_told_apart_by_slug_or_channel(
+    tiny: Running, people: People
+) -> None:
+    first = channel_of(tiny)
+    onboard_client(tiny, people, playbook="tiny")  # Acme Rockets again: acme-rockets-2
+    with tiny.bot.db.transaction() as session:
+        second = session.scalars(select(Client.channel_id).where(Client.id == 2)).one()
+    tiny.driver.command(people.admin.id, "advance Acme Rockets --force named", channel_id=second)
+    tiny.driver.command(people.admin.id, "advance acme-rockets --force by slug", channel_id=None)
+    with tiny.bot.db.transaction() as session:
+        stages = dict(session.execute(select(Client.slug, Client.stage_key)).all())
+    assert stages == {"acme-rockets": "build", "acme-rockets-2": "build"}
+    assert first != second
+    answer = tiny.driver.command(people.am.id, "status Acme Rockets", channel_id=None).json()
+    assert "More than one client has that name" in answer["text"]
+
+
+def test_two_tasks_added_at_once_get_numbers_of_their_own(
+    tiny: Running, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both hold after finding the client (for at most a moment): without a lock on the client
+    # both would read the same highest number.
+    together = threading.Barrier(2)
+    calendar_of = tasks_service.calendar_of
+
+    def meet(client: Client) -> object:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            together.wait(2)
+        return calendar_of(client)
+
+    monkeypatch.setattr(tasks_service, "calendar_of", meet)
+    adds = [
+        threading.Thread(
+            target=tiny.bot.tasks.add,
+            args=("", channel_of(tiny), title, None, None, Cause(people.am.id)),
+        )
+        for title in ("Book the venue", "Order laptops")
+    ]
+    for add in adds:
+        add.start()
+    for add in adds:
+        add.join(30)
+    with tiny.bot.db.transaction() as session:
+        numbers = list(session.scalars(select(Task.number)))
+    assert sorted(numbers) == list(range(1, len(numbers) + 1))
