@@ -16,7 +16,8 @@ from onboard.storage.models import OutboxMessage
 
 PREFIX = "client-"
 # 80 is Slack's limit; keep room for the prefix and a "-NN" suffix.
-MAX_SLUG = 80 - len(PREFIX) - 3
+CHANNEL_NAME_MAX = 80  # Slack's limit (invalid_name_maxlength)
+MAX_SLUG = CHANNEL_NAME_MAX - len(PREFIX) - 3
 MAX_SUFFIX = 99
 CREATE_CHANNEL = "client.create_channel"
 
@@ -27,8 +28,14 @@ def slug_for(name: str) -> str:
 
 
 def candidate_names(slug: str) -> list[str]:
+    """The channel names to try in turn, each within Slack's 80 characters: the slug may
+    carry a suffix of its own already (a second client of one name: "acme-rockets-2")."""
     base = PREFIX + slug
-    return [base] + [f"{base}-{n}" for n in range(2, MAX_SUFFIX + 1)]
+    names = [base[:CHANNEL_NAME_MAX]]
+    for n in range(2, MAX_SUFFIX + 1):
+        suffix = f"-{n}"
+        names.append(base[: CHANNEL_NAME_MAX - len(suffix)].rstrip("-") + suffix)
+    return list(dict.fromkeys(names))
 
 
 def make_executor(

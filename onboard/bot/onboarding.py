@@ -17,13 +17,12 @@ from sqlalchemy.orm import Session
 
 from onboard.bot import channels, journey, outbound, places
 from onboard.bot.errors import InvalidInput
-from onboard.bot.playbooks import Playbook
+from onboard.bot.playbooks import TIERS, Playbook
 from onboard.messages.render import render_message, render_texts
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
 from onboard.storage.models import Client, Contact, OutboxMessage, ProcessedRequest
 
-TIERS = ("Platinum", "Gold", "Silver")
 MAX_NAME = 150
 
 

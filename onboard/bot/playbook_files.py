@@ -147,8 +147,12 @@ def _builtin() -> dict[str, Playbook]:
 def operator_playbooks(extra_dir: Path | None) -> dict[str, tuple[Path, Playbook]]:
     """The operator's playbooks in ONBOARD_PLAYBOOK_DIR, each with the file it came from."""
     found: dict[str, tuple[Path, Playbook]] = {}
-    if extra_dir is None or not extra_dir.is_dir():
+    if extra_dir is None:
         return found
+    if not extra_dir.is_dir():
+        # A mistyped path would otherwise drop every playbook of the operator's, silently.
+        line = Problem(str(extra_dir), 1, "ONBOARD_PLAYBOOK_DIR", "no such folder")
+        raise PlaybookError(str(line), [line])
     paths = sorted([*extra_dir.glob("*.yaml"), *extra_dir.glob("*.yml")])
     for path in paths:
         playbook = load_file(path)

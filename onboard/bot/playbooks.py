@@ -33,6 +33,8 @@ AUTHORING = "authoring"
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 Key = Annotated[str, Field(pattern=KEY_PATTERN, max_length=60)]
+TIERS = ("Platinum", "Gold", "Silver")  # a client's service tier, as the New client form offers
+Tier = Literal["Platinum", "Gold", "Silver"]
 Role = Annotated[str, Field(min_length=1, max_length=80)]
 Line = Annotated[str, Field(min_length=1, max_length=300)]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -237,6 +239,16 @@ class Stage(_Strict):
                     )
                 )
             gate_keys = {gate.key for gate in self.gates}
+            if hypercare.satisfaction_gate and hypercare.satisfaction_gate not in gate_keys:
+                # Its survey would pass a gate no stage has, and never the real one.
+                problems.append(
+                    (
+                        (*where, "satisfaction_gate"),
+                        f"no gate {hypercare.satisfaction_gate!r} in this stage (gates: "
+                        f"{', '.join(sorted(gate_keys)) or 'none'})",
+                        hypercare.satisfaction_gate,
+                    )
+                )
             for i, key in enumerate(hypercare.exit_criteria):
                 if key not in gate_keys:
                     problems.append(
@@ -476,9 +488,10 @@ class Playbook(_Strict):
     description: str = Field("", max_length=1000)
     stages: list[Stage] = Field(min_length=1, max_length=MAX_STAGES)
     kpis: list[Line] = Field(default_factory=list, max_length=20)
-    review_cadence: dict[
-        Annotated[str, Field(min_length=1, max_length=40)], Literal["monthly", "quarterly"]
-    ] = Field(default_factory=dict, description="Service tier → how often the client is reviewed.")
+    review_cadence: dict[Tier, Literal["monthly", "quarterly"]] = Field(
+        default_factory=dict,
+        description="Service tier (Platinum, Gold, Silver) → how often the client is reviewed.",
+    )
     governance: list[Line] = Field(
         default_factory=list, max_length=20, description="Rules that apply to every stage."
     )

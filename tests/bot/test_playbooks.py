@@ -342,6 +342,28 @@ def test_hypercare_exit_criteria_must_be_gates_of_the_stage() -> None:
     assert "stages.1.automation.hypercare.exit_criteria.1: no gate 'happy'" in str(refused.value)
 
 
+def test_the_survey_gate_must_be_a_gate_of_the_stage_and_tiers_ones_clients_have() -> None:
+    # A typo here would leave the real exit gate never passed by the survey, or stop reviews.
+    text = GOOD.replace(
+        "    duration_days: {min: 2, max: 2}\n",
+        "    duration_days: {min: 2, max: 2}\n    calendar_days: 7\n    automation:\n"
+        '      hypercare: {days: 7, standup_time: "09:30", standup_business_days: 2,'
+        " satisfaction_gate: aproved}\n",
+    )
+    with pytest.raises(PlaybookError) as refused:
+        parse(text, "h.yaml")
+    assert "hypercare.satisfaction_gate: no gate 'aproved'" in str(refused.value)
+    with pytest.raises(PlaybookError) as refused:
+        parse(GOOD + "review_cadence: {gold: monthly}\n", "r.yaml")
+    assert "review_cadence" in str(refused.value)
+    assert parse(GOOD + "review_cadence: {Gold: monthly}\n", "r.yaml").review_cadence
+
+
+def test_a_playbook_folder_that_is_not_there_is_refused_not_ignored(tmp_path: Path) -> None:
+    with pytest.raises(PlaybookError, match="ONBOARD_PLAYBOOK_DIR: no such folder"):
+        available(tmp_path / "playbok")
+
+
 def test_an_empty_or_unreadable_file_is_refused_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(PlaybookError, match=r"empty.yaml:1: \(top level\): "):
         load_file(write(tmp_path, "empty.yaml", ""))

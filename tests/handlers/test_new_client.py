@@ -277,3 +277,16 @@ def test_submitting_the_same_form_twice_creates_one_client(
     assert (
         len([c for c in onboard.workspace.channels.values() if c.name.startswith("client-")]) == 1
     )
+
+
+def test_two_clients_with_one_long_name_each_get_a_channel_within_slacks_80_characters(
+    onboard: Running, people: People
+) -> None:
+    name = "A" * 150  # the form takes 150 characters; a slug keeps 70 of them
+    onboard.workspace.add_channel("client-" + "a" * 70, creator=people.engineer.id)  # taken
+    first = onboard_client(onboard, people, name=name)
+    second = onboard_client(onboard, people, name=name)  # its slug ends "-2" already
+
+    names = [first.channel_name, second.channel_name]
+    assert all(n is not None and len(n) <= 80 for n in names), names
+    assert second.status == "active" and len(set(names)) == 2
