@@ -133,7 +133,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            _VariablesOnly(settings_cls, env_settings),
+            _VariablesOnly(settings_cls, dotenv_settings),
+        ]
         config = os.environ.get("ONBOARD_CONFIG")
         if config:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
@@ -144,6 +148,22 @@ class Settings(BaseSettings):
         for name in names:
             if getattr(self, name.lower()) is None:
                 raise SettingsError(f"setting {name} is required for this command")
+
+
+class _VariablesOnly(PydanticBaseSettingsSource):
+    """The environment (or .env) by the variables' own names, ONBOARD_TEAM: never by the TOML
+    file's short keys, matched without regard to case, so that a stray TEAM or ADMINS
+    variable of some other program cannot configure the bot (or name its admins)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self.inner = inner
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        return {name: value for name, value in self.inner().items() if name.isupper()}
 
 
 _FIELD_TO_VARIABLE = {

@@ -68,3 +68,14 @@ def test_serve_without_a_token_stops_with_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "onboard: setting SLACK_BOT_TOKEN is required for this command"
+
+
+def test_only_the_variables_own_names_configure_the_bot(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another program's TEAM or ADMINS in the environment is not ONBOARD_TEAM: the short names
+    # are the TOML file's keys only.
+    monkeypatch.setenv("ONBOARD_TEAM", "U0TEAM")
+    monkeypatch.delenv("ONBOARD_ADMINS", raising=False)
+    monkeypatch.setenv("TEAM", "platform-eng")
+    monkeypatch.setenv("ADMINS", "U0STRAY")
+    settings = load_settings()
+    assert settings.team == ("U0TEAM",) and settings.admins == ()
