@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from onboard.storage.db import Database
@@ -21,3 +22,9 @@ def first_time(db: Database, key: str, now: dt.datetime) -> bool:
         return True
     except IntegrityError:
         return False
+
+
+def forget(db: Database, key: str) -> None:
+    """Undo `first_time(key)`: the try it marked surely did nothing."""
+    with db.transaction() as session:
+        session.execute(delete(ProcessedRequest).where(ProcessedRequest.key == key))

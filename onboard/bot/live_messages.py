@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from onboard.bot.deliveries_seen import first_time
+from onboard.bot.deliveries_seen import first_time, forget
 from onboard.bot.delivery import Outcome
-from onboard.bot.gateway import SlackGateway, SlackRefused
-from onboard.bot.outbound import METADATA_EVENT, find_earlier_post
+from onboard.bot.gateway import SlackGateway, SlackRefused, SlackRetryLater
+from onboard.bot.outbound import METADATA_EVENT, NOTHING_POSTED, find_earlier_post
 from onboard.storage.db import Database
 from onboard.storage.models import OutboxMessage
 
@@ -48,15 +48,23 @@ def make_executor(
             gateway.call("chat.update", channel=shown.channel, ts=shown.ts, **shown.message)
             return Outcome(result={"ts": shown.ts, "updated": True})
         # Any row of this message may meet a post an earlier one made (its answer lost): a
-        # refresh queued meanwhile is its own row's first try. The first try of all is known
-        # by the key it leaves, and only a later one searches the channel for that post.
-        first = first_time(db, f"post:{shown.key}", dt.datetime.now(dt.UTC))
+        # refresh queued meanwhile is its own row's first try. A try that may have posted
+        # leaves a key, and a later try (of any row) searches the channel for that post.
+        marker = f"post:{shown.key}"
+        first = first_time(db, marker, dt.datetime.now(dt.UTC))
         earlier = None if first else find_earlier_post(gateway, shown.channel, shown.key)
         if earlier is None:
             metadata = {"event_type": METADATA_EVENT, "event_payload": {"key": shown.key}}
-            answer = gateway.call(
-                "chat.postMessage", channel=shown.channel, metadata=metadata, **shown.message
-            )
+            try:
+                answer = gateway.call(
+                    "chat.postMessage", channel=shown.channel, metadata=metadata, **shown.message
+                )
+            except SlackRetryLater as exc:
+                if exc.error in NOTHING_POSTED:
+                    # Surely not posted: the retry posts without a search (a Tier 3 call,
+                    # which a burst of stand-ups under 429s would otherwise queue behind).
+                    forget(db, marker)
+                raise
             ts = answer["ts"]
         else:
             ts = earlier["ts"]

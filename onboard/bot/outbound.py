@@ -55,6 +55,9 @@ def enqueue_call(
     )
 
 
+NOTHING_POSTED = {"ratelimited", "paced"}  # a post's errors after which Slack surely has none
+
+
 def fallback(key: str, method: str, args: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """A call to queue when the one it is attached to is refused."""
     return {"key": key, "method": method, "args": args, **extra}
@@ -62,7 +65,10 @@ def fallback(key: str, method: str, args: dict[str, Any], **extra: Any) -> dict[
 
 def execute_call(gateway: SlackGateway, row: OutboxMessage) -> Outcome:
     method, args = row.payload["method"], dict(row.payload["args"])
-    if method == "chat.postMessage" and row.attempts > 1:
+    # A retry after a lost answer searches for the post first; after one try that met a 429
+    # there is none (with more tries, an earlier one may have posted).
+    surely_none = row.attempts == 2 and row.last_error in NOTHING_POSTED
+    if method == "chat.postMessage" and row.attempts > 1 and not surely_none:
         earlier = find_earlier_post(gateway, args["channel"], row.key)
         if earlier is not None:
             return _outcome(row, earlier)

@@ -337,3 +337,24 @@ def test_a_row_whose_lease_ran_out_in_its_batch_is_sent_by_the_worker_that_took_
         "slow:1": "sent",
         "slow:2": "sent",
     }
+
+
+def test_a_card_post_refused_with_429_is_retried_without_searching_the_channel(
+    start_bot: BotFactory, people: People
+) -> None:
+    # A 429 says nothing was posted: the retry needs no history search (Tier 3, which a
+    # burst of posts under 429s would otherwise queue behind).
+    clock = FixedClock(dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC))
+    onboard = start_bot(clock=clock)
+    onboard.workspace.inject("chat.postMessage", status=429, retry_after=0, times=3)
+    onboard_client(onboard, people)
+    clock.now += dt.timedelta(minutes=10)
+    onboard.deliver()
+
+    assert onboard.workspace.calls_to("conversations.history") == []
+    cards = [
+        m
+        for m in onboard.workspace.messages_in(channel_of(onboard))
+        if str((m.metadata or {}).get("event_payload", {}).get("key", "")).endswith(":card")
+    ]
+    assert len(cards) == 1

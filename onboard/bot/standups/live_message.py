@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from onboard.bot import live_messages
 from onboard.bot.delivery import Outcome
 from onboard.bot.gateway import SlackGateway
+from onboard.bot.outbound import NOTHING_POSTED
 from onboard.bot.standups import records
 from onboard.bot.standups.care import Cares
 from onboard.bot.standups.pacing import PacedGateway
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from onboard.bot.standups.service import Standups
 
 MESSAGE = "standup.message"  # outbox operation: a prompt posted once, then updated in place
-NEVER_SENT = {"ratelimited", "paced"}  # outbox errors after which Slack surely posted nothing
 TREND_DAYS = 5  # stand-ups in a summary's health trend
 
 
@@ -143,7 +143,7 @@ def make_executor(
 
     def paced(gateway: SlackGateway, row: OutboxMessage) -> Outcome:
         attempt: Any = row
-        if row.attempts == 2 and row.last_error in NEVER_SENT:
+        if row.attempts == 2 and row.last_error in NOTHING_POSTED:
             # The one earlier attempt provably posted nothing (a 429, or the pacer held it):
             # no need to search the channel's history (a Tier 3 call) before posting, as a
             # retry after a lost answer must. With more attempts an earlier one may have posted.
