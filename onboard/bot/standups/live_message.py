@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from onboard.bot import live_messages
 from onboard.bot.delivery import Outcome
 from onboard.bot.gateway import SlackGateway
-from onboard.bot.outbound import NOTHING_POSTED
 from onboard.bot.standups import records
 from onboard.bot.standups.care import Cares
 from onboard.bot.standups.pacing import PacedGateway
@@ -142,23 +141,11 @@ def make_executor(
     send = live_messages.make_executor(db, load, remember)
 
     def paced(gateway: SlackGateway, row: OutboxMessage) -> Outcome:
-        attempt: Any = row
-        if row.attempts == 2 and row.last_error in NOTHING_POSTED:
-            # The one earlier attempt provably posted nothing (a 429, or the pacer held it):
-            # no need to search the channel's history (a Tier 3 call) before posting, as a
-            # retry after a lost answer must. With more attempts an earlier one may have posted.
-            attempt = _FirstAttempt(row.payload)
-        return send(PacedGateway(gateway, service.pacer), attempt)
+        # A post the pacer held or Slack refused with a 429 posted nothing: live_messages
+        # forgets its first-post key, so the retry posts without searching the channel.
+        return send(PacedGateway(gateway, service.pacer), row)
 
     return paced
-
-
-@dataclass(frozen=True)
-class _FirstAttempt:
-    """What the live-message executor reads of a row, for a retry that can skip the search."""
-
-    payload: dict[str, Any]
-    attempts: int = 1
 
 
 def refresh(
