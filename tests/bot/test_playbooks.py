@@ -330,28 +330,26 @@ def test_an_unquoted_stand_up_time_is_explained_not_misread() -> None:
     assert fixed.stage("second").automation.hypercare.standup_time.hour == 10  # type: ignore[union-attr]
 
 
-def test_hypercare_exit_criteria_must_be_gates_of_the_stage() -> None:
-    text = GOOD.replace(
+def with_hypercare(extra: str) -> str:
+    """GOOD with a week of hypercare in its second stage, `extra` added to its rules."""
+    return GOOD.replace(
         "    duration_days: {min: 2, max: 2}\n",
         "    duration_days: {min: 2, max: 2}\n    calendar_days: 7\n    automation:\n"
         '      hypercare: {days: 7, standup_time: "09:30", standup_business_days: 2,'
-        " exit_criteria: [approved, happy]}\n",
+        f" {extra}}}\n",
     )
+
+
+def test_hypercare_exit_criteria_must_be_gates_of_the_stage() -> None:
     with pytest.raises(PlaybookError) as refused:
-        parse(text, "h.yaml")
+        parse(with_hypercare("exit_criteria: [approved, happy]"), "h.yaml")
     assert "stages.1.automation.hypercare.exit_criteria.1: no gate 'happy'" in str(refused.value)
 
 
 def test_the_survey_gate_must_be_a_gate_of_the_stage_and_tiers_ones_clients_have() -> None:
     # A typo here would leave the real exit gate never passed by the survey, or stop reviews.
-    text = GOOD.replace(
-        "    duration_days: {min: 2, max: 2}\n",
-        "    duration_days: {min: 2, max: 2}\n    calendar_days: 7\n    automation:\n"
-        '      hypercare: {days: 7, standup_time: "09:30", standup_business_days: 2,'
-        " satisfaction_gate: aproved}\n",
-    )
     with pytest.raises(PlaybookError) as refused:
-        parse(text, "h.yaml")
+        parse(with_hypercare("satisfaction_gate: aproved"), "h.yaml")
     assert "hypercare.satisfaction_gate: no gate 'aproved'" in str(refused.value)
     with pytest.raises(PlaybookError) as refused:
         parse(GOOD + "review_cadence: {gold: monthly}\n", "r.yaml")
