@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import zoneinfo
 from collections.abc import Callable
 from typing import Any
@@ -56,13 +57,8 @@ class WeeklyDigest:
         """Queue this week's digest for every manager whose Monday 08:00 has come (and whose
         catching up has not run out). A manager Slack does not know is logged and skipped,
         never holding back the managers after them; the sweep then ends failed."""
-        built: list[Digest] = []  # the portfolio is read once, for the first manager due
-
-        def digest() -> Digest:
-            if not built:
-                built.append(self.build(at))
-            return built[0]
-
+        # The portfolio is read once, for the first manager due.
+        digest: Callable[[], Digest] = functools.cache(lambda: self.build(at))
         queued = 0
         failures = Failures()
         for manager in self.managers():
@@ -74,8 +70,7 @@ class WeeklyDigest:
     def _send(self, manager: str, at: dt.datetime, digest: Callable[[], Digest]) -> int:
         zone = self.directory.person(manager).tz
         local = at.astimezone(_zone(zone))
-        monday = local.weekday() == 0
-        if local.weekday() > LAST_CATCH_UP_DAY or (monday and local.time() < SEND_AT):
+        if local.weekday() > LAST_CATCH_UP_DAY or (local.weekday() == 0 and local.time() < SEND_AT):
             return 0
         year, week, _ = local.isocalendar()
         key = f"digest:{manager}:{year}-W{week:02d}"
