@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from onboard.bot.gateway import SlackGateway, SlackRefused, SlackRetryLater
+from onboard.bot.leases import LeaseKeeper
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
 from onboard.storage.models import OutboxMessage, claimant
@@ -49,6 +50,7 @@ class Delivery:
         max_attempts: int = 12,
         poll_seconds: float = 0.5,
         gather_seconds: float = 0.1,
+        lease_seconds: float = outbox.LEASE_SECONDS,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.db = db
@@ -58,6 +60,16 @@ class Delivery:
         self.gather_seconds = gather_seconds
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.worker = claimant(self)
+        self.lease_seconds = lease_seconds
+        self.leases = LeaseKeeper(
+            db,
+            lambda session, row_id, now: outbox.renew(
+                session, row_id, self.worker, now, self.lease_seconds
+            ),
+            self.lease_seconds,
+            self.clock,
+            name="outbox-leases",
+        )
         self.on_sent: Callable[[], None] = lambda: None
         self.executors: dict[str, Executor] = {}
         self.on_refused: dict[str, RefusalHandler] = {}
@@ -88,28 +100,34 @@ class Delivery:
         """Deliver one batch of due rows; the number of rows attempted."""
         with self.db.transaction() as session:
             claimed_at = self.clock()
-            claimed = outbox.claim(session, self.worker, claimed_at, limit=limit)
+            claimed = outbox.claim(
+                session, self.worker, claimed_at, limit=limit, lease_seconds=self.lease_seconds
+            )
             rows = self._coalesce(session, claimed, claimed_at)
             session.expunge_all()
         for row in rows:
             if self._stop.is_set():
                 break
-            if not self._still_ours(row, claimed_at):
+            leased_at = self._still_ours(row, claimed_at)
+            if leased_at is None:
                 continue
-            self._deliver(row)
+            # Slack slow on this row itself (timeouts, retries): its lease is kept meanwhile.
+            with self.leases.holding(row.id, leased_at):
+                self._deliver(row)
         return len(rows)
 
-    def _still_ours(self, row: OutboxMessage, claimed_at: dt.datetime) -> bool:
-        """A row that waited in its batch half its lease (Slack slow on the rows before it) is
-        renewed first: if the lease ran out and another worker took it, that one sends it."""
+    def _still_ours(self, row: OutboxMessage, claimed_at: dt.datetime) -> dt.datetime | None:
+        """When the row's lease was set; None when it is no longer ours. A row that waited
+        in its batch half its lease (Slack slow on the rows before it) is renewed first: if
+        the lease ran out and another worker took it, that one sends it."""
         now = self.clock()
-        if (now - claimed_at).total_seconds() < outbox.LEASE_SECONDS / 2:
-            return True
+        if (now - claimed_at).total_seconds() < self.lease_seconds / 2:
+            return claimed_at
         with self.db.transaction() as session:
-            if outbox.renew(session, row.id, self.worker, now):
-                return True
+            if outbox.renew(session, row.id, self.worker, now, self.lease_seconds):
+                return now
         log.warning("outbox row left to the worker that took it over", extra={"key": row.key})
-        return False
+        return None
 
     def drain(self, max_rounds: int = 1000) -> None:
         """Deliver until nothing is due now (tests, the demo, `jobs run`)."""
@@ -126,6 +144,7 @@ class Delivery:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.leases.stop()
 
     def wake(self) -> None:
         """Deliver now rather than at the next poll (a request just queued something)."""

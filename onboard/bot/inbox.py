@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from slack_bolt.request.internals import build_context
 from sqlalchemy.exc import SQLAlchemyError
 
 from onboard.bot.answers import wait_for_the_answer
+from onboard.bot.leases import LeaseKeeper
 from onboard.bot.logs import request_id
 from onboard.storage import inbox
 from onboard.storage.db import Database
@@ -78,6 +80,13 @@ class Inbox:
         self.dispatch: Callable[[BoltRequest], BoltResponse] = _unwired
         self.works_here = True  # False for `serve --ack-only`: rows wait for another process
         self.worker = claimant(self)
+        self.leases = LeaseKeeper(
+            db,
+            lambda session, row_id, now: inbox.renew(session, row_id, self.worker, now, self.lease),
+            lease_seconds,
+            utc_now,
+            name="inbox-leases",
+        )
         self.pool = ThreadPoolExecutor(threads, "after-ack")
         # Work not kept only opens a modal (or App Home): it has threads of its own, so a
         # queue of decisions and forms to save never holds it past its trigger's 3 s.
@@ -161,16 +170,20 @@ class Inbox:
             wait_for_the_answer()  # deferred here: its own request's answer leaves first
             if acked.request_id is not None:
                 request_id.set(acked.request_id)
-            if acked.row_id is not None and not self._still_ours(acked):
+            leased_at = self._still_ours(acked)
+            if leased_at is None:
                 return
             if acked.attempts > MAX_ATTEMPTS:
                 log.error("acked request given up after %d attempts", acked.attempts - 1)
-            elif self.dispatch(self._request(acked)).status >= 500:
-                # The listener raised, and Bolt logged it and answered 500 instead. Its row
-                # stays: once the lease runs out the work is tried again.
-                if acked.row_id is None:
-                    log.error("work after the ack failed, and was kept only in memory: lost")
-                return
+            else:
+                with self._holding(acked, leased_at):
+                    answer = self.dispatch(self._request(acked))
+                if answer.status >= 500:
+                    # The listener raised, and Bolt logged it and answered 500 instead. Its
+                    # row stays: once the lease runs out the work is tried again.
+                    if acked.row_id is None:
+                        log.error("work after the ack failed, kept only in memory: lost")
+                    return
             if acked.row_id is not None:
                 with self.db.transaction() as session:
                     inbox.finish(session, acked.row_id)
@@ -184,14 +197,22 @@ class Inbox:
                 self._here.discard(acked.row_id or 0)
                 self._idle.notify_all()
 
-    def _still_ours(self, acked: Acked) -> bool:
-        """A row that waited here half its lease is renewed first: if the lease ran out and
-        another process took it, that process does the work, not this one."""
-        if time.monotonic() - acked.queued < self.lease.total_seconds() / 2:
-            return True
-        assert acked.row_id is not None
+    def _still_ours(self, acked: Acked) -> dt.datetime | None:
+        """When the work's lease was set (now for work kept only in memory); None when it is
+        no longer ours. A row that waited here half its lease is renewed first: if the lease
+        ran out and another process took it, that process does the work, not this one."""
+        now = utc_now()
+        waited = time.monotonic() - acked.queued
+        if acked.row_id is None or waited < self.lease.total_seconds() / 2:
+            return now - dt.timedelta(seconds=waited)
         with self.db.transaction() as session:
-            return inbox.renew(session, acked.row_id, self.worker, utc_now(), self.lease)
+            return now if inbox.renew(session, acked.row_id, self.worker, now, self.lease) else None
+
+    def _holding(self, acked: Acked, leased_at: dt.datetime) -> AbstractContextManager[None]:
+        """Work slower than its lease (Slack slow to answer) keeps its row meanwhile."""
+        if acked.row_id is None:
+            return nullcontext()
+        return self.leases.holding(acked.row_id, leased_at)
 
     @staticmethod
     def _request(acked: Acked) -> BoltRequest:
@@ -262,6 +283,7 @@ class Inbox:
         self.wait_idle(timeout)
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.modals.shutdown(wait=False, cancel_futures=True)
+        self.leases.stop()
 
 
 def _in_fresh_context(work: Callable[..., Any], *args: Any) -> Any:

@@ -62,7 +62,7 @@ def claim(
     now: dt.datetime,
     *,
     limit: int = 20,
-    lease_seconds: int = LEASE_SECONDS,
+    lease_seconds: float = LEASE_SECONDS,
 ) -> list[OutboxMessage]:
     """Take up to `limit` due rows for `worker` for `lease_seconds`; counts the attempt."""
     due = (
@@ -86,7 +86,11 @@ def claim(
 
 
 def renew(
-    session: Session, row_id: int, worker: str, now: dt.datetime, lease_seconds: int = LEASE_SECONDS
+    session: Session,
+    row_id: int,
+    worker: str,
+    now: dt.datetime,
+    lease_seconds: float = LEASE_SECONDS,
 ) -> bool:
     """Extend `worker`'s lease on a row it still holds; False when the lease ran out (another
     worker may have claimed the row since) or the row is no longer pending."""

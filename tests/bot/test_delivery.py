@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from sqlalchemy import select
@@ -337,6 +338,52 @@ def test_a_row_whose_lease_ran_out_in_its_batch_is_sent_by_the_worker_that_took_
         "slow:1": "sent",
         "slow:2": "sent",
     }
+
+
+def lease_of(onboard: Running, key: str) -> dt.datetime | None:
+    with onboard.bot.db.transaction() as session:
+        row = session.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).one()
+        return row.claimed_until
+
+
+def wait_for_renewal(onboard: Running, key: str, leased: dt.datetime | None) -> None:
+    """Until the row's lease moves, 3 s at most (not renewed, it is found due)."""
+    deadline = time.monotonic() + 3
+    while lease_of(onboard, key) == leased and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_row_slack_answers_after_its_lease_is_not_sent_again_by_another_replica(
+    start_bot: BotFactory,
+) -> None:
+    # Slack answers one call after 90 s (timeouts, the SDK's retries): longer than the row's
+    # 60 s lease. A's worker is alive and still waiting, so it keeps the lease meanwhile, and
+    # B, looking for due rows while the call is out, does not take the row and send it again.
+    clock = FixedClock(NOW)
+    onboard = start_bot(clock=clock)
+    onboard.bot.delivery.leases.every = 0.01  # look often: this test's clock jumps
+    replica = Delivery(onboard.bot.db, onboard.bot.gateway, clock=clock)
+    sent: list[str] = []
+
+    def slow(_gateway: object, row: OutboxMessage) -> Outcome:
+        sent.append(row.key)
+        if len(sent) == 1:  # A's call, still out
+            for _ in range(3):
+                leased = lease_of(onboard, row.key)
+                clock.now += dt.timedelta(seconds=30)
+                wait_for_renewal(onboard, row.key, leased)
+            replica.run_once()
+        return Outcome(result={"shown": True})
+
+    for worker in (onboard.bot.delivery, replica):
+        worker.register("test.slow", slow)
+    with onboard.bot.db.transaction() as session:
+        enqueue(session, "slow:1", "test.slow", {}, now=NOW)
+
+    onboard.bot.delivery.run_once()
+
+    assert sent == ["slow:1"]
+    assert [r.status for r in outbox(onboard) if r.operation == "test.slow"] == ["sent"]
 
 
 def test_a_card_post_refused_with_429_is_retried_without_searching_the_channel(

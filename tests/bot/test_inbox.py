@@ -11,6 +11,8 @@ import logging
 import os
 import socket
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -21,9 +23,14 @@ from onboard.bot.logs import request_id
 from onboard.storage import inbox
 from onboard.storage.models import AckedRequest, Client
 from tests.conftest import BotFactory, People, Running
-from tests.handlers.test_approvals import decisions, post_deliverable, shared  # noqa: F401
+from tests.handlers.test_approvals import (  # noqa: F401
+    SIGNOFF,
+    decisions,
+    post_deliverable,
+    shared,
+)
 from tests.handlers.test_journey import channel_of
-from tests.handlers.test_new_client import good_form, saving, shown
+from tests.handlers.test_new_client import good_form, onboard_client, saving, shown
 
 
 def kept(onboard: Running) -> list[AckedRequest]:
@@ -192,6 +199,34 @@ def test_a_row_queued_here_is_not_queued_twice_when_its_lease_runs_out_in_the_qu
     release.set()
     shared.settle()
     assert decisions(shared) == [(people.client.id, "approved")]
+
+
+def test_work_slower_than_its_lease_is_not_taken_over_while_it_runs(
+    start_bot: BotFactory, tmp_path: Path, people: People
+) -> None:
+    # A decision waits on a slow database or Slack for longer than its row's lease. Its
+    # process is alive and working, so it keeps the lease: another process looking for work
+    # left by dead ones meanwhile finds none, and the decision is made once.
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(SIGNOFF)
+    onboard = start_bot(playbook_dir=folder, inbox_lease_seconds=3)
+    onboard_client(onboard, people, playbook="tiny")
+    onboard.workspace.channels[channel_of(onboard)].members.append(people.client.id)
+    post_deliverable(onboard, people, approvers=[people.client.id])
+    seen: list[str | None] = []
+    release = hold_decisions(onboard, seen)
+
+    onboard.driver.click_button(people.client.id, channel_of(onboard), "approve")
+    onboard.wait_until(lambda: seen)  # the decision is under way, and slow
+    time.sleep(4.5)  # longer than the 3 s lease
+    other = ack_only_replica(start_bot, onboard)
+
+    assert other.bot.inbox.claim(8) == 0  # nothing left by a dead process
+    release.set()
+    onboard.settle()
+    assert decisions(onboard) == [(people.client.id, "approved")]
+    assert kept(onboard) == []
 
 
 def test_stopping_lets_the_work_already_acked_finish_first(
