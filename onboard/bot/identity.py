@@ -6,8 +6,9 @@ Decided on the server from `auth.test` and `users.info`, never from what a paylo
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
+
+from cachetools import TTLCache
 
 from onboard.bot.errors import NotAllowed, SlackUnavailable
 from onboard.bot.gateway import SlackCallError, SlackGateway
@@ -23,6 +24,9 @@ class Person:
     email: str | None = None
 
 
+PEOPLE_KEPT = 10_000  # people cached at most: memory stays bounded in a big workspace
+
+
 class Directory:
     """Looks people up, caching answers briefly (users.info is Tier 4, but not free)."""
 
@@ -35,9 +39,8 @@ class Directory:
     ) -> None:
         self.gateway = gateway
         self.admins = frozenset(admins)
-        self.ttl = ttl_seconds
         self._home: tuple[str, str] | None = None
-        self._people: dict[str, tuple[float, Person]] = {}
+        self._people: TTLCache[str, Person] = TTLCache(PEOPLE_KEPT, ttl_seconds)
         self._lock = threading.Lock()
 
     def home(self) -> tuple[str, str]:
@@ -51,11 +54,10 @@ class Directory:
         return self._home
 
     def person(self, user_id: str) -> Person:
-        now = time.monotonic()
         with self._lock:
             cached = self._people.get(user_id)
-        if cached and now - cached[0] < self.ttl:
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             user = self.gateway.call("users.info", user=user_id)["user"]
         except SlackCallError as exc:
@@ -71,7 +73,7 @@ class Directory:
             email=(user.get("profile") or {}).get("email"),
         )
         with self._lock:
-            self._people[user_id] = (now, person)
+            self._people[user_id] = person
         return person
 
     def is_internal(self, user_id: str) -> bool:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from onboard.bot.gateway import SlackRetryLater
 from onboard.bot.playbook_files import available
-from onboard.bot.standups import Pacer, add_months
+from onboard.bot.standups import Pacer, add_months, care
 from onboard.bot.standups.care import Cares
 from onboard.schedules.jobs import JOBS
 from onboard.standin.workspace import Workspace
@@ -447,6 +447,29 @@ def test_clients_on_one_playbook_share_one_reading_of_its_hypercare() -> None:
     assert readings[0] is readings[1] is readings[2]
     assert cares.of(other) is not readings[0]
     assert cares.of(other).stage_name == "Aftercare"  # type: ignore[union-attr]
+
+
+def test_a_process_keeps_the_readings_of_its_most_recent_clients_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Clients finish and new ones come: a long-running process must not keep every reading
+    # it ever made. Past its bound the least recently used goes, and is read again if needed.
+    monkeypatch.setattr(care, "CLIENTS_KEPT", 2)
+    cares = Cares(Database("sqlite://"))
+    created = at("2026-11-23T09:00:00")
+    changed = {**MANAGED, "stages": [dict(stage) for stage in MANAGED["stages"]]}
+    hypercare = next(s for s in changed["stages"] if (s.get("automation") or {}).get("hypercare"))
+    hypercare["name"] = "Aftercare"
+
+    first = cares.of(Client(id=1, created_at=created, playbook=MANAGED))
+    cares.of(Client(id=2, created_at=created, playbook=MANAGED))
+    assert cares.of(Client(id=1, created_at=created, playbook=changed)) is first  # kept
+    cares.of(Client(id=3, created_at=created, playbook=MANAGED))  # client 2 goes
+    cares.of(Client(id=4, created_at=created, playbook=MANAGED))  # then client 1
+    again = cares.of(Client(id=1, created_at=created, playbook=changed))
+
+    assert first is not None and first.stage_name != "Aftercare"
+    assert again is not None and again.stage_name == "Aftercare"  # read anew
 
 
 def test_the_survey_opens_in_each_stage_whose_hypercare_has_a_satisfaction_gate() -> None:

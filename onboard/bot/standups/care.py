@@ -1,16 +1,19 @@
 """A client's hypercare as its playbook says: the stage, its rules and exit criteria; who answers.
 
-Snapshots never change, so each client's is read once per process (`Cares`).
+Snapshots never change, so each client's is read once per process (`Cares`), and read again
+only if it was forgotten to keep memory bounded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
 from sqlalchemy import select
 
 from onboard.bot.playbooks import Hypercare as HypercareRules
@@ -63,14 +66,18 @@ def _surveyed(stage: dict[str, Any]) -> bool:
     return bool(((stage.get("automation") or {}).get("hypercare") or {}).get("satisfaction_gate"))
 
 
+CLIENTS_KEPT = 10_000  # clients whose Care is kept at most; the least recently used go
+
+
 class Cares:
     """Each client's `Care`, read from its snapshot on first use and kept."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         # Keyed with the client's creation too, as a database may hand a deleted client's ID
-        # to a new one.
-        self._known: dict[tuple[int, dt.datetime], Care | None] = {}
+        # to a new one. Bounded: finished clients would otherwise stay here for good.
+        self._known: LRUCache[tuple[int, dt.datetime], Care | None] = LRUCache(CLIENTS_KEPT)
+        self._lock = threading.Lock()  # the cache reorders itself on every read
         # Clients on the same playbook share one Care, so that each client costs this cache a
         # key rather than its own copy of the rules (it grows with every client ever seen).
         self._alike: dict[str, Care] = {}
@@ -87,16 +94,23 @@ class Cares:
         return care.surveyed if care else frozenset()
 
     def _read(self, client_id: int, created: dt.datetime) -> Care | None:
-        if (client_id, created) not in self._known:
-            with self.db.transaction() as session:
-                snapshot = session.scalar(select(Client.playbook).where(Client.id == client_id))
-            self._known[client_id, created] = self._shared(care_of(snapshot or {}))
-        return self._known[client_id, created]
+        with self._lock:
+            if (client_id, created) in self._known:
+                return self._known[client_id, created]
+        with self.db.transaction() as session:
+            snapshot = session.scalar(select(Client.playbook).where(Client.id == client_id))
+        return self._keep((client_id, created), care_of(snapshot or {}))
 
     def of(self, client: Client) -> Care | None:
-        if (client.id, client.created_at) not in self._known:
-            self._known[client.id, client.created_at] = self._shared(care_of(client.playbook))
-        return self._known[client.id, client.created_at]
+        with self._lock:
+            if (client.id, client.created_at) in self._known:
+                return self._known[client.id, client.created_at]
+        return self._keep((client.id, client.created_at), care_of(client.playbook))
+
+    def _keep(self, key: tuple[int, dt.datetime], care: Care | None) -> Care | None:
+        with self._lock:
+            care = self._known[key] = self._shared(care)
+        return care
 
     def _shared(self, care: Care | None) -> Care | None:
         if care is None:
