@@ -25,6 +25,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 LATER = "onboard_inbox_row"  # in a dispatch's context: this is the work, not the ack
 POLL_SECONDS = 0.2  # how often a worker looks for rows another process left
 MODAL_THREADS = 4  # for work that opens a modal, which its trigger's 3 s do not let wait
+# Modal work queued longer than this would open its modal after the trigger's 3 s expire.
+MODAL_WAIT_LIMIT = 2.0
 MAX_ATTEMPTS = 5  # a request whose work kept dying with its process is given up
 
 
@@ -94,6 +97,7 @@ class Inbox:
         self._pending = 0
         self._on_pool = 0  # of which on `pool`: the poller fills the room left there
         self._here: set[int] = set()  # rows queued or running in this process
+        self._modals_queued: deque[float] = deque()  # when each modal work not yet started came
         self._idle = threading.Condition()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
@@ -148,6 +152,14 @@ class Inbox:
         self._submit(acked, contextvars.copy_context())
         return True
 
+    def modals_backed_up(self) -> bool:
+        """Work that opens a modal has waited here so long that more would open it after its
+        trigger expired (Slack slow to answer `views.open`, or a flood of commands): better
+        to say so in the ack than to fail 3 s later and spend Slack calls on it."""
+        with self._idle:
+            oldest = self._modals_queued[0] if self._modals_queued else None
+        return oldest is not None and time.monotonic() - oldest > MODAL_WAIT_LIMIT
+
     # -- doing the work ------------------------------------------------------------------
 
     def _submit(
@@ -162,10 +174,15 @@ class Inbox:
             self._on_pool += on_pool
             if acked.row_id is not None:
                 self._here.add(acked.row_id)
+            if pool is self.modals:
+                self._modals_queued.append(acked.queued)
         run = context.run if context is not None else _in_fresh_context
         (pool or self.pool).submit(run, self._run, acked, on_pool)
 
     def _run(self, acked: Acked, on_pool: bool) -> None:
+        if not on_pool:  # modal work starts in the order it came (the pool's queue is FIFO)
+            with self._idle:
+                self._modals_queued.popleft()
         try:
             wait_for_the_answer()  # deferred here: its own request's answer leaves first
             if acked.request_id is not None:

@@ -135,6 +135,15 @@ def register(bot: Onboard) -> None:
             return
         invocation = Invocation(bot, command, rest.strip(), person, cause_of(request, body), client)
         if entry.ack_first:
+            if bot.inbox.modals_backed_up():
+                log.warning("forms wait to open: /onboard %s refused at its ack", sub)
+                ack(
+                    **notice(
+                        f"Busy opening other forms: try `/onboard {sub}` again in a few seconds.",
+                        ":hourglass_flowing_sand:",
+                    )
+                )
+                return
             ack()
             # Such work opens a modal with the command's trigger: it is not kept (inbox.py).
             if not bot.inbox.defer(request, keep=False):

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from onboard.bot.inbox import Inbox
+from onboard.bot.inbox import MODAL_THREADS, Inbox
 from onboard.bot.logs import request_id
 from onboard.storage import inbox
 from onboard.storage.models import AckedRequest, Client
@@ -287,3 +287,23 @@ def test_a_modal_opens_while_every_work_thread_is_busy_with_held_decisions(
     release.set()
     shared.settle()
     assert decisions(shared) == [(people.client.id, "approved")]
+
+
+def test_while_forms_wait_to_open_the_next_command_is_told_at_once_to_try_again(
+    onboard: Running, people: People
+) -> None:
+    # Slack takes 3 s to answer each views.open: the threads kept for modals are all busy,
+    # and one more form waits behind them. Once it has waited 2 s, a form queued now would
+    # open after its trigger's 3 s: the next person is told so in the ack, not 3 s later.
+    onboard.workspace.inject("views.open", delay=3, times=None)
+    for _ in range(MODAL_THREADS + 1):
+        assert onboard.driver.command(people.am.id, "new").body == b""  # acked, form to come
+    time.sleep(2.5)
+
+    answer = onboard.driver.command(people.am.id, "new")
+
+    assert answer.status == 200
+    assert "Busy opening other forms: try `/onboard new` again" in answer.text
+    onboard.workspace.clear_faults()
+    onboard.settle()
+    assert len(onboard.workspace.calls_to("views.open")) == MODAL_THREADS + 1  # none for it
