@@ -188,7 +188,11 @@ class Task(Base):
     """A checklist item of a client's stage: from the playbook or added by the team."""
 
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_client_stage", "client_id", "stage_key"),)
+    __table_args__ = (
+        Index("ix_tasks_client_stage", "client_id", "stage_key"),
+        # One task per number, or `/onboard task done 3` could never reach the second task 3.
+        UniqueConstraint("client_id", "number", name="uq_tasks_client_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from onboard.storage.db import Database
 from onboard.storage.models import Base
-from onboard.storage.schema import upgrade
+from onboard.storage.schema import alembic_config, upgrade
 
 
 def test_migrations_match_the_models(database_url: str) -> None:
@@ -70,3 +73,95 @@ def test_tasks_reminded_before_the_upgrade_are_not_reminded_again_that_day(
         2: None,
         3: None,
     }
+
+
+def _add_client(connection: Connection, client: int, slug: str) -> None:
+    connection.execute(
+        text(
+            "INSERT INTO clients (id, slug, name, tier, timezone, country, go_live,"
+            " playbook_key, playbook, stage_key, status, account_manager, created_at)"
+            " VALUES (:id, :slug, :slug, 'Gold', 'Europe/London', 'GB', '2027-01-15',"
+            " 'tiny', '{}', 'kickoff', 'active', 'U1', '2026-11-23 09:00:00')"
+        ),
+        {"id": client, "slug": slug},
+    )
+
+
+def _add_task(connection: Connection, task: int, client: int, number: int) -> None:
+    connection.execute(
+        text(
+            "INSERT INTO tasks (id, client_id, stage_key, number, title, owner_role,"
+            " reminders_sent, created_at)"
+            " VALUES (:id, :client, 'kickoff', :number, 'A task', 'Engineer', 0,"
+            " '2026-11-23 09:00:00')"
+        ),
+        {"id": task, "client": client, "number": number},
+    )
+
+
+def _numbers(db: Database) -> dict[int, tuple[int, int]]:
+    """Each task's (client, number), by task id."""
+    with db.engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, client_id, number FROM tasks")).all()
+    return {task: (client, number) for task, client, number in rows}
+
+
+def _downgrade(db: Database, revision: str) -> None:
+    config = alembic_config(db)
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def test_tasks_that_shared_a_number_are_renumbered_after_the_clients_highest(
+    database_url: str,
+) -> None:
+    # Before adding a task locked the client's row, two tasks added at once on PostgreSQL
+    # could get the same number; only the first of them could ever be ticked off.
+    db = Database(database_url)
+    upgrade(db, "0009")
+    with db.engine.begin() as connection:
+        _add_client(connection, 1, "acme")
+        _add_client(connection, 2, "globex")
+        # Acme: two tasks 3 and two tasks 2, its highest number 4.
+        for task, number in ((1, 1), (2, 2), (3, 3), (4, 3), (5, 4), (6, 2)):
+            _add_task(connection, task, 1, number)
+        # Globex: three tasks 1 (numbers are per client: Acme's 1 is no clash).
+        for task in (7, 8, 9):
+            _add_task(connection, task, 2, 1)
+    upgrade(db)
+    # The first task to hold a number keeps it; later ones follow the client's highest, in
+    # the order they were added.
+    assert _numbers(db) == {
+        1: (1, 1),
+        2: (1, 2),
+        3: (1, 3),
+        4: (1, 5),
+        5: (1, 4),
+        6: (1, 6),
+        7: (2, 1),
+        8: (2, 2),
+        9: (2, 3),
+    }
+    # The database now refuses a second task 3 for Acme, but Globex may have a task 4.
+    with pytest.raises(IntegrityError), db.engine.begin() as connection:
+        _add_task(connection, 10, 1, 3)
+    with db.engine.begin() as connection:
+        _add_task(connection, 10, 2, 4)
+
+
+def test_a_downgrade_drops_the_rule_and_keeps_the_new_numbers(database_url: str) -> None:
+    db = Database(database_url)
+    upgrade(db, "0009")
+    with db.engine.begin() as connection:
+        _add_client(connection, 1, "acme")
+        for task in (1, 2):
+            _add_task(connection, task, 1, 1)
+    upgrade(db)
+    _downgrade(db, "0009")
+    assert _numbers(db) == {1: (1, 1), 2: (1, 2)}  # as renumbered
+    # Without the rule a duplicate goes in again, and the next upgrade renumbers it.
+    with db.engine.begin() as connection:
+        _add_task(connection, 3, 1, 2)
+    upgrade(db)
+    assert _numbers(db) == {1: (1, 1), 2: (1, 2), 3: (1, 3)}
