@@ -28,6 +28,8 @@ BOT_SCOPES = [
     "usergroups:read",
     "files:write",
     "conversations.connect:write",
+    # Reads pending Slack Connect invites, so a retry after a lost answer invites no one twice.
+    "conversations.connect:manage",
 ]
 BOT_EVENTS = ["app_home_opened"]
 

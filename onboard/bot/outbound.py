@@ -1,12 +1,14 @@
 """Slack calls queued in the outbox: how they are written, sent once, and what a refusal does.
 
 A post carries its outbox key in message metadata, so a retry after an unknown outcome can
-look in the channel's history and never post twice.
+look in the channel's history and never post twice; a Slack Connect invite's retry looks in
+the workspace's pending invitations and never invites the client twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,6 +18,8 @@ from onboard.bot.gateway import SlackGateway, SlackRefused
 from onboard.messages.render import render_message
 from onboard.storage import audit, outbox
 from onboard.storage.models import Client, OutboxMessage
+
+log = logging.getLogger(__name__)
 
 SLACK_CALL = "slack.call"
 METADATA_EVENT = "onboard_outbox"
@@ -55,7 +59,10 @@ def enqueue_call(
     )
 
 
-NOTHING_POSTED = {"ratelimited", "paced"}  # a post's errors after which Slack surely has none
+NOTHING_POSTED = {"ratelimited", "paced"}  # a call's errors after which Slack surely did nothing
+# conversations.listConnectInvites lists the whole workspace's pending invites and is Tier 1:
+# read this many pages at most, then send rather than keep paging.
+MAX_INVITE_PAGES = 10
 
 
 def fallback(key: str, method: str, args: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -65,11 +72,15 @@ def fallback(key: str, method: str, args: dict[str, Any], **extra: Any) -> dict[
 
 def execute_call(gateway: SlackGateway, row: OutboxMessage) -> Outcome:
     method, args = row.payload["method"], dict(row.payload["args"])
-    # A retry after a lost answer searches for the post first; after one try that met a 429
-    # there is none (with more tries, an earlier one may have posted).
+    # A retry after a lost answer searches for the post or invite first; after one try that
+    # met a 429 there is none (with more tries, an earlier one may have gone through).
     surely_none = row.attempts == 2 and row.last_error in NOTHING_POSTED
-    if method == "chat.postMessage" and row.attempts > 1 and not surely_none:
-        earlier = find_earlier_post(gateway, args["channel"], row.key)
+    if row.attempts > 1 and not surely_none:
+        earlier: dict[str, Any] | None = None
+        if method == "chat.postMessage":
+            earlier = find_earlier_post(gateway, args["channel"], row.key)
+        elif method == "conversations.inviteShared":
+            earlier = find_earlier_invite(gateway, args, row.key)
         if earlier is not None:
             return _outcome(row, earlier)
     try:
@@ -133,6 +144,62 @@ def find_earlier_post(gateway: SlackGateway, channel: str, key: str) -> dict[str
         ):
             return {"ts": message["ts"], "channel": channel}
     return None
+
+
+def find_earlier_invite(
+    gateway: SlackGateway, args: dict[str, Any], key: str
+) -> dict[str, Any] | None:
+    """A pending Slack Connect invite this row already sent (an earlier attempt's answer was
+    lost): same channel, same recipient. Slack keeps no idempotency key on invites."""
+    emails = {e.lower() for e in _listed(args.get("emails"))}
+    user_ids = set(_listed(args.get("user_ids")))
+    cursor = ""
+    for _ in range(MAX_INVITE_PAGES):
+        try:
+            page = gateway.call(
+                "conversations.listConnectInvites",
+                count=100,
+                **({"cursor": cursor} if cursor else {}),
+            )
+        except SlackRefused as exc:
+            # restricted_action (a team preference), or missing_scope on an app installed
+            # before it asked for conversations.connect:manage. Never inviting the client
+            # would be worse than a possible second invite: send it, and say so.
+            log.warning(
+                "cannot check for an earlier Slack Connect invite (%s); inviting again may "
+                "send the client a second invitation",
+                exc.error,
+                extra={"key": key},
+            )
+            return None
+        for item in page.get("invites") or []:
+            if _same_invite(item, args["channel"], emails, user_ids):
+                return {"invite_id": item["invite"]["id"]}
+        cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+        if not cursor:
+            return None
+    log.warning(
+        "no earlier Slack Connect invite in the first %d pages of pending invites; inviting",
+        MAX_INVITE_PAGES,
+        extra={"key": key},
+    )
+    return None
+
+
+def _listed(value: Any) -> list[str]:
+    """`emails` / `user_ids` as queued: a list, or a comma-separated string."""
+    items = value.split(",") if isinstance(value, str) else value or []
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
+def _same_invite(item: dict[str, Any], channel: str, emails: set[str], users: set[str]) -> bool:
+    invite = item.get("invite") or {}
+    if item.get("direction") != "outgoing" or not invite.get("id"):
+        return False
+    if (item.get("channel") or {}).get("id") != channel:
+        return False
+    email = str(invite.get("recipient_email") or "").lower()
+    return bool(email and email in emails) or invite.get("recipient_user_id") in users
 
 
 def on_call_refused(session: Session, row: OutboxMessage, error: str) -> None:

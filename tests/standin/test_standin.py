@@ -298,6 +298,71 @@ def test_invite_shared_needs_the_bot_in_the_channel(client: WebClient, ws: Works
     )
 
 
+def test_pending_connect_invites_are_listed_as_slack_lists_them(
+    client: WebClient, ws: Workspace
+) -> None:
+    channel = client.conversations_create(name="acme", is_private=True)["channel"]["id"]
+    by_email = client.conversations_inviteShared(channel=channel, emails=["dana@acme.example"])
+    outsider = ws.add_user("olga", team_id="T0ACME")
+    by_user = client.conversations_inviteShared(channel=channel, user_ids=[outsider.id])
+
+    listed = client.conversations_listConnectInvites()
+
+    assert listed["response_metadata"]["next_cursor"] == ""
+    first, second = listed["invites"]
+    assert (first["direction"], first["status"], first["invite_type"]) == (
+        "outgoing",
+        "sent",
+        "channel",
+    )
+    assert first["channel"] == {"id": channel, "is_private": True, "is_im": False, "name": "acme"}
+    assert first["acceptances"] == []
+    assert first["invite"]["id"] == by_email["invite_id"]
+    assert first["invite"]["recipient_email"] == "dana@acme.example"
+    assert first["invite"]["inviting_team"]["id"] == "T0HOME"
+    assert first["invite"]["inviting_user"]["id"] == "U0BOT"
+    assert first["invite"]["date_invalid"] > first["invite"]["date_created"]
+    assert second["invite"]["id"] == by_user["invite_id"]
+    assert second["invite"]["recipient_user_id"] == outsider.id
+    assert "recipient_email" not in second["invite"]
+
+
+def test_connect_invites_page_with_a_cursor(client: WebClient) -> None:
+    sent = []
+    for n in range(5):
+        channel = client.conversations_create(name=f"client-{n}")["channel"]["id"]
+        sent.append(client.conversations_inviteShared(channel=channel, emails=[f"c{n}@x.io"]))
+    # slack_sdk reuses one response object while paging, so read each page as it comes.
+    pages = [
+        [i["invite"]["id"] for i in page["invites"]]
+        for page in client.conversations_listConnectInvites(count=2)
+    ]
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert [i for page in pages for i in page] == [s["invite_id"] for s in sent]
+
+
+def test_an_accepted_connect_invite_is_no_longer_listed(client: WebClient, ws: Workspace) -> None:
+    channel = client.conversations_create(name="acme")["channel"]["id"]
+    accepted = client.conversations_inviteShared(channel=channel, emails=["dana@acme.example"])
+    waiting = client.conversations_inviteShared(channel=channel, emails=["eve@acme.example"])
+    dana = ws.add_user("dana", team_id="T0ACME")
+
+    ws.accept_shared_invite(accepted["invite_id"], dana.id)
+
+    listed = client.conversations_listConnectInvites()["invites"]
+    assert [i["invite"]["id"] for i in listed] == [waiting["invite_id"]]
+
+
+def test_a_connect_invite_lapses_after_fourteen_days(client: WebClient, ws: Workspace) -> None:
+    channel = client.conversations_create(name="acme")["channel"]["id"]
+    client.conversations_inviteShared(channel=channel, emails=["dana@acme.example"])
+    sent_at = time.time()
+    ws.clock = lambda: sent_at + 14 * 24 * 3600 - 60
+    assert len(client.conversations_listConnectInvites()["invites"]) == 1
+    ws.clock = lambda: sent_at + 14 * 24 * 3600 + 60
+    assert client.conversations_listConnectInvites()["invites"] == []
+
+
 # ----- messages -----
 
 

@@ -230,6 +230,61 @@ def _conversations_invite_shared(ws: Workspace, a: Args) -> Answer:
     return {"invite_id": invite["invite_id"], "is_legacy_shared_channel": False}
 
 
+INVITE_LIFETIME = 14 * 24 * 3600  # Slack Connect invitations lapse after 14 days
+
+
+@api("conversations.listConnectInvites")
+def _conversations_list_connect_invites(ws: Workspace, a: Args) -> Answer:
+    # Only the home team's outgoing invitations exist here; acceptance removes one (in Slack,
+    # once every party has approved it it is no longer listed), and so does lapsing.
+    now = int(ws.clock())
+    pending = [
+        (channel, invite)
+        for channel in ws.channels.values()
+        for invite in channel.pending_shared_invites
+        if now < invite["date_created"] + INVITE_LIFETIME
+    ]
+    pending.sort(key=lambda found: found[1]["date_created"])
+    # Slack names the page size `count`; `paged` reads it as `limit`.
+    page, cursor = paged(pending, {**a, "limit": a.get("count")}, 100, 1000)
+    return {
+        "invites": [_connect_invite_obj(ws, channel, invite) for channel, invite in page],
+        "response_metadata": {"next_cursor": cursor},
+    }
+
+
+def _connect_invite_obj(ws: Workspace, channel: Channel, invite: dict[str, Any]) -> Answer:
+    team = ws.teams[ws.team_id]
+    bot = ws.users[ws.bot_user_id]
+    created = invite["date_created"]
+    sent: Answer = {
+        "id": invite["invite_id"],
+        "date_created": created,
+        "date_invalid": created + INVITE_LIFETIME,
+        "inviting_team": {"id": team["id"], "name": team["name"], "domain": team["domain"]},
+        "inviting_user": {"id": bot.id, "team_id": bot.team_id, "name": bot.name},
+        "link": f"https://join.slack.com/share/{invite['invite_id']}",
+    }
+    if "email" in invite:
+        sent["recipient_email"] = invite["email"]
+    else:
+        sent["recipient_user_id"] = invite["user_id"]
+    return {
+        "direction": "outgoing",
+        "status": "sent",
+        "date_last_updated": created,
+        "invite_type": "channel",
+        "invite": sent,
+        "channel": {
+            "id": channel.id,
+            "is_private": channel.is_private,
+            "is_im": channel.is_im,
+            "name": channel.name,
+        },
+        "acceptances": [],
+    }
+
+
 @api("conversations.archive")
 def _conversations_archive(ws: Workspace, a: Args) -> Answer:
     channel = ws._channel(a)
