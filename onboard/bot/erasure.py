@@ -17,6 +17,7 @@ from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from onboard.bot import weekly
 from onboard.bot.settings import SettingsError, load_settings
 from onboard.storage import audit
 from onboard.storage.db import Database
@@ -76,6 +77,8 @@ def erase_client(
     stand-up updates, reasons for days off), and the payloads of the client's outbox rows
     (Slack calls that may carry names and emails); calls still
     pending are given up first (a call a worker had already claimed may still go out, once).
+    Rows of no one client (the managers' digests) may name this one too: those sent or given up
+    are blanked whoever they name, and a digest still pending is rendered again without it.
     Kept: the slug and channel name (identifiers the chain refers to), Slack user IDs, and what
     Slack already shows in the client's channel. On SQLite freed pages are overwritten and the
     WAL is truncated after the commit; on PostgreSQL the old row versions stay in the table
@@ -158,6 +161,17 @@ def erase_client(
     )
     client.name = erased_name(client.id)
     session.expire(client, ["contacts"])
+    session.flush()  # the digests below are rendered from the erased data
+    weekly.rerender_pending(session)
+    # Rows of no one client that are done with are blanked whoever they name: working out whom
+    # a digest named is fragile (names are truncated and escaped), and once sent Slack has it;
+    # the row keeps its key (never sent twice) and Slack's result.
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.client_id.is_(None), OutboxMessage.status != "pending")
+        .values(payload=ERASED_PAYLOAD),
+        execution_options={"synchronize_session": False},
+    )
     audit.record(
         session,
         cause,

@@ -3,7 +3,9 @@
 A digest the bot was down for goes out when it is back, up to the end of Wednesday; by then
 the week is half gone and the next one is nearer.
 
-The text goes out through the outbox; the chart follows as a separate, optional upload.
+The text goes out through the outbox; the chart follows as a separate, optional upload. A
+queued digest keeps what it was built from, so that an erasure overtaking it can render it again
+(`rerender_pending`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import functools
 import zoneinfo
 from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from onboard.bot import outbound
 from onboard.bot.delivery import Outcome
@@ -27,6 +32,9 @@ from onboard.storage.db import Database
 from onboard.storage.models import OutboxMessage
 
 CHART = "digest.chart"
+KEY_PREFIX = "digest:"
+# The payload entry of a queued digest that says what it was built from (not sent to Slack).
+BUILT_FROM = "digest"
 SEND_AT = dt.time(8, 0)
 LAST_CATCH_UP_DAY = 2  # Wednesday (Monday is 0)
 
@@ -50,8 +58,7 @@ class WeeklyDigest:
             return build(session, as_of, nudge_days=self.nudge_days)
 
     def message(self, digest: Digest, zone: str | None) -> dict[str, Any]:
-        local = digest.as_of.astimezone(_zone(zone))
-        return render_message("digest", d=digest, local_date=local.date(), no_timezone=zone is None)
+        return render(digest, zone)
 
     def sweep(self, at: dt.datetime) -> int:
         """Queue this week's digest for every manager whose Monday 08:00 has come (and whose
@@ -73,7 +80,7 @@ class WeeklyDigest:
         if local.weekday() > LAST_CATCH_UP_DAY or (local.weekday() == 0 and local.time() < SEND_AT):
             return 0
         year, week, _ = local.isocalendar()
-        key = f"digest:{manager}:{year}-W{week:02d}"
+        key = f"{KEY_PREFIX}{manager}:{year}-W{week:02d}"
         message = self.message(digest(), zone)
         with self.db.transaction() as session:
             added = outbound.enqueue_call(
@@ -87,6 +94,12 @@ class WeeklyDigest:
                 surface=False,
             )
             if added:
+                # Beside the call (only its `args` go to Slack): what an erasure needs to
+                # render this digest again while it waits.
+                row = session.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).one()
+                built_from = {"as_of": at.isoformat(), "zone": zone, "nudge_days": self.nudge_days}
+                row.payload = {**row.payload, BUILT_FROM: built_from}
+
                 from onboard.bot.charts import digest_chart  # matplotlib: loaded when used
 
                 outbox.enqueue(
@@ -100,6 +113,45 @@ class WeeklyDigest:
                     },
                 )
         return int(added)
+
+
+def render(digest: Digest, zone: str | None) -> dict[str, Any]:
+    local = digest.as_of.astimezone(_zone(zone))
+    return render_message("digest", d=digest, local_date=local.date(), no_timezone=zone is None)
+
+
+def rerender_pending(session: Session) -> int:
+    """Render every digest not sent yet again, from the data as it is now, in the caller's
+    transaction; the number rendered. An erasure calls it, so that a digest it overtakes names
+    no erased client. Each keeps its key, so it is still sent once; a worker that has already
+    claimed one may still send it as it was, once. A digest queued without what it was built
+    from (by an older version) is given up instead: its manager misses that week's."""
+    rows = session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.operation == outbound.SLACK_CALL,
+            OutboxMessage.status == "pending",
+            OutboxMessage.key.startswith(KEY_PREFIX),
+        )
+        .order_by(OutboxMessage.id)
+    ).all()
+    built: dict[tuple[str, int], Digest] = {}  # managers due together share one build
+    rendered = 0
+    for row in rows:
+        spec = row.payload.get(BUILT_FROM)
+        if spec is None:
+            row.status, row.last_error = "failed", "erased"
+            row.claimed_by = row.claimed_until = None
+            continue
+        moment = (spec["as_of"], spec["nudge_days"])
+        if moment not in built:
+            as_of = dt.datetime.fromisoformat(spec["as_of"])
+            built[moment] = build(session, as_of, nudge_days=spec["nudge_days"])
+        message = render(built[moment], spec["zone"])
+        row.payload = {**row.payload, "args": {**row.payload["args"], **message}}
+        rendered += 1
+    session.flush()
+    return rendered
 
 
 def _zone(name: str | None) -> dt.tzinfo:

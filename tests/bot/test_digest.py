@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
+from onboard.bot import erasure
 from onboard.messages.render import render_message
 from onboard.storage.audit import Cause
-from onboard.storage.models import OutboxMessage, Task
+from onboard.storage.models import Client, OutboxMessage, Task
 from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_new_client import good_form
 
@@ -187,3 +189,74 @@ def test_overdue_tasks_count_the_same_whatever_offset_the_moment_is_written_in(
     reasons = [[r.reasons for r in onboard.bot.digest.build(at).risks] for at in (utc, pago_pago)]
     assert reasons[0] == reasons[1]
     assert any("overdue" in reason for risk in reasons[0] for reason in risk)
+
+
+def acme_and_globex_start_then_monday_comes(
+    start_bot: BotFactory, people: People, clock: FixedClock
+) -> tuple[Running, Client]:
+    """This week Acme and Globex started; Monday morning the digest naming them is queued, and
+    Slack is slow, so it waits. The bot, and Acme."""
+    onboard = start_bot(clock=clock, managers=(people.admin.id,))
+    clock.now = START + dt.timedelta(days=1)  # Tuesday
+    new_client(onboard, people, "Acme Rockets")  # Carla Client, carla@acme.example
+    new_client(
+        onboard, people, "Globex", contact_name="Gina Globex", contact_email="gina@globex.example"
+    )
+    onboard.deliver()
+    clock.now = START + dt.timedelta(days=7)
+    assert onboard.bot.digest.sweep(clock.now) == 1
+    with onboard.bot.db.transaction() as session:
+        queued = session.scalars(select(OutboxMessage).where(OutboxMessage.key.like("digest:%")))
+        assert "Acme Rockets" in json.dumps([row.payload for row in queued])
+        acme = session.scalars(select(Client).where(Client.name == "Acme Rockets")).one()
+    return onboard, acme
+
+
+def digests_to(workspace: Any, manager: str) -> list[str]:
+    return [
+        json.dumps(c.args)
+        for c in workspace.calls_to("chat.postMessage")
+        if c.args.get("channel") == manager
+    ]
+
+
+def test_a_digest_queued_before_a_client_is_erased_goes_out_without_that_client(
+    start_bot: BotFactory, people: People, workspace: Any, clock: FixedClock
+) -> None:
+    onboard, acme = acme_and_globex_start_then_monday_comes(start_bot, people, clock)
+
+    erasure.erase(onboard.bot.db, acme.slug, Cause("U0DPO"), reason="request", now=clock.now)
+    onboard.deliver()
+
+    sent = digests_to(workspace, people.admin.id)
+    assert len(sent) == 1  # the manager still gets this week's
+    assert "Weekly onboarding digest" in sent[0] and "Globex" in sent[0]
+    for personal in ("Acme Rockets", "Carla Client", "carla@acme.example"):
+        assert personal not in sent[0]
+    assert f"erased client {acme.id}" in sent[0]  # still counted among the week's starts
+    # Its key is unchanged: the next sweep does not send this week's again.
+    assert onboard.bot.digest.sweep(clock.now + dt.timedelta(hours=1)) == 0
+    onboard.deliver()
+    assert len(digests_to(workspace, people.admin.id)) == 1
+
+
+def test_a_digest_queued_by_an_older_version_is_given_up_rather_than_sent_naming_them(
+    start_bot: BotFactory, people: People, workspace: Any, clock: FixedClock
+) -> None:
+    onboard, acme = acme_and_globex_start_then_monday_comes(start_bot, people, clock)
+    with onboard.bot.db.transaction() as session:
+        row = session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.key.like("digest:%"), OutboxMessage.operation == "slack.call"
+            )
+        ).one()
+        # Queued before digests kept what they were built from: it cannot be rendered again.
+        row.payload = {k: v for k, v in row.payload.items() if k != "digest"}
+
+    erasure.erase(onboard.bot.db, acme.slug, Cause("U0DPO"), reason="request", now=clock.now)
+    onboard.deliver()
+
+    assert digests_to(workspace, people.admin.id) == []
+    with onboard.bot.db.transaction() as session:
+        row = session.get_one(OutboxMessage, row.id)
+        assert (row.status, row.last_error, row.payload) == ("failed", "erased", {"erased": True})

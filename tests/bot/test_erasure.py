@@ -5,6 +5,7 @@ and the audit chain stays whole and records the erasure.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import types
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from onboard.storage.models import (
     Task,
 )
 from onboard.storage.schema import upgrade
+from tests.conftest import BotFactory, FixedClock, People
+from tests.handlers.test_new_client import good_form
 
 runner = CliRunner()
 NOW = dt.datetime.now(dt.UTC)
@@ -248,6 +251,47 @@ def test_erasing_an_unknown_client_or_with_a_bad_actor_is_refused(db: Database) 
     bad = runner.invoke(client_cli, ["erase", "acme", "--yes", "--actor", "carla"])
     assert bad.exit_code == 2 and "expected a Slack user ID" in bad.stderr
     assert "carla@acme.example" in dump(db)
+
+
+def test_after_a_digest_was_sent_erasing_a_client_leaves_its_name_in_no_outbox_row(
+    start_bot: BotFactory, people: People
+) -> None:
+    monday = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+    clock = FixedClock(monday - dt.timedelta(days=6))  # the Tuesday before
+    onboard = start_bot(clock=clock, managers=(people.admin.id,))
+    for name, contact, email in (
+        ("Acme Rockets", "Carla Client", "carla@acme.example"),
+        ("Globex", "Gina Globex", "gina@globex.example"),
+    ):
+        onboard.bot.onboarding.submit(
+            good_form(name=name, contact_name=contact, contact_email=email, go_live="2027-06-01"),
+            audit.Cause(people.am.id, "T0HOME"),
+        )
+    clock.now = monday
+    assert onboard.bot.digest.sweep(monday) == 1
+    onboard.deliver()
+
+    def outbox_rows() -> str:
+        with onboard.bot.db.transaction() as session:
+            rows = session.scalars(select(OutboxMessage)).all()
+            return json.dumps([[r.key, r.payload, r.result] for r in rows])
+
+    assert "Acme Rockets" in outbox_rows()  # the sent digest named it among this week's starts
+    with onboard.bot.db.transaction() as session:
+        slug = session.scalars(select(Client.slug).where(Client.name == "Acme Rockets")).one()
+
+    erasure.erase(onboard.bot.db, slug, AM, reason="request", now=monday)
+
+    everything = outbox_rows()
+    for personal in ("Acme Rockets", "Carla Client", "carla@acme.example"):
+        assert personal not in everything
+    # The digest keeps its key and Slack's ts: this week's is never sent again.
+    with onboard.bot.db.transaction() as session:
+        digest = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.key == f"digest:{people.admin.id}:2026-W48")
+        ).one()
+        assert digest.status == "sent" and digest.result and digest.result["ts"]
+    assert onboard.bot.digest.sweep(monday + dt.timedelta(hours=2)) == 0
 
 
 # -- retention -----------------------------------------------------------------------------------
