@@ -23,6 +23,7 @@ from onboard.storage import audit
 from onboard.storage.db import Database
 from onboard.storage.models import (
     AuditEvent,
+    AuditNote,
     Client,
     ClientFact,
     Contact,
@@ -74,9 +75,9 @@ def erase_client(
     The audit chain holds IDs, not personal data, so it is left whole; the erasure is appended
     to it. Erased: the client's contacts (names, emails), the client's name, what people
     typed about the client (deliverables, intake answers, survey comments, task titles,
-    stand-up updates, reasons for days off), and the payloads of the client's outbox rows
-    (Slack calls that may carry names and emails); calls still
-    pending are given up first (a call a worker had already claimed may still go out, once).
+    stand-up updates, reasons for days off, audit events' notes), and the payloads of the
+    client's outbox rows (Slack calls that may carry names and emails); calls still pending
+    are given up first (a call a worker had already claimed may still go out, once).
     Rows of no one client (the managers' digests) may name this one too: those sent or given up
     are blanked whoever they name, and a digest still pending is rendered again without it.
     Kept: the slug and channel name (identifiers the chain refers to), Slack user IDs, and what
@@ -143,7 +144,12 @@ def erase_client(
         execution_options={"synchronize_session": False},
     )
     # What the team typed: task titles ("Call Carla at …"), stand-up updates (a blocker may
-    # name someone) and the reasons given for days off.
+    # name someone), the reasons given for days off, and the notes of audit events (why a
+    # stage was forced or sent back, why a gate failed), kept beside the chain for this.
+    session.execute(
+        update(AuditNote).where(AuditNote.client_id == client.id).values(text=None),
+        execution_options={"synchronize_session": False},
+    )
     session.execute(
         update(Task).where(Task.client_id == client.id).values(title="erased"),
         execution_options={"synchronize_session": False},

@@ -197,9 +197,10 @@ class Journey:
             elif missing:
                 raise GatesOpen(stage, missing)
             details: dict[str, Any] = {"from": stage.key, "open_gates": len(missing)}
+            # The reason may name people: a note beside the chain, where erasure reaches it.
+            note = force.strip()[:500] if force is not None else None
             if force is not None:
                 details["forced"] = True
-                details["reason"] = force.strip()[:500]
             if index + 1 == len(keys):
                 client.status, client.completed_at = "completed", now
                 audit.record(
@@ -209,6 +210,7 @@ class Journey:
                     client_id=client.id,
                     details=details,
                     at=now,
+                    note=note,
                 )
                 _announce_completion(session, client)
                 from onboard.bot.surveys import open_survey  # surveys build on the journey
@@ -226,6 +228,7 @@ class Journey:
                     subject=following.key,
                     details=details,
                     at=now,
+                    note=note,
                 )
                 _announce_stage(
                     session, client, following, f"client:{client.id}:enter:{_seq(session)}"
@@ -284,8 +287,9 @@ class Journey:
             "stage.sent_back",
             client_id=client.id,
             subject=stage.key,
-            details={"from": origin, "to": stage.key, "reason": reason.strip()[:500], "loop": loop},
+            details={"from": origin, "to": stage.key, "loop": loop},
             at=now,
+            note=reason.strip()[:500],
         )
         seq = _seq(session)
         _announce_stage(
@@ -361,8 +365,8 @@ def set_gate(
         "gate.passed" if passed else "gate.failed",
         client_id=client.id,
         subject=gate_key,
-        details={"note": note.strip()[:500]} if note.strip() else {},
         at=now,
+        note=note.strip()[:500] or None,
     )
 
 

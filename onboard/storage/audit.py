@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from onboard.storage.models import AuditEvent
+from onboard.storage.models import AuditEvent, AuditNote
 
 GENESIS = "0" * 64
 # Any fixed number: the key of the PostgreSQL advisory lock that serialises appends.
@@ -82,8 +82,12 @@ def record(
     subject: str | None = None,
     details: dict[str, Any] | None = None,
     at: dt.datetime | None = None,
+    note: str | None = None,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction."""
+    """Append one event in the caller's transaction. `note`: what someone typed for it (a
+    reason), kept beside the chain where erasure can reach it; the event says `has_note`."""
+    if note is not None:
+        details = {**(details or {}), "has_note": True}
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
     last = session.execute(
@@ -105,6 +109,8 @@ def record(
     )
     event.hash = chain_hash(prev, canonical(event))
     session.add(event)
+    if note is not None:
+        session.add(AuditNote(seq=seq, client_id=client_id, text=note))
     session.flush()
     return event
 

@@ -135,6 +135,18 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class AuditNote(Base):
+    """What someone typed for an audit event (why a stage was forced or sent back, why a gate
+    failed). It may name people, so it is kept beside the chain, where erasure can blank it;
+    the chain's event says only that there is a note (`has_note`)."""
+
+    __tablename__ = "audit_notes"
+
+    seq: Mapped[int] = mapped_column(ForeignKey("audit_events.seq"), primary_key=True)
+    client_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    text: Mapped[str | None] = mapped_column(Text)
+
+
 class OutboxMessage(Base):
     """A Slack call that must not be lost, written in the transaction that decided it."""
 

@@ -127,6 +127,14 @@ def onboard_client(
             )
         )
         audit.record(session, AM, "client.created", client_id=client.id, subject=slug)
+        audit.record(  # why the team skipped a gate: typed text beside the chain
+            session,
+            AM,
+            "stage.advanced",
+            client_id=client.id,
+            details={"forced": True},
+            note=f"{person} signed by email",
+        )
         audit.record(
             session, AM, "contact.added", client_id=client.id, subject="contact:1", details={}
         )
@@ -191,7 +199,12 @@ def test_erase_removes_names_and_emails_from_every_table_and_the_chain_still_ver
         result.stdout
     )
     everything = dump(db)
-    for personal in ("carla@acme.example", "Carla Cliente", "Carla Cliente Consulting"):
+    for personal in (
+        "carla@acme.example",
+        "Carla Cliente",
+        "Carla Cliente Consulting",
+        "Carla Cliente signed by email",
+    ):
         assert personal not in everything
         assert personal not in result.output  # nor printed
     # Another client's data is untouched.
