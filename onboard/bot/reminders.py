@@ -265,11 +265,16 @@ def _has_open_task_due_by(day: dt.date) -> ColumnElement[bool]:
 
 
 def _pending_signoffs(query: Select) -> Select:
-    """`query` narrowed to versions waiting for sign-off in a client's channel."""
+    """`query` narrowed to versions waiting for sign-off in an active client's channel (a
+    completed client's may be archived: a nudge there fails, every business day, for good)."""
     return (
         query.join(Deliverable, Deliverable.id == DeliverableVersion.deliverable_id)
         .join(Client, Client.id == Deliverable.client_id)
-        .where(DeliverableVersion.status == "pending", Client.channel_id.is_not(None))
+        .where(
+            DeliverableVersion.status == "pending",
+            Client.status == "active",
+            Client.channel_id.is_not(None),
+        )
     )
 
 

@@ -168,6 +168,25 @@ def test_pending_sign_offs_are_nudged_once_per_business_day(
     assert sum(t.startswith("Waiting") for t in texts) == 2
 
 
+def test_a_sign_off_left_pending_at_completion_is_not_nudged_any_more(
+    kickoff: Running, people: People, clock: FixedClock
+) -> None:
+    # The journey was forced to its end with a deliverable still waiting: the client is done
+    # and its channel may be archived, where a daily nudge would only fail, every day.
+    say(kickoff, people.am.id, "deliverable")
+    view_id = kickoff.wait_for_view(people.am.id)
+    kickoff.driver.submit_view(
+        people.am.id, view_id, {"title": "Design", "approvers": [people.client.id]}
+    )
+    kickoff.deliver()
+    for _ in range(10):  # through every stage left
+        say(kickoff, people.admin.id, "advance --force done")
+    with kickoff.bot.db.transaction() as session:
+        assert session.scalars(select(Client.status)).one() == "completed"
+
+    assert [kickoff.bot.nudges.approvals(at(day, 10)) for day in (25, 26, 27, 30)] == [0] * 4
+
+
 def test_a_completed_clients_channel_is_offered_for_archiving_and_archived_on_click(
     kickoff: Running, people: People, clock: FixedClock
 ) -> None:
