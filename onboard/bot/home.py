@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 
 from onboard.bot.identity import Directory
 from onboard.bot.progress import Progress, progress
@@ -33,7 +33,10 @@ def home_for(db: Database, directory: Directory, user_id: str, now: dt.datetime)
     person = directory.person(user_id)
     internal = directory.is_internal(user_id)
     with db.transaction() as session:
-        query = select(Client).order_by(Client.status, Client.created_at.desc())
+        # Clients being onboarded first (set up or under way), then the newest: a completed
+        # one must not push one still being set up off the view.
+        finished = case((Client.status == "completed", 1), else_=0)
+        query = select(Client).order_by(finished, Client.created_at.desc())
         if directory.is_admin(user_id):
             audience = "admin"
         elif internal:
@@ -51,6 +54,10 @@ def home_for(db: Database, directory: Directory, user_id: str, now: dt.datetime)
             query = query.where(Client.id.in_(contacts), Client.channel_id.is_not(None))
         clients = list(session.scalars(query.limit(MAX_CLIENTS + 1)))
         shown = [progress(session, c, now) for c in clients[:MAX_CLIENTS]]
+        more = 0
+        if len(clients) > MAX_CLIENTS:
+            everyone = select(func.count()).select_from(query.order_by(None).subquery())
+            more = session.scalar(everyone) - MAX_CLIENTS
     if audience == "client" and not shown:
         audience = "nobody"
-    return HomeView(audience, shown, max(0, len(clients) - MAX_CLIENTS))
+    return HomeView(audience, shown, more)
