@@ -113,6 +113,11 @@ def test_a_whole_hypercare_window_through_slack(
 
     # The team sets it up: a day off, someone away, and the client's IT lead answering too.
     assert "Tuesday 30 March" in say(live, am, "standup skip 2027-03-30 client offsite")
+    with live.bot.db.transaction() as session:  # the reason may name people: not in the chain
+        skipped = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "standup.day_skipped")
+        ).one()
+        assert skipped.details == {"day": "2027-03-30", "has_reason": True}
     assert "away" in say(live, am, f"standup away <@{engineer}|eric> 2027-03-31 2027-04-01")
     assert f"<@{client}>" in say(live, am, f"standup who <@{am}> <@{engineer}> <@{client}|carla>")
 

@@ -181,7 +181,8 @@ class Options:
                 off = StandupDayOff(client_id=client.id, day=day, added_by=cause.actor)
                 session.add(off)
             off.reason, off.added_at = reason or None, self.clock()
-            return {"day": day.isoformat(), "reason": reason}
+            # The reason may name people: it stays on the day off, which erasure blanks.
+            return {"day": day.isoformat(), "has_reason": bool(reason)}
 
         return self._change(channel_id, cause, "standup.day_skipped", change)
 
