@@ -98,18 +98,52 @@ def verify(
             "event's own hash and the links between consecutive seqs, not the whole chain.",
         ),
     ] = False,
+    expect: Annotated[
+        str | None,
+        typer.Option(
+            "--expect",
+            metavar="SEQ:HASH",
+            help="A newest seq and hash printed earlier and kept elsewhere: the chain must "
+            "still hold that event (nothing since was deleted or rewritten from there back).",
+        ),
+    ] = None,
 ) -> None:
     """Recompute the audit chain; exit 1 naming the first bad event (changed, missing, moved)."""
+    anchor = _parse_anchor(expect) if expect is not None else None
     if file is not None:
+        if anchor is not None:
+            _fail("--expect applies to the database, not to an export file")
         _verify_file(file, filtered=filtered)
         return
     if filtered:
         _fail("--filtered applies to an export: give it with --file")
     with _reading(_database_url()) as connection:
         count, found = audit.verify_connection(connection)
+        newest = audit.hash_at(connection, count) if count else None
+        held = audit.hash_at(connection, anchor[0]) if anchor is not None else None
     if found is not None:
         _fail(f"audit chain broken at seq {found.seq}: {found.reason}", code=1)
-    typer.echo(f"audit chain intact: {count} events")
+    if anchor is not None and held != anchor[1]:
+        seq = anchor[0]
+        if held is None:
+            _fail(f"audit chain holds no seq {seq}: it ends at seq {count} (deleted?)", code=1)
+        _fail(f"audit chain holds seq {seq} with another hash ({held})", code=1)
+    told = f"audit chain intact: {count} events"
+    if newest is not None:
+        told += f"; newest seq {count}, hash {newest} (keep it to check with --expect)"
+    typer.echo(told)
+
+
+def _parse_anchor(text: str) -> tuple[int, str]:
+    seq, _, digest = text.strip().partition(":")
+    seq, digest = seq.strip(), digest.strip().lower()
+    if (
+        not (seq.isascii() and seq.isdigit())
+        or len(digest) != 64
+        or not set(digest) <= set("0123456789abcdef")
+    ):
+        _fail(f"--expect {text!r}: give SEQ:HASH as `audit verify` printed it (e.g. 42:9f3c…)")
+    return int(seq), digest
 
 
 def _verify_file(path: Path, *, filtered: bool) -> None:
@@ -168,7 +202,7 @@ def _jsonl_rows(path: Path) -> Iterator[audit_export.ExportRow]:
                 continue
             try:
                 event = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise audit_export.ExportFormatError(number, "not a JSON object") from None
             if not isinstance(event, dict):
                 raise audit_export.ExportFormatError(number, "not a JSON object")
@@ -197,7 +231,7 @@ def _csv_rows(path: Path) -> Iterator[audit_export.ExportRow]:
                 event["seq"] = int(event["seq"])
                 event["client_id"] = int(event["client_id"]) if event["client_id"] else None
                 event["details"] = json.loads(event["details"])
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise audit_export.ExportFormatError(
                     number, "seq, client_id or details cannot be read"
                 ) from None

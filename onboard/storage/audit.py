@@ -247,7 +247,11 @@ def at_converter(dialect: Dialect) -> Callable[[Any], str]:
 
 
 def _iso(value: dt.datetime) -> str:
-    # The UTC column hands back naive UTC and the ORM labels it UTC without converting.
+    # The UTC column hands back naive UTC and the ORM labels it UTC without converting. A
+    # time that carries an offset was written by hand (SQLite keeps text): it is read as the
+    # instant it names, so a rewritten time does not pass for the hashed one.
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
     return value.replace(tzinfo=dt.UTC).isoformat(timespec="microseconds")
 
 
@@ -361,7 +365,7 @@ def _verify_rows(
                 f'{null if request_ts is None else enc(request_ts)},"seq":{seq},"subject":'
                 f"{null if subject is None else enc(subject)}}}".encode()
             ).hexdigest()
-        except (TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError, AttributeError, RecursionError):
             digest = None
         if digest != stored_hash:
             exact_text = exact(seq)
@@ -373,15 +377,23 @@ def _verify_rows(
     return expected_seq - 1, None
 
 
+def hash_at(connection: Connection, seq: int) -> str | None:
+    """The stored hash of event `seq`, None when there is no such event: with `verify`, what
+    anchors the chain's head to a hash kept elsewhere."""
+    return connection.execute(
+        select(AuditEvent.hash).where(AuditEvent.seq == seq)
+    ).scalar_one_or_none()
+
+
 def verify_connection(connection: Connection) -> tuple[int, ChainBreak | None]:
     """Recompute the whole stored chain; (events checked, None) or the first break found.
 
     What the chain proves: every event is unchanged, none is missing before the newest one, and
     none has moved. What it cannot prove on its own: that the newest events were not deleted (a
     truncated chain is still a valid chain), or that events were not forged and appended by
-    someone with write access, since hashing needs no secret. Keeping the last hash printed by
-    `onboard audit export` somewhere else, and checking later that the chain still holds it at
-    that seq, closes both.
+    someone with write access, since hashing needs no secret. Keeping the newest hash printed by
+    `onboard audit verify` (or `export`) somewhere else, and checking later that the chain
+    still holds it at that seq (`verify --expect SEQ:HASH`), closes both.
     """
     at_text = at_converter(connection.dialect)
 
@@ -391,7 +403,7 @@ def verify_connection(connection: Connection) -> tuple[int, ChainBreak | None]:
         ).one()
         try:
             return _slow_canonical(row, at_text)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):  # nested deeper than json reads
             return None
 
     # Python's collector would walk each batch's young rows again and again for nothing: rows

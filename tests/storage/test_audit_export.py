@@ -116,10 +116,38 @@ def lines(path: Path) -> list[str]:
 # -- the stored chain --------------------------------------------------------------------------
 
 
-def test_verify_says_how_many_events_hold_and_exits_0(chain: dict[str, int]) -> None:
+def test_verify_says_how_many_events_hold_and_exits_0(db: Database, chain: dict[str, int]) -> None:
+    with db.transaction() as session:
+        newest = session.get_one(AuditEvent, 12).hash
     result = runner.invoke(audit_cli, ["verify"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "audit chain intact: 12 events"
+    assert result.stdout.strip() == (
+        f"audit chain intact: 12 events; newest seq 12, hash {newest} "
+        "(keep it to check with --expect)"
+    )
+
+
+def test_the_newest_hash_kept_elsewhere_shows_a_truncated_or_rewritten_tail(
+    db: Database, chain: dict[str, int]
+) -> None:
+    # The chain alone cannot see its newest events deleted: a shorter chain is still a chain.
+    # The operator kept the newest seq and hash verify printed; checking against it can.
+    with db.transaction() as session:
+        kept = f"12:{session.get_one(AuditEvent, 12).hash}"
+    assert runner.invoke(audit_cli, ["verify", "--expect", kept]).exit_code == 0
+    drop_triggers(db)
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE seq >= 11"))
+    assert runner.invoke(audit_cli, ["verify"]).exit_code == 0  # alone, it cannot tell
+
+    result = runner.invoke(audit_cli, ["verify", "--expect", kept])
+
+    assert result.exit_code == 1
+    assert "audit chain holds no seq 12: it ends at seq 10 (deleted?)" in result.stderr
+    wrong = runner.invoke(audit_cli, ["verify", "--expect", "10:" + "0" * 64])
+    assert wrong.exit_code == 1 and "holds seq 10 with another hash" in wrong.stderr
+    typo = runner.invoke(audit_cli, ["verify", "--expect", "twelve:abc"])
+    assert typo.exit_code == 2 and "give SEQ:HASH" in typo.stderr
 
 
 def test_the_fast_verifier_builds_exactly_the_text_canonical_hashes(
@@ -248,6 +276,36 @@ def test_a_time_stored_in_another_form_is_read_as_the_orm_reads_it(
     with db.transaction() as session:
         _, found = audit.verify_database(session)
     assert found is not None and found.seq == 3 and "content changed" in found.reason
+
+
+def test_a_time_rewritten_with_an_offset_is_a_change(db: Database, chain: dict[str, int]) -> None:
+    if not db.is_sqlite:
+        pytest.skip("only SQLite stores times as text")
+    drop_triggers(db)
+    with db.engine.begin() as conn:  # the same clock reading, at +05:00: five hours earlier
+        conn.execute(text("UPDATE audit_events SET at = at || '+05:00' WHERE seq = 4"))
+    with db.transaction() as session:
+        _, found = audit.verify_database(session)
+    assert found is not None and found.seq == 4 and "content changed" in found.reason
+
+
+def test_details_nested_past_what_json_reads_are_named_not_a_traceback(
+    db: Database, chain: dict[str, int], tmp_path: Path
+) -> None:
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL's json type refuses such nesting on input")
+    drop_triggers(db)
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE audit_events SET details = :deep WHERE seq = 3"), {"deep": "[" * 100_000}
+        )
+    result = runner.invoke(audit_cli, ["verify"])
+    assert result.exit_code == 1, result.output
+    assert "audit chain broken at seq 3: content changed" in result.stderr
+    hostile = tmp_path / "deep.jsonl"
+    hostile.write_text('{"seq": 1, "details": ' + "[" * 100_000 + "\n", encoding="utf-8")
+    offline = verify_file(hostile)
+    assert offline.exit_code != 0 and "line 1" in offline.stderr, offline.output
 
 
 # -- exports -----------------------------------------------------------------------------------
