@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
 
+from onboard.bot.logs import configure
 from tests.conftest import SIGNING_SECRET, BotFactory, People
 from tests.handlers.test_journey import channel_of, say
 from tests.handlers.test_new_client import onboard_client
@@ -31,4 +33,28 @@ def test_a_full_journey_logs_no_secret_and_no_personal_data(
     for secret in (onboard.workspace.bot_token, SIGNING_SECRET):
         assert secret not in logged
     for personal in ("carla@acme.example", "Carla Rivera", "Acme Rockets", people.am.name):
+        assert personal not in logged, personal
+
+
+def test_at_debug_level_slack_calls_arguments_stay_out_of_the_logs(
+    start_bot: BotFactory, people: People
+) -> None:
+    # ONBOARD_LOG_LEVEL=DEBUG is for an operator chasing a problem; slack_sdk logs every Web
+    # API call's arguments at DEBUG (an invite's email, a message's text).
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure("DEBUG", "json")
+    stream = io.StringIO()
+    root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    try:
+        onboard = start_bot(slack_connect=True)
+        onboard_client(onboard, people, contact_name="Carla Rivera")
+        say(onboard, people.am.id, "task add Call Carla Rivera at carla@acme.example")
+        onboard.deliver()
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    logged = stream.getvalue()
+    assert '"level": "DEBUG"' in logged  # it did log at DEBUG
+    for personal in ("carla@acme.example", "Carla Rivera", "Acme Rockets"):
         assert personal not in logged, personal

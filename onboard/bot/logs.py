@@ -57,6 +57,8 @@ def configure(level: str, fmt: str) -> None:
     root.setLevel(level)
     # Bolt logs the whole body of a refused request at INFO: names and IDs stay out of logs.
     logging.getLogger("slack_bolt").setLevel(max(logging.WARNING, root.level))
+    # slack_sdk logs every Web API call's arguments at DEBUG: emails, names, message text.
+    logging.getLogger("slack_sdk").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("onboard.bolt").setLevel(max(logging.WARNING, root.level))
     # waitress warns for every request that waits for a free thread: the ack-latency
     # histogram in /metrics is the place to watch that, not one log line per request.

@@ -95,3 +95,22 @@ def test_without_a_signing_secret_nothing_from_slack_is_believed(
 
     assert answer.status == 401
     assert written_rows(bot) == (0, 0)
+
+
+def ack_count(onboard: Running) -> float:
+    exposition = onboard.driver.get("/metrics").text.splitlines()
+    return float(
+        next(ln.split()[-1] for ln in exposition if ln.startswith("onboard_ack_seconds_count"))
+    )
+
+
+def test_requests_not_from_slack_do_not_count_as_acks(onboard: Running, people: People) -> None:
+    # Anyone can reach /slack/events: their requests must not drown the ack latency operators
+    # watch in /metrics.
+    before = ack_count(onboard)
+    body = slash_body(people, onboard.workspace.issue_trigger(people.am.id))
+    for _ in range(5):
+        onboard.driver.post(body, "application/x-www-form-urlencoded", signature="v0=" + "0" * 64)
+    assert ack_count(onboard) == before
+    onboard.driver.command(people.am.id, "help")
+    assert ack_count(onboard) == before + 1
