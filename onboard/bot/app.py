@@ -29,7 +29,7 @@ from onboard.bot import (
     weekly,
 )
 from onboard.bot.delivery import Delivery
-from onboard.bot.gateway import SlackCallError, SlackGateway, web_client
+from onboard.bot.gateway import LOOKUP_TIMEOUT, SlackCallError, SlackGateway, web_client
 from onboard.bot.identity import Directory
 from onboard.bot.inbox import MODAL_THREADS, Inbox
 from onboard.bot.metrics import Metrics
@@ -113,7 +113,11 @@ def build(
     if migrate:
         upgrade(db)
     gateway = SlackGateway(web_client(token, settings.slack_api_url))
-    directory = Directory(gateway, admins=settings.admins)
+    # Who someone is is asked before many acks (a command's permission check): an answer
+    # later than that would come after Slack's 3 s, so the user is told to try again while
+    # the bot went on and did it. Its own connection, with a timeout inside the 3 s.
+    lookups = SlackGateway(web_client(token, settings.slack_api_url, timeout=LOOKUP_TIMEOUT))
+    directory = Directory(lookups, admins=settings.admins)
     delivery = Delivery(
         db,
         gateway,
@@ -202,7 +206,8 @@ def build(
     delivery.register(
         surveys.MESSAGE, surveys.make_executor(db, clock), outbound.on_call_refused, coalesce=True
     )
-    gateway.on_error = lambda method, error: bot.metrics.slack_errors.labels(method, error).inc()
+    for calls in (gateway, lookups):
+        calls.on_error = lambda method, error: bot.metrics.slack_errors.labels(method, error).inc()
     delivery.on_sent = bot.metrics.outbox_sent.inc
     bot.metrics.after_ack.set_function(lambda: inbox.pending)
     bot.metrics.backlog(

@@ -45,6 +45,9 @@ class SlackRefused(SlackCallError):
     """Slack answered `ok: false` with a permanent error (`name_taken`, `not_in_channel`…)."""
 
 
+LOOKUP_TIMEOUT = 2  # seconds: for calls made before an ack, which Slack awaits 3 s at most
+
+
 def web_client(token: str, base_url: str, *, timeout: int = 10) -> WebClient:
     """A WebClient that does not retry on its own: the outbox owns retries and backoff."""
     return KeepAliveWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
