@@ -16,6 +16,7 @@ from onboard.bot.errors import InvalidInput, OnboardError
 from onboard.handlers.clicks import Click, on_click, open_modal, tell, words_for
 from onboard.handlers.commands import Invocation, Reply, notice, subcommand
 from onboard.handlers.failures import explain
+from onboard.handlers.modals import open_view
 from onboard.handlers.requests import cause_of
 from onboard.handlers.views import form_values
 from onboard.messages.render import render_message, render_view
@@ -36,7 +37,7 @@ def deliverable(invocation: Invocation) -> Reply:
     choices = invocation.bot.approvals.form_choices(invocation.channel_id)
     view = render_view("deliverable_modal", **choices)
     try:
-        invocation.client.views_open(trigger_id=invocation.command["trigger_id"], view=view)
+        open_view(invocation.client, invocation.command["trigger_id"], view)
     except SlackApiError as exc:
         log.warning("views.open failed: %s", exc.response.get("error"))
         return notice("Slack was slow to open the form: try again.", ":warning:")

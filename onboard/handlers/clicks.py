@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from onboard.bot.errors import OnboardError
 from onboard.handlers.failures import explain
+from onboard.handlers.modals import open_view
 from onboard.handlers.requests import cause_of
 from onboard.messages.render import render_message
 from onboard.storage.audit import Cause
@@ -100,7 +101,7 @@ def open_modal(
 ) -> None:
     """Open `view` with the click's trigger (valid 3 s); say so when Slack was too slow."""
     try:
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        open_view(client, body["trigger_id"], view)
     except SlackApiError as exc:
         log.warning("views.open failed: %s", exc.response.get("error"))
         tell(bot, body, user, SLOW_FORM)

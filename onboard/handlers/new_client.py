@@ -11,6 +11,7 @@ import logging
 from slack_sdk.errors import SlackApiError
 
 from onboard.handlers.commands import Invocation, Reply, notice, subcommand
+from onboard.handlers.modals import open_view
 from onboard.messages.render import render_view
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def new(invocation: Invocation) -> Reply:
         **bot.onboarding.form_choices(invocation.args, invocation.person.tz),
     )
     try:
-        invocation.client.views_open(trigger_id=invocation.command["trigger_id"], view=view)
+        open_view(invocation.client, invocation.command["trigger_id"], view)
     except SlackApiError as exc:
         # The trigger lasts 3 seconds; when it is gone the user has to type the command again.
         log.warning("views.open failed: %s", exc.response.get("error"))

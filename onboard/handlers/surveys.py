@@ -17,6 +17,7 @@ from onboard.bot.errors import InvalidInput, OnboardError
 from onboard.handlers.clicks import Click, on_click, tell, words_for
 from onboard.handlers.commands import Invocation, Reply, notice, subcommand
 from onboard.handlers.failures import explain
+from onboard.handlers.modals import open_view
 from onboard.handlers.requests import cause_of
 from onboard.handlers.views import form_values
 from onboard.messages.render import render_view
@@ -51,7 +52,7 @@ def register(bot: Onboard) -> None:
             "survey_comment_modal", survey_id=survey_id, score=points, comment=answered.comment
         )
         try:
-            click.client.views_open(trigger_id=body["trigger_id"], view=view)
+            open_view(click.client, body["trigger_id"], view)
         except SlackApiError as exc:  # the score is saved; only the comment box failed
             log.warning("views.open failed: %s", exc.response.get("error"))
             tell(bot, body, cause.actor, answered.text)

@@ -171,6 +171,21 @@ def test_several_bad_fields_each_get_their_own_message(onboard: Running, people:
     assert set(errors) == {"name", "contact_email", "go_live"}
 
 
+def test_a_form_whose_opening_answer_was_lost_is_open_and_nobody_is_told_otherwise(
+    onboard: Running, people: People
+) -> None:
+    # Slack opened the modal, then the connection dropped before its answer: the client sends
+    # the call again, and Slack says the trigger was used, by that first send.
+    onboard.workspace.inject("views.open", lose_answer=True)
+
+    onboard.driver.command(people.am.id, "new")
+
+    assert onboard.wait_for_view(people.am.id)
+    onboard.settle()
+    assert len(onboard.workspace.open_views_for(people.am.id)) == 1
+    assert [r.payload for r in onboard.workspace.responses] == []  # no "Slack was slow"
+
+
 @pytest.mark.parametrize("who", ["client", "guest"])
 def test_someone_outside_the_team_is_told_the_command_is_not_for_them(
     onboard: Running, people: People, who: str
