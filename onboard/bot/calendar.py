@@ -168,6 +168,12 @@ class BusinessCalendar:
             day = self.roll_forward(day + dt.timedelta(days=1))
         return day
 
+    def stage_day(self, entered: dt.date, today: dt.date) -> int:
+        """Which business day of its stage `today` is, the day it began being day 1 (a stage
+        entered on a Saturday begins on Monday); 0 before it begins. A stage of at most N
+        business days is late from its day N + 1, as `plan` dates its end on its day N."""
+        return max(0, self.business_days_between(self.roll_forward(entered), today) + 1)
+
     def business_days_between(self, a: dt.date, b: dt.date) -> int:
         """Business days after `a` up to and including `b` (negative when `b` is before `a`).
 

@@ -109,6 +109,6 @@ def progress(session: Session, client: Client, now: dt.datetime) -> Progress:
         stages=lines,
         tasks=tasks,
         gates=gates,
-        days_in_stage=calendar.business_days_between(entered, today),
+        days_in_stage=calendar.stage_day(entered, today),
         today=today,
     )

@@ -307,3 +307,24 @@ def test_no_time_zone_is_past_the_latest_local_date(naive: dt.datetime) -> None:
     dates = {moment.astimezone(ZoneInfo(name)).date() for name in available_timezones()}
     assert max(dates) <= latest
     assert BusinessCalendar("Pacific/Kiritimati", "KI").local_date(moment) == latest
+
+
+@given(start=st.dates(min_value=D(2026, 1, 1), max_value=D(2028, 12, 31)))
+def test_a_stage_is_late_the_business_day_after_the_end_its_plan_prints(start: dt.date) -> None:
+    # `onboard playbook plan` dates each stage's end; status, App Home and the digest call a
+    # stage late from the business day after. Both must count its days the same way.
+    playbook = available()["managed-services"]
+    for stage, plan in zip(playbook.stages, london.plan(playbook, start), strict=True):
+        if plan.unit != "business":
+            continue
+        longest = stage.duration_days.max
+        assert london.stage_day(plan.start, plan.start) == 1
+        assert london.stage_day(plan.start, plan.end) == longest  # on time, to the last day
+        after = london.roll_forward(plan.end + dt.timedelta(days=1))
+        assert london.stage_day(plan.start, after) == longest + 1  # late
+
+
+def test_a_stage_entered_at_the_weekend_begins_on_monday() -> None:
+    saturday, monday = D(2026, 3, 7), D(2026, 3, 9)
+    assert london.stage_day(saturday, saturday) == 0
+    assert london.stage_day(saturday, monday) == 1

@@ -1,0 +1,33 @@
+"""Where a client stands: a stage runs late from the business day after its planned end."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from tests.conftest import BotFactory, FixedClock, People
+from tests.handlers.test_journey import TINY, say
+from tests.handlers.test_new_client import onboard_client
+
+MONDAY = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+
+def test_a_stage_of_one_to_two_days_entered_monday_runs_late_on_wednesday(
+    start_bot: BotFactory, people: People, tmp_path: Path
+) -> None:
+    # `onboard playbook plan` ends such a stage on Tuesday; the status must agree.
+    clock = FixedClock(MONDAY)
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(TINY)
+    onboard = start_bot(clock=clock, playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny")  # Kickoff: 1–2 business days
+
+    assert "day 1 of 1–2 business days" in say(onboard, people.am.id, "status")
+    clock.now = MONDAY + dt.timedelta(days=1)
+    tuesday = say(onboard, people.am.id, "status")
+    assert "day 2 of 1–2 business days" in tuesday and "running late" not in tuesday
+    clock.now = MONDAY + dt.timedelta(days=2)
+    assert "day 3 of 1–2 business days :warning: running late" in say(
+        onboard, people.am.id, "status"
+    )
