@@ -84,14 +84,21 @@ def find_client(session: Session, reference: str, channel_id: str | None) -> Cli
 def enter_stage(
     session: Session, client: Client, stage: Stage, cause: audit.Cause, now: dt.datetime
 ) -> None:
-    """Make `stage` current: its tasks (once), its gates (reset to open), its timing."""
+    """Make `stage` current: its tasks (once; open ones re-dated on a return), its gates
+    (reset to open), its timing."""
     client.stage_key, client.stage_entered_at = stage.key, now
     calendar = calendar_of(client)
     start = calendar.local_date(now)
-    existing = session.scalar(
-        select(func.count()).where(Task.client_id == client.id, Task.stage_key == stage.key)
+    existing = list(
+        session.scalars(
+            select(Task)
+            .where(Task.client_id == client.id, Task.stage_key == stage.key)
+            .order_by(Task.number)
+        )
     )
-    if not existing:
+    if existing:
+        _restart_playbook_tasks(stage, existing, calendar, start)
+    else:
         number = session.scalar(select(func.max(Task.number)).where(Task.client_id == client.id))
         for offset, task in enumerate(stage.tasks, start=(number or 0) + 1):
             session.add(
@@ -116,6 +123,22 @@ def enter_stage(
         else:
             state.status, state.decided_at, state.decided_by = "open", None, None
     session.flush()
+
+
+def _restart_playbook_tasks(
+    stage: Stage, tasks: list[Task], calendar: BusinessCalendar, start: dt.date
+) -> None:
+    """The stage entered again (a loop back): its open playbook tasks are due as on a first
+    entry and their reminders start over, or they are overdue on the stage's first day.
+
+    Done tasks stay done: a loop re-asks the gate, it does not undo the checklist. Tasks the
+    team added keep the dates the team gave them. `tasks` are by number: the playbook's come
+    first, made on the first entry, before `/onboard task add` could reach the stage.
+    """
+    for planned, task in zip(stage.tasks, tasks, strict=False):
+        if task.done_at is None:
+            task.due = calendar.add_business_days(start, planned.due_day)
+            task.reminders_sent, task.reminded_on = 0, None
 
 
 def refresh_card(session: Session, client: Client, reason: str) -> None:

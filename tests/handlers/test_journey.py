@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from onboard.bot import tasks as tasks_service
 from onboard.storage.audit import Cause
 from onboard.storage.models import AuditEvent, AuditNote, Client, Task
-from tests.conftest import BotFactory, People, Running
+from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_new_client import onboard_client
 
 TINY = """
@@ -256,3 +257,56 @@ def test_two_tasks_added_at_once_get_numbers_of_their_own(
     with tiny.bot.db.transaction() as session:
         numbers = list(session.scalars(select(Task.number)))
     assert sorted(numbers) == list(range(1, len(numbers) + 1))
+
+
+def test_a_stage_sent_back_to_starts_its_open_tasks_afresh(
+    start_bot: BotFactory, tmp_path: Path, people: People
+) -> None:
+    def day(n: int) -> dt.datetime:  # November 2026, 10:00 in London (UTC in November)
+        return dt.datetime(2026, 11, n, 10, 0, tzinfo=dt.UTC)
+
+    def reminded_on(n: int) -> list[str]:
+        """The morning sweep of 10:00 on `n` November: the reminders it posted."""
+        clock.now = day(n)
+        seen = len(onboard.workspace.messages_in(channel_of(onboard)))
+        onboard.bot.nudges.tasks(clock.now)
+        onboard.deliver()
+        texts = [m.text for m in onboard.workspace.messages_in(channel_of(onboard))[seen:]]
+        return [t for t in texts if t.startswith(("Due today", "Overdue"))]
+
+    clock = FixedClock(day(2))  # Monday
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(TINY)
+    onboard = start_bot(clock=clock, playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny")
+    am = people.am.id
+    say(onboard, am, "task done 1")
+    say(onboard, am, "task done 2")
+    say(onboard, am, "gate kickoff-held pass")
+    say(onboard, am, "advance")  # Build: task 3 "Build it" due Wednesday 4 Nov
+    say(onboard, am, "task add Order laptops in 20 days")  # task 4, the team's: Mon 30 Nov
+    assert reminded_on(4) == ["Due today: Build it (Acme Rockets)"]
+    assert reminded_on(5) == ["Overdue by 1 business day: Build it (Acme Rockets)"]
+
+    # The tests fail on Thursday: two weeks of rescoping in Kickoff, then Build again.
+    say(onboard, am, "gate tests-green fail flaky tests")
+    clock.now = day(16)
+    say(onboard, am, "gate kickoff-held pass")
+    say(onboard, am, "advance")
+
+    status = say(onboard, am, "status")
+    assert "Build it · Engineer · due Wed 18 Nov" in status
+    assert "Order laptops · Team · due Mon 30 Nov" in status  # the team's own date
+    assert "Overdue" not in status and "overdue" not in card(onboard)
+    with onboard.bot.db.transaction() as session:
+        kickoff = session.scalars(select(Task).where(Task.stage_key == "kickoff")).all()
+    assert all(t.done_at is not None for t in kickoff)  # the loop did not reopen them
+
+    # Reminders start over: nothing until the new due date, then "due today", not "overdue".
+    assert reminded_on(16) == []
+    assert reminded_on(17) == []
+    assert reminded_on(18) == ["Due today: Build it (Acme Rockets)"]
+    assert reminded_on(19) == ["Overdue by 1 business day: Build it (Acme Rockets)"]
+    # The cap counts this pass's reminders only: the first pass's two do not cut it short.
+    assert reminded_on(23) == ["Overdue by 3 business days: Build it (Acme Rockets)"]
