@@ -9,7 +9,7 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session, defer, lazyload
 
 from onboard.bot.calendar import BusinessCalendar, latest_local_date
@@ -27,7 +27,7 @@ from onboard.storage.models import (
 
 WEEK = dt.timedelta(days=7)
 QUARTER = dt.timedelta(days=91)
-MAX_RISKS = 15
+MAX_RISKS = 15  # the template shows 8 a section: 2 of the message's 50 blocks
 
 
 @dataclass(frozen=True)
@@ -215,6 +215,42 @@ def _risks(
     return [Risk(clients[cid].name, clients[cid].channel_id, found) for cid, found in ranked]
 
 
+def _retention(session: Session, as_of: dt.datetime) -> str:
+    """Of the clients that completed onboarding in the year to `as_of`, the share not reopened
+    since (sent back to a stage after completing).
+
+    Read from the audit chain: a reopened client's row no longer says it ever completed, and
+    whether a client stays with the agency is recorded nowhere, so the onboarding holding is
+    the retention signal there is. A client reopened and completed again still counts as
+    reopened: its first completion did not hold.
+    """
+    year_ago = as_of - dt.timedelta(days=365)
+    completed: set[int] = set()
+    reopened: set[int] = set()
+    for client_id, action in session.execute(
+        select(AuditEvent.client_id, AuditEvent.action)
+        .where(
+            AuditEvent.action.in_(("journey.completed", "stage.sent_back")),
+            AuditEvent.at >= year_ago,
+            AuditEvent.at < as_of,
+            AuditEvent.client_id.is_not(None),
+        )
+        .order_by(AuditEvent.seq)
+    ):
+        if action == "journey.completed":
+            completed.add(client_id)
+        elif client_id in completed:
+            reopened.add(client_id)
+    if not completed:
+        return "no clients onboarded in the last year"
+    kept = len(completed) - len(reopened)
+    return (
+        f"{round(100 * kept / len(completed))}% of the {len(completed)} "
+        f"client{'s' if len(completed) != 1 else ''} onboarded in the last year stayed completed"
+        + (f" ({len(reopened)} reopened)" if reopened else "")
+    )
+
+
 def _kpis(
     session: Session, portfolio: Portfolio, playbooks: dict[int, Playbook], as_of: dt.datetime
 ) -> tuple[dict[str, str], list[tuple[str, float | None]]]:
@@ -269,28 +305,7 @@ def _kpis(
         if exits
         else "no client has left hypercare yet"
     )
-    year_ago = as_of - dt.timedelta(days=365)
-    completed_year = (
-        session.scalar(
-            select(func.count()).where(Client.completed_at >= year_ago, Client.completed_at < as_of)
-        )
-        or 0
-    )
-    kept = (
-        session.scalar(
-            select(func.count()).where(
-                Client.completed_at >= year_ago,
-                Client.completed_at < as_of,
-                Client.status == "completed",
-            )
-        )
-        or 0
-    )
-    retention = (
-        f"{round(100 * kept / completed_year)}% of the {completed_year} clients onboarded this year"
-        if completed_year
-        else "no clients onboarded in the last year"
-    )
+    retention = _retention(session, as_of)
     average, answers = satisfaction(session, quarter_start, as_of)
     satisfied = (
         f"{average:g}/10 from {answers} answer{'s' if answers != 1 else ''} in 91 days"

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
 from onboard.bot import erasure
+from onboard.bot.digest import Digest, Risk
+from onboard.bot.onboarding import MAX_NAME
 from onboard.messages.render import render_message
 from onboard.storage.audit import Cause
-from onboard.storage.models import Client, OutboxMessage, Task
+from onboard.storage.models import Client, Deliverable, DeliverableVersion, OutboxMessage, Task
 from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_new_client import good_form
 
@@ -260,3 +263,158 @@ def test_a_digest_queued_by_an_older_version_is_given_up_rather_than_sent_naming
     with onboard.bot.db.transaction() as session:
         row = session.get_one(OutboxMessage, row.id)
         assert (row.status, row.last_error, row.payload) == ("failed", "erased", {"erased": True})
+
+
+# -- what a manager can read, whatever the portfolio ------------------------------------------
+
+MONDAY_AFTER = dt.datetime(2026, 8, 24, 9, 0, tzinfo=dt.UTC)  # three weeks after START
+
+
+def hostile_name(n: int) -> str:
+    """A name at the form's maximum, numbered up front, lengthened by escaping at every turn."""
+    return (f"{n:02d} <!channel> " + "&<>" * MAX_NAME)[:MAX_NAME]
+
+
+def sent_blocks(workspace: Any, manager: str) -> list[dict[str, Any]]:
+    [digest] = [
+        c.args for c in workspace.calls_to("chat.postMessage") if c.args.get("channel") == manager
+    ]
+    return digest["blocks"]
+
+
+def at_risk_text(blocks: list[dict[str, Any]]) -> str:
+    """The 'At risk' lines, from however many sections they take."""
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b]
+    first = next(i for i, t in enumerate(texts) if t.startswith("*At risk*"))
+    end = next(i for i, t in enumerate(texts) if t.startswith("*Decisions this week*"))
+    return "\n".join(texts[first:end])
+
+
+def test_seventeen_clients_at_risk_with_the_longest_names_and_reasons_still_reach_the_manager(
+    start_bot: BotFactory, people: People, workspace: Any, clock: FixedClock
+) -> None:
+    onboard = start_bot(clock=clock, managers=(people.admin.id,))
+    for n in range(17):
+        new_client(onboard, people, hostile_name(n))
+    onboard.deliver()
+    title = ("Brand & <guidelines> " * 10)[:150]  # as long as a deliverable's title may be
+    with onboard.bot.db.transaction() as session:
+        for client in session.scalars(select(Client)):
+            for _ in range(2):
+                deliverable = Deliverable(
+                    client_id=client.id,
+                    title=title,
+                    gate_key=None,
+                    rule="all",
+                    required=1,
+                    created_by=people.am.id,
+                    created_at=START,
+                )
+                session.add(deliverable)
+                session.flush()
+                session.add(
+                    DeliverableVersion(
+                        deliverable_id=deliverable.id,
+                        number=1,
+                        approvers=[people.client.id],
+                        status="pending",
+                        posted_at=START,
+                    )
+                )
+        # The team did its part; what waits are the clients' sign-offs.
+        session.execute(update(Task).values(done_at=START, done_by=people.am.id))
+    # Three weeks on, each is late in its stage and has two long sign-offs waiting.
+    clock.now = MONDAY_AFTER
+    assert onboard.bot.digest.sweep(MONDAY_AFTER) == 1
+    onboard.deliver()
+
+    blocks = sent_blocks(workspace, people.admin.id)
+    assert len(blocks) <= 50
+    for block in blocks:
+        assert len(block.get("text", {}).get("text", "")) <= 3000
+    risks = at_risk_text(blocks)
+    lines = risks.splitlines()
+    assert lines[0] == "*At risk*" and lines[-1] == "…and 2 more at risk"
+    assert len(lines) == 1 + 15 + 1
+    for n, line in enumerate(lines[1:-1]):
+        assert line.startswith(f":large_orange_circle: *{n:02d} &lt;!channel&gt; &amp;&lt;&gt;")
+        assert re.search(
+            r"\): .+ running \d+ of \d+ days; sign-off “Brand .+; sign-off “Brand .+…$", line
+        )
+    assert "<!channel>" not in json.dumps(blocks)
+
+
+def test_a_manager_outside_the_clients_channel_reads_which_client_is_at_risk(
+    start_bot: BotFactory, people: People, workspace: Any, clock: FixedClock
+) -> None:
+    manager = workspace.add_user("mona.manager", tz="Europe/London")
+    onboard = start_bot(clock=clock, managers=(manager.id,))
+    new_client(onboard, people, "Acme & Rockets")
+    onboard.deliver()
+    with onboard.bot.db.transaction() as session:
+        channel = session.scalars(select(Client.channel_id)).one()
+    # Private, and the manager is not in it: Slack shows its link to them as "private channel".
+    assert workspace.channels[channel].is_private
+    assert manager.id not in workspace.channels[channel].members
+
+    clock.now = MONDAY_AFTER
+    assert onboard.bot.digest.sweep(MONDAY_AFTER) == 1
+    onboard.deliver()
+
+    risks = at_risk_text(sent_blocks(workspace, manager.id))
+    assert f":large_orange_circle: *Acme &amp; Rockets* (<#{channel}>): " in risks
+
+
+def test_every_section_fits_slack_whatever_the_names_and_however_many() -> None:
+    name = ("&<>" * MAX_NAME)[:MAX_NAME]
+    names = [name] * 500
+    digest = Digest(
+        as_of=START,
+        week_start=START - dt.timedelta(days=7),
+        stages=[(("Stage & <b> " * 20)[:100] + f"{n}", 999_999, -999_999) for n in range(40)],
+        started=names,
+        went_live=names,
+        completed=names,
+        risks=[Risk(name, "C" + "9" * 31, ["&" * 150] * 4) for _ in range(15)],
+        risks_more=99_985,
+        approved=999_999,
+        changes_requested=999_999,
+        kpis={kpi: "&" * 500 for kpi in ("Time to onboard", "Retention", "Hypercare exit")},
+        total=999_999,
+    )
+    message = render_message("digest", d=digest, local_date=START.date(), no_timezone=True)
+    blocks = message["blocks"]
+    assert len(blocks) <= 50
+    for block in blocks:
+        assert len(block.get("text", {}).get("text", "")) <= 3000
+    risks = at_risk_text(blocks)
+    assert risks.count(":large_orange_circle:") == 15
+    assert risks.endswith("…and 99985 more at risk")
+    text = json.dumps(blocks, ensure_ascii=False)
+    assert "…and 15 more stages" in text
+    assert ":seedling: Started: &amp;&lt;&gt;&amp;" in text and "&amp;amp;" not in text
+    assert " and 492 more\\n:rocket: Gone live: " in text
+
+
+def retention(onboard: Running) -> str:
+    return onboard.bot.digest.build(onboard.bot.clock() + dt.timedelta(hours=1)).kpis["Retention"]
+
+
+def test_a_client_reopened_after_completing_counts_against_retention(
+    portfolio: Running, people: People, clock: FixedClock
+) -> None:
+    # Old Co completed in September; Acme and Beta complete now.
+    advance(portfolio, people, "Acme", 7)
+    advance(portfolio, people, "Beta", 2)
+    assert retention(portfolio).startswith("100% of the 3 clients")
+    # The next day Beta's team changes and its onboarding is reopened.
+    clock.now += dt.timedelta(days=1)
+    portfolio.bot.journey.back(
+        "Beta", None, "sales-handoff", "the client's team changed", Cause(people.admin.id)
+    )
+    assert retention(portfolio) == (
+        "67% of the 3 clients onboarded in the last year stayed completed (1 reopened)"
+    )
+    # Completing again does not undo that its first completion did not hold.
+    advance(portfolio, people, "Beta", 7)
+    assert retention(portfolio).startswith("67% of the 3 clients")
