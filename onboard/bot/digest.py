@@ -187,7 +187,7 @@ def _risks(
             found.append(f"{count} overdue task{'s' if count != 1 else ''}")
         stage = playbooks[client.id].stage(client.stage_key)
         place = calendar(client)
-        days = place.business_days_between(
+        days = place.stage_day(  # counted as status and the plan count it
             place.local_date(client.stage_entered_at or client.created_at), place.local_date(as_of)
         )
         if days > stage.duration_days.max:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from onboard.bot.digest import build
 from tests.conftest import BotFactory, FixedClock, People
 from tests.handlers.test_journey import TINY, say
 from tests.handlers.test_new_client import onboard_client
@@ -31,3 +32,8 @@ def test_a_stage_of_one_to_two_days_entered_monday_runs_late_on_wednesday(
     assert "day 3 of 1–2 business days :warning: running late" in say(
         onboard, people.am.id, "status"
     )
+    for day, late in ((1, []), (2, ["Kickoff running 3 of 2 days"])):  # the digest agrees
+        with onboard.bot.db.transaction() as session:
+            digest = build(session, MONDAY + dt.timedelta(days=day, hours=1))
+        reasons = [reason for risk in digest.risks for reason in risk.reasons]
+        assert [reason for reason in reasons if "running" in reason] == late
