@@ -70,15 +70,20 @@ def fallback(key: str, method: str, args: dict[str, Any], **extra: Any) -> dict[
     return {"key": key, "method": method, "args": args, **extra}
 
 
+def may_be_done_already(row: OutboxMessage) -> bool:
+    """An earlier try of this row may have done its call, its answer lost: a retry, unless
+    the only earlier try met a 429 (with more tries, an earlier one may have gone through)."""
+    surely_none = row.attempts == 2 and row.last_error in NOTHING_POSTED
+    return row.attempts > 1 and not surely_none
+
+
 def execute_call(gateway: SlackGateway, row: OutboxMessage) -> Outcome:
     method, args = row.payload["method"], dict(row.payload["args"])
-    # A retry after a lost answer searches for the post or invite first; after one try that
-    # met a 429 there is none (with more tries, an earlier one may have gone through).
-    surely_none = row.attempts == 2 and row.last_error in NOTHING_POSTED
-    if row.attempts > 1 and not surely_none:
+    # A retry after a lost answer searches for the post or invite first.
+    if may_be_done_already(row):
         earlier: dict[str, Any] | None = None
         if method == "chat.postMessage":
-            earlier = find_earlier_post(gateway, args["channel"], row.key)
+            earlier = find_earlier_post(gateway, args["channel"], row.key, args.get("thread_ts"))
         elif method == "conversations.inviteShared":
             earlier = find_earlier_invite(gateway, args, row.key)
         if earlier is not None:
@@ -129,13 +134,25 @@ def _outcome(row: OutboxMessage, result: dict[str, Any]) -> Outcome:
     return Outcome(result=kept, then=then)
 
 
-def find_earlier_post(gateway: SlackGateway, channel: str, key: str) -> dict[str, Any] | None:
-    """A message this row already posted (an earlier attempt whose answer was lost)."""
+def find_earlier_post(
+    gateway: SlackGateway, channel: str, key: str, thread_ts: str | None = None
+) -> dict[str, Any] | None:
+    """A message this row already posted (an earlier attempt whose answer was lost). A reply
+    is looked for in its thread: the channel's history lists only top-level messages."""
     if channel[:1] in "UW":
         channel = gateway.call("conversations.open", users=channel)["channel"]["id"]
-    history = gateway.call(
-        "conversations.history", channel=channel, limit=100, include_all_metadata=True
-    )
+    if thread_ts:
+        history = gateway.call(
+            "conversations.replies",
+            channel=channel,
+            ts=thread_ts,
+            limit=1000,  # the thread's first page: a stand-up's thread, a few dozen replies
+            include_all_metadata=True,
+        )
+    else:
+        history = gateway.call(
+            "conversations.history", channel=channel, limit=100, include_all_metadata=True
+        )
     for message in history.get("messages", []):
         metadata = message.get("metadata") or {}
         if (

@@ -154,6 +154,15 @@ def rerender_pending(session: Session) -> int:
     return rendered
 
 
+def _chart_shared(gateway: SlackGateway, channel: str, title: str) -> bool:
+    history = gateway.call("conversations.history", channel=channel, limit=100)
+    return any(
+        shared.get("title") == title
+        for message in history.get("messages", [])
+        for shared in message.get("files") or []
+    )
+
+
 def _zone(name: str | None) -> dt.tzinfo:
     try:
         return zoneinfo.ZoneInfo(name) if name else dt.UTC
@@ -165,6 +174,10 @@ def execute_chart(gateway: SlackGateway, row: OutboxMessage) -> Outcome:
     """Upload the chart into the manager's DM (files upload v2: URL, bytes, complete)."""
     channel = gateway.call("conversations.open", users=row.payload["manager"])["channel"]["id"]
     content = base64.b64decode(row.payload["png"])
+    # Sharing a file has no idempotency key: a retry after a lost answer looks in the DM for
+    # the chart first (its title names the week), or the manager would get it twice.
+    if outbound.may_be_done_already(row) and _chart_shared(gateway, channel, row.payload["title"]):
+        return Outcome(result={"channel": channel, "bytes": len(content), "already": True})
     gateway.call(
         "files_upload_v2",
         content=content,

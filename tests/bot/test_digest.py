@@ -123,6 +123,27 @@ def test_a_failed_chart_upload_leaves_the_text_digest(
     assert chart.status == "failed"
 
 
+def test_a_chart_whose_sharing_answer_was_lost_is_shared_once(
+    start_bot: BotFactory, people: People, workspace: Any, clock: FixedClock
+) -> None:
+    # Slack shared the chart, then the connection dropped before its answer: the retry finds
+    # it in the manager's DM rather than sharing a second copy (files have no idempotency key).
+    onboard = start_bot(clock=clock, managers=(people.admin.id,))
+    clock.now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+    assert onboard.bot.digest.sweep(clock.now) == 1
+    workspace.inject("files.completeUploadExternal", lose_answer=True, times=1)
+    onboard.deliver()
+    clock.now += dt.timedelta(minutes=30)  # past the retry's backoff
+    onboard.deliver()
+    dm = workspace._dms[people.admin.id]
+    assert len([m for m in workspace.messages_in(dm) if m.files]) == 1
+    with onboard.bot.db.transaction() as session:
+        chart = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.operation == "digest.chart")
+        ).one()
+    assert (chart.status, chart.result["already"]) == ("sent", True)
+
+
 def test_an_empty_portfolio_and_a_manager_without_timezone_render_sensibly(
     start_bot: BotFactory, clock: FixedClock
 ) -> None:

@@ -341,3 +341,20 @@ def test_only_the_stand_ups_responders_answer_it_and_the_summary_counts_them(
     assert "1 of 1 answered" in summary.text  # the admin, of those asked and not away
     with live.bot.db.transaction() as session:
         assert len(session.scalars(select(StandupAnswer)).all()) == 2  # both updates kept
+
+
+def test_an_update_whose_posting_answer_was_lost_is_in_the_thread_once(
+    live: Running, people: People, clock: FixedClock
+) -> None:
+    # An update is a reply in the stand-up's thread. Slack posted it, then the connection
+    # dropped before its answer: the retry must look in the thread, which the channel's
+    # history does not list, or it posts the update again.
+    sweep(live, clock, at("2027-03-25T08:01"))
+    sweep(live, clock, at("2027-03-25T09:30"))
+    [first] = prompts(live)
+    live.workspace.inject("chat.postMessage", lose_answer=True, times=1)
+    answer(live, people.engineer.id)
+    clock.now += dt.timedelta(minutes=10)  # past the retry's backoff
+    live.deliver()
+    replies = [m.text.split(":")[0] for m in thread(live, first.ts)]
+    assert replies == [f"Stand-up update from <@{people.engineer.id}>"]
