@@ -185,9 +185,8 @@ def jobs_run(
 @cli.command()
 def socket() -> None:
     """Run the bot over Socket Mode (needs SLACK_APP_TOKEN), for a workspace with no public URL."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
     from onboard.bot.app import build
+    from onboard.bot.socket_mode import SocketMode
 
     settings = _settings()
     try:
@@ -198,8 +197,7 @@ def socket() -> None:
     bot = build(settings)
     bot.start_background()
     memory.settle()
-    assert settings.slack_app_token is not None
-    link = SocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value())
+    link = SocketMode(bot)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         link.connect()
@@ -208,7 +206,7 @@ def socket() -> None:
     except KeyboardInterrupt:
         logging.getLogger("onboard").info("stopping")
     finally:
-        link.close()  # no new requests while the work already acked finishes
+        link.stop()  # the requests in hand are answered before it hangs up
         bot.stop()
 
 

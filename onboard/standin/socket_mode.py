@@ -3,7 +3,9 @@ HTTP, and a driver that sends users' commands, clicks and forms down it.
 
 `apps.connections.open` (called with the app-level token) hands out this link's URL. Each
 request then goes as an envelope; the app answers with the envelope's ID, and the payload of
-that answer is what an HTTP app would have put in its response body (the ack).
+that answer is what an HTTP app would have put in its response body (the ack). Slack acts on
+an ack when it arrives, so an ack's `response_action: update` is applied to the modal then,
+in the order it came among the app's Web API calls: a `views.update` that came first is undone.
 
 Just enough of RFC 6455 for slack_sdk's built-in client, on loopback without TLS (the client
 uses a plain socket for any port but 443): the opening handshake, text frames, ping and pong,
@@ -20,6 +22,7 @@ import socket
 import struct
 import threading
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any, Self
 from urllib.parse import parse_qsl
@@ -33,6 +36,8 @@ _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
 ACK_SECONDS = 3.0  # Slack shows the user an error when the app has not acked by then
 
+OnAck = Callable[[dict[str, Any]], None]  # what Slack does with an ack's payload on arrival
+
 
 class SocketModeLink:
     """A WebSocket endpoint on a free loopback port that apps connect to."""
@@ -42,7 +47,7 @@ class SocketModeLink:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._lock = threading.Lock()
         self._connections: list[socket.socket] = []
-        self._acks: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
+        self._acks: dict[str, tuple[threading.Event, list[dict[str, Any]], OnAck | None]] = {}
         self._connected = threading.Condition(self._lock)
         self.hellos = 0  # connections greeted so far (a reconnect adds one)
         self._accepting = threading.Thread(target=self._accept, name="socket-mode", daemon=True)
@@ -56,8 +61,11 @@ class SocketModeLink:
         with self._connected:
             return self._connected.wait_for(lambda: bool(self._connections), timeout)
 
-    def send(self, kind: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-        """Deliver one envelope; the payload of the app's ack, or None when none came in 3 s."""
+    def send(
+        self, kind: str, payload: dict[str, Any], on_ack: OnAck | None = None
+    ) -> dict[str, Any] | None:
+        """Deliver one envelope; the payload of the app's ack, or None when none came in 3 s.
+        `on_ack` runs with that payload the moment the ack arrives, before `send` returns."""
         envelope_id = str(uuid.uuid4())
         envelope = {
             "envelope_id": envelope_id,
@@ -73,7 +81,7 @@ class SocketModeLink:
             if not self._connections:
                 return None
             connection = self._connections[-1]
-            self._acks[envelope_id] = (answered, ack)
+            self._acks[envelope_id] = (answered, ack, on_ack)
         try:
             with suppress(OSError):  # the app went away: no ack, as with Slack
                 _write(connection, TEXT, json.dumps(envelope).encode())
@@ -149,8 +157,10 @@ class SocketModeLink:
                 with self._lock:
                     waiting = self._acks.get(message.get("envelope_id", ""))
                 if waiting is not None:
-                    answered, ack = waiting
+                    answered, ack, on_ack = waiting
                     ack.append(message.get("payload") or {})
+                    if on_ack is not None:
+                        on_ack(ack[0])
                     answered.set()
 
 
@@ -234,8 +244,26 @@ class SocketModeDriver(SlackDriver):
                 kind, payload = "interactive", json.loads(fields["payload"])
             else:
                 kind, payload = "slash_commands", fields
-        ack = self.link.send(kind, payload)
+        refused: list[dict[str, Any]] = []
+        ack = self.link.send(kind, payload, lambda ack: self._arrived(payload, ack, refused))
+        if refused:
+            raise AssertionError(f"Slack would refuse the updated view: {refused[0]}")
         if ack is None:
             return Answer(404, b"")
         body = json.dumps(ack).encode() if ack else b""
         return Answer(200, body, {"Content-Type": "application/json"})
+
+    def _arrived(
+        self, payload: dict[str, Any], ack: dict[str, Any], refused: list[dict[str, Any]]
+    ) -> None:
+        """A form's ack that replaces its modal, applied when it reaches Slack (on the link's
+        thread): `submit_view` then sees the modal changed and leaves it as it stands."""
+        if payload.get("type") != "view_submission" or ack.get("response_action") != "update":
+            return
+        result = self.workspace.dispatch(
+            "views.update",
+            {"view_id": payload["view"]["id"], "view": json.dumps(ack["view"])},
+            self.workspace.bot_token,
+        )
+        if not result.get("ok"):
+            refused.append(result)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from slack_sdk.socket_mode.builtin import SocketModeClient
@@ -12,6 +13,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from onboard.standin import SlackStandIn
+from onboard.standin.socket_mode import SocketModeDriver
 
 
 @pytest.fixture
@@ -66,3 +68,47 @@ def test_with_no_app_connected_nothing_acks_and_a_plain_http_request_is_refused(
         with socket.create_connection((host, port), timeout=5) as raw:
             raw.sendall(b"GET /link/ HTTP/1.1\r\nHost: x\r\n\r\n")
             assert raw.recv(100).startswith(b"HTTP/1.1 400")
+
+
+def modal(callback_id: str) -> dict[str, Any]:
+    text = {"type": "plain_text", "text": callback_id}
+    blocks = [{"type": "section", "text": text}]
+    return {"type": "modal", "callback_id": callback_id, "title": text, "blocks": blocks}
+
+
+@pytest.mark.parametrize(
+    ("update_first", "shown"), [(True, "saving"), (False, "saved")], ids=["update", "ack"]
+)
+def test_an_ack_that_replaces_a_modal_counts_from_when_it_arrives_like_a_views_update(
+    update_first: bool, shown: str
+) -> None:
+    with SlackStandIn() as standin:
+        link, workspace, web = standin.socket_mode(), standin.workspace, standin.client()
+        alice = workspace.add_user("alice.am")
+        opened = web.views_open(trigger_id=workspace.issue_trigger(alice.id), view=modal("form"))
+        view_id = opened["view"]["id"]
+        client = SocketModeClient(app_token=workspace.app_token, web_client=web)
+
+        def answer(client: SocketModeClient, request: SocketModeRequest) -> None:
+            # The app acks with "Saving…" and updates the modal to "Saved": Slack shows the
+            # one that reached it last, whichever the app meant to come last.
+            saving = {"response_action": "update", "view": modal("saving")}
+            if update_first:
+                web.views_update(view_id=view_id, view=modal("saved"))
+            client.send_socket_mode_response(SocketModeResponse(request.envelope_id, saving))
+            if not update_first:
+                web.views_update(view_id=view_id, view=modal("saved"))
+
+        client.socket_mode_request_listeners.append(answer)  # type: ignore[arg-type]
+        client.connect()
+        try:
+            assert link.wait_connected(10)
+            SocketModeDriver(link, workspace).submit_view(alice.id, view_id, {})
+            view = workspace.view(view_id)
+            assert view is not None
+            deadline = time.monotonic() + 10  # the update may still be on its way after the ack
+            while view.callback_id != shown and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert view.callback_id == shown
+        finally:
+            client.close()
