@@ -101,7 +101,10 @@ def build(
     *,
     clock: Callable[[], dt.datetime] = utc_now,
     migrate: bool = True,
+    sending_clock: Callable[[], dt.datetime] | None = None,
 ) -> Onboard:
+    """The bot, its services on `clock`. `sending_clock`: the outbox's, when Slack calls are
+    made at another time than the one the services decide as of (`jobs run --at`)."""
     settings.require("SLACK_BOT_TOKEN")
     assert settings.slack_bot_token is not None
     token = settings.slack_bot_token.get_secret_value()
@@ -123,7 +126,7 @@ def build(
         gateway,
         max_attempts=settings.outbox_max_attempts,
         poll_seconds=settings.outbox_poll_seconds,
-        clock=clock,
+        clock=sending_clock or clock,
     )
     outbound.install(delivery)
     delivery.register(

@@ -173,7 +173,9 @@ def jobs_run(
     except SettingsError as exc:
         _fail(str(exc))
     _logging(settings)
-    bot = build(settings, clock=lambda: moment)
+    # The sweep decides as of `moment`; its Slack calls are made now. A lease taken as of a
+    # past moment would look expired to a `serve` beside it, which would send the row again.
+    bot = build(settings, clock=lambda: moment, sending_clock=lambda: dt.datetime.now(dt.UTC))
     try:
         queued = JOBS[name].run(bot, moment)
         bot.delivery.drain()

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -242,6 +243,34 @@ def test_running_a_job_twice_for_the_same_moment_sends_nothing_twice(
     assert len(reminders(kickoff)) == 1
     bad = subprocess.run([*command, "--at", "tomorrow"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "not an ISO date" in bad.stderr
+
+
+def test_a_job_run_as_of_this_morning_beside_a_running_serve_sends_once(
+    kickoff: Running, start_bot: BotFactory, database_url: str, tmp_path: Path
+) -> None:
+    # The operator re-runs this morning's reminders while `serve` runs, and Slack is slow.
+    # The sweep decides as of 09:30, but its Slack calls are made now: a lease taken as of
+    # 09:30 would look expired to `serve`, which would send the same reminder again.
+    serve = start_bot(playbook_dir=kickoff.bot.settings.playbook_dir)  # the real clock
+    serve.bot.delivery.start()
+    kickoff.workspace.inject("chat.postMessage", delay=1.5, times=None)
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": kickoff.workspace.bot_token,
+        "SLACK_API_URL": kickoff.bot.settings.slack_api_url,
+        "DATABASE_URL": database_url,
+        "ONBOARD_PLAYBOOK_DIR": str(kickoff.bot.settings.playbook_dir),
+    }
+    command = [sys.executable, "-m", "onboard", "jobs", "run", "task-reminders"]
+    moment = ["--at", "2026-11-23T09:30:00+00:00"]
+
+    done = subprocess.run(command + moment, env=env, capture_output=True, text=True, cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("1 queued")
+    kickoff.workspace.clear_faults()
+    time.sleep(2)  # serve's worker looks every 0.5 s: long enough to have sent it again
+    assert len(reminders(kickoff)) == 1
 
 
 def test_the_sweep_holds_the_write_lock_one_client_at_a_time(
