@@ -118,7 +118,7 @@ def register(bot: Onboard) -> None:
         request: BoltRequest,
         body: dict[str, Any],
     ) -> None:
-        sub, _, rest = command.get("text", "").strip().partition(" ")
+        sub, _, rest = typed(command.get("text", "")).strip().partition(" ")
         sub = sub.lower()
         try:
             person = bot.directory.require_internal(command["user_id"])
@@ -151,6 +151,16 @@ def register(bot: Onboard) -> None:
             return
         reply = run(entry, invocation)
         ack(**reply) if reply is not None else ack()
+
+
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_CHARACTER = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+def typed(text: str) -> str:
+    """A command's text as the user typed it: Slack sends `&`, `<`, `>` as HTML entities
+    (keeping its own markup, mentions and links, as `<…>`). Messages escape it again."""
+    return _ENTITY.sub(lambda entity: _CHARACTER[entity[1]], text)
 
 
 def run(entry: Entry, invocation: Invocation) -> Reply:

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import re
 import secrets
 import time
 import urllib.parse
@@ -34,6 +35,24 @@ class Answer:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
+
+
+# Slack's own markup in typed text: mentions the composer made, and links.
+_MARKUP = re.compile(r"<(?:[@#!][^<>]*|(?:https?|mailto):[^<>]*)>")
+
+
+def as_slack_sends(typed: str) -> str:
+    """Typed text as Slack puts it in a payload: its markup as is, and `&`, `<`, `>` in the
+    rest as HTML entities (formatting reference, "Escaping text")."""
+    parts, last = [], 0
+    for markup in _MARKUP.finditer(typed):
+        parts += [_entities(typed[last : markup.start()]), markup.group()]
+        last = markup.end()
+    return "".join([*parts, _entities(typed[last:])])
+
+
+def _entities(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def signature(secret: str, body: bytes, timestamp: int) -> str:
@@ -112,7 +131,9 @@ class SlackDriver:
     def command(
         self, user_id: str, text: str = "", *, channel_id: str = "C0GENERAL", **options: Any
     ) -> Answer:
-        """A user types `/onboard <text>` in a channel."""
+        """A user types `/onboard <text>` in a channel. `text` is what they typed, with any
+        mention the composer made (`<@U…>`, `<#C…>`, `<!here>`) or link as Slack writes them;
+        Slack sends the rest with `&`, `<` and `>` as HTML entities."""
         user = self.workspace.users[user_id]
         fields = {
             "token": "legacy-verification-token",
@@ -123,7 +144,7 @@ class SlackDriver:
             "user_id": user.id,
             "user_name": user.name,
             "command": "/onboard",
-            "text": text,
+            "text": as_slack_sends(text),
             "api_app_id": APP_ID,
             "is_enterprise_install": "false",
             "response_url": self.workspace.new_response_url(),

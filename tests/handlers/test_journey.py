@@ -202,6 +202,17 @@ def test_task_numbers_and_gate_keys_are_read_as_people_type_them(
     assert "Recorded" in say(tiny, am, "gate  Kickoff-held   pass")  # spaces, capitals
 
 
+def test_ampersands_and_angle_brackets_are_kept_as_typed_and_shown_escaped_once(
+    tiny: Running, people: People
+) -> None:
+    # Slack sends "&", "<" and ">" in a command's text as HTML entities.
+    reply = say(tiny, people.am.id, "task add Call Smith & Sons <re: contract>")
+    with tiny.bot.db.transaction() as session:
+        assert "Call Smith & Sons <re: contract>" in session.scalars(select(Task.title)).all()
+    assert "Call Smith &amp; Sons &lt;re: contract&gt;" in reply
+    assert "&amp;amp;" not in reply and "&amp;lt;" not in reply
+
+
 def test_a_task_of_another_stage_is_not_ticked_from_this_one(tiny: Running, people: People) -> None:
     am = people.am.id
     say(tiny, am, "gate kickoff-held pass")
