@@ -145,15 +145,20 @@ def test_muted_reminders_stay_quiet_until_unmuted(
     assert "Use `/onboard mute" in say(kickoff, people.am.id, "mute reminders forever")
 
 
-def test_pending_sign_offs_are_nudged_once_per_business_day(
-    kickoff: Running, people: People, clock: FixedClock
-) -> None:
+def post_design(kickoff: Running, people: People) -> None:
+    """The account manager posts a design for the client's sign-off."""
     say(kickoff, people.am.id, "deliverable")
     view_id = kickoff.wait_for_view(people.am.id)
     kickoff.driver.submit_view(
         people.am.id, view_id, {"title": "Design", "approvers": [people.client.id]}
     )
     kickoff.deliver()
+
+
+def test_pending_sign_offs_are_nudged_once_per_business_day(
+    kickoff: Running, people: People, clock: FixedClock
+) -> None:
+    post_design(kickoff, people)
     nudges = kickoff.bot.nudges
     commits = kickoff.transactions()
     assert nudges.approvals(at(25, 8)) == 0  # before nine in London
@@ -174,12 +179,7 @@ def test_a_sign_off_left_pending_at_completion_is_not_nudged_any_more(
 ) -> None:
     # The journey was forced to its end with a deliverable still waiting: the client is done
     # and its channel may be archived, where a daily nudge would only fail, every day.
-    say(kickoff, people.am.id, "deliverable")
-    view_id = kickoff.wait_for_view(people.am.id)
-    kickoff.driver.submit_view(
-        people.am.id, view_id, {"title": "Design", "approvers": [people.client.id]}
-    )
-    kickoff.deliver()
+    post_design(kickoff, people)
     for _ in range(10):  # through every stage left
         say(kickoff, people.admin.id, "advance --force done")
     with kickoff.bot.db.transaction() as session:
