@@ -10,9 +10,8 @@ from functools import cache, lru_cache
 from typing import Any
 
 import jinja2
-from slack_sdk.errors import SlackObjectFormationError
-from slack_sdk.models.blocks import Block
-from slack_sdk.models.views import View
+
+from onboard.blockkit import Problem, block_problems, view_problems
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -151,15 +150,11 @@ def _check_message(template: str, text: str) -> None:
     blocks = _parse(template, text).get("blocks", [])
     if len(blocks) > MAX_MESSAGE_BLOCKS:
         raise RenderError(f"{template}: {len(blocks)} blocks, Slack allows {MAX_MESSAGE_BLOCKS}")
-    try:
-        for block in Block.parse_all(blocks):
-            block.validate_json()
-    except SlackObjectFormationError as exc:
-        raise RenderError(f"{template}: {exc}") from exc
+    _refuse(template, block_problems(blocks, "/blocks"))
 
 
 def render_view(template: str, **context: Any) -> dict[str, Any]:
-    """A modal or Home tab view, checked with slack_sdk's view model."""
+    """A modal or Home tab view, checked the way Slack checks it (onboard.blockkit)."""
     text = _render_text(f"{template}.json.j2", context)
     _check_view(template, text)
     return _parse(template, text)
@@ -171,10 +166,13 @@ def _check_view(template: str, text: str) -> None:
     view = _parse(template, text)
     if len(view.get("blocks", [])) > MAX_VIEW_BLOCKS:
         raise RenderError(f"{template}: more than {MAX_VIEW_BLOCKS} blocks")
-    try:
-        View(**view).validate_json()
-    except (SlackObjectFormationError, TypeError) as exc:
-        raise RenderError(f"{template}: {exc}") from exc
+    _refuse(template, view_problems(view))
+
+
+def _refuse(template: str, problems: list[Problem]) -> None:
+    """Every reason at once, each with its JSON pointer, as Slack would list them."""
+    if problems:
+        raise RenderError(f"{template}: " + "; ".join(str(p) for p in problems))
 
 
 def render_texts(template: str, **context: Any) -> dict[str, str]:

@@ -17,6 +17,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from onboard.standin import SlackStandIn, Workspace
+from tests.messages.refused_by_slack import (
+    REFUSED_IN_MESSAGES,
+    REFUSED_IN_VIEWS,
+    TAKEN_BY_SLACK,
+    TEXT_INPUT,
+    field,
+)
 
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "Hello"}}
 MODAL = {
@@ -390,6 +397,48 @@ def test_post_message_with_too_many_or_unknown_blocks_is_refused(client: WebClie
     assert client.chat_postMessage(channel=channel, text="x", blocks=[SECTION] * 50)["ok"]
 
 
+def says_where(answer: dict[str, Any], pointer: str) -> bool:
+    """Slack names the place of each fault in response_metadata, as a JSON pointer."""
+    return any(
+        m.endswith(f"[json-pointer:{pointer}]") for m in answer["response_metadata"]["messages"]
+    )
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_IN_MESSAGES))
+def test_a_fault_inside_a_block_is_refused_like_slack(client: WebClient, case: str) -> None:
+    # A button, an option or a text object inside a block: not just the block's own fields.
+    channel = client.conversations_create(name="acme")["channel"]["id"]
+    blocks, pointer = REFUSED_IN_MESSAGES[case]
+    answer = refusal(client.chat_postMessage, channel=channel, text="x", blocks=blocks)
+    assert answer["error"] == "invalid_blocks"
+    assert says_where(answer, pointer)
+    assert client.conversations_history(channel=channel)["messages"] == []
+
+
+def test_updates_and_ephemeral_messages_are_checked_as_deeply(
+    client: WebClient, ws: Workspace
+) -> None:
+    ann = ws.add_user("ann")
+    channel = client.conversations_create(name="acme")["channel"]["id"]
+    client.conversations_invite(channel=channel, users=[ann.id])
+    ts = client.chat_postMessage(channel=channel, text="x", blocks=[SECTION])["ts"]
+    blocks, pointer = REFUSED_IN_MESSAGES["11 checkboxes"]
+    update = refusal(client.chat_update, channel=channel, ts=ts, text="x", blocks=blocks)
+    ephemeral = refusal(
+        client.chat_postEphemeral, channel=channel, user=ann.id, text="x", blocks=blocks
+    )
+    assert (update["error"], ephemeral["error"]) == ("invalid_blocks", "invalid_blocks")
+    assert says_where(update, pointer) and says_where(ephemeral, pointer)
+    assert client.conversations_history(channel=channel)["messages"][0]["blocks"] == [SECTION]
+    assert ws.ephemerals == []
+
+
+def test_what_slack_takes_at_each_limit_is_posted(client: WebClient) -> None:
+    channel = client.conversations_create(name="acme")["channel"]["id"]
+    posted = client.chat_postMessage(channel=channel, text="x", blocks=TAKEN_BY_SLACK)
+    assert posted["message"]["blocks"] == TAKEN_BY_SLACK
+
+
 @pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")
 def test_post_message_without_text_or_blocks_is_no_text(client: WebClient) -> None:
     channel = client.conversations_create(name="acme")["channel"]["id"]
@@ -656,6 +705,56 @@ def test_a_modal_with_inputs_needs_a_submit_button(client: WebClient, ws: Worksp
     assert error_of(client.views_open, trigger_id=trigger, view=view) == "invalid_arguments"
     submit = {"type": "plain_text", "text": "Create"}
     assert client.views_open(trigger_id=trigger, view={**view, "submit": submit})["ok"]
+
+
+# Faults of a modal: those only views have (inputs), and those of any blocks, one level down.
+FAULTS_IN_MODALS = REFUSED_IN_VIEWS | {
+    case: (blocks, "/view" + pointer)
+    for case, (blocks, pointer) in REFUSED_IN_MESSAGES.items()
+    if case in ("11 checkboxes", "an initial option that is not an option")
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAULTS_IN_MODALS))
+def test_a_modal_with_a_fault_inside_a_block_is_refused_like_slack(
+    client: WebClient, ws: Workspace, case: str
+) -> None:
+    blocks, pointer = FAULTS_IN_MODALS[case]
+    trigger = ws.issue_trigger(ws.add_user("ann").id)
+    answer = refusal(client.views_open, trigger_id=trigger, view={**MODAL, "blocks": blocks})
+    # What Slack answers for a bad view: invalid_arguments, not invalid_blocks.
+    assert answer["error"] == "invalid_arguments"
+    assert says_where(answer, pointer)
+    assert client.views_open(trigger_id=trigger, view=MODAL)["ok"]  # the trigger is not used up
+
+
+def test_views_update_push_and_publish_are_checked_as_deeply(
+    client: WebClient, ws: Workspace
+) -> None:
+    ann = ws.add_user("ann")
+    opened = client.views_open(trigger_id=ws.issue_trigger(ann.id), view=MODAL)["view"]
+    blocks, pointer = REFUSED_IN_MESSAGES["a button in mrkdwn"]
+    bad = {**MODAL, "blocks": blocks}
+    refused = [
+        refusal(client.views_update, view_id=opened["id"], view=bad),
+        refusal(client.views_push, trigger_id=ws.issue_trigger(ann.id), view=bad),
+        refusal(client.views_publish, user_id=ann.id, view={"type": "home", "blocks": blocks}),
+    ]
+    assert [r["error"] for r in refused] == ["invalid_arguments"] * 3
+    assert all(says_where(r, "/view" + pointer) for r in refused)
+    assert [v.id for v in ws.open_views_for(ann.id)] == [opened["id"]]
+    assert ws.view(opened["id"]).blocks == MODAL["blocks"]
+
+
+def test_a_modal_that_slack_takes_at_each_limit_opens(client: WebClient, ws: Workspace) -> None:
+    form = [field(TEXT_INPUT, label={"type": "plain_text", "text": "x" * 2000})]
+    view = {
+        **MODAL,
+        "submit": {"type": "plain_text", "text": "x" * 24},
+        "blocks": [*TAKEN_BY_SLACK, *form],
+    }
+    opened = client.views_open(trigger_id=ws.issue_trigger(ws.add_user("ann").id), view=view)
+    assert opened["view"]["blocks"] == view["blocks"]
 
 
 def test_views_push_stops_at_a_stack_of_three(client: WebClient, ws: Workspace) -> None:

@@ -1,5 +1,6 @@
 """Slack's arguments as the stand-in reads them: form values arrive as strings, JSON values
-typed; blocks and views are checked the way Slack checks them."""
+typed; blocks and views are checked the way Slack checks them (onboard.blockkit, which the
+renderer uses too, so a template bug fails both in the same way)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ import binascii
 import json
 from typing import Any, TypeVar
 
-from slack_sdk.models.blocks import Block
-from slack_sdk.models.views import View as SdkView
-
+from onboard.blockkit import block_problems as _block_problems
+from onboard.blockkit import view_problems
 from onboard.standin.workspace import (
     MAX_MESSAGE_BLOCKS,
     MAX_TEXT,
@@ -103,25 +103,8 @@ def paged(items: list[T], a: Args, default: int, maximum: int) -> tuple[list[T],
 
 
 def block_problems(blocks: list[Any], pointer: str) -> list[str]:
-    problems: list[str] = []
-    seen: set[str] = set()
-    for index, raw in enumerate(blocks):
-        where = f"[json-pointer:{pointer}/{index}]"
-        try:
-            parsed = Block.parse(raw) if isinstance(raw, dict) else None
-            if parsed is None:
-                kind = raw.get("type") if isinstance(raw, dict) else raw
-                problems.append(f"[ERROR] unsupported block type: {kind} {where}")
-                continue
-            parsed.validate_json()
-        except Exception as exc:  # slack_sdk raises SlackObjectFormationError, TypeError, ...
-            problems.append(f"[ERROR] {exc} {where}")
-            continue
-        block_id = raw.get("block_id")
-        if block_id is not None and block_id in seen:
-            problems.append(f"[ERROR] duplicate block_id: {block_id} {where}")
-        seen.add(block_id)
-    return problems
+    """Slack's response_metadata messages for these blocks: empty when Slack takes them."""
+    return [str(problem) for problem in _block_problems(blocks, pointer)]
 
 
 def message_blocks(a: Args) -> list[dict[str, Any]] | None:
@@ -179,17 +162,7 @@ def parse_view(a: Args, kinds: tuple[str, ...]) -> dict[str, Any]:
     elif len(blocks) > MAX_VIEW_BLOCKS:
         problems.append("[ERROR] no more than 100 items allowed [json-pointer:/view/blocks]")
     else:
-        problems += block_problems(blocks, "/view/blocks")
-        has_input = any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
-        if view.get("type") == "modal" and has_input and not view.get("submit"):
-            problems.append("[ERROR] must provide a submit property when using input blocks")
-    if view.get("type") == "modal" and not view.get("title"):
-        problems.append("[ERROR] missing required field: title [json-pointer:/view/title]")
-    if not problems:
-        try:
-            SdkView(**view).validate_json()
-        except Exception as exc:  # SlackObjectFormationError, or TypeError on odd keys
-            problems.append(f"[ERROR] {exc} [json-pointer:/view]")
+        problems += [str(problem) for problem in view_problems(view)]
     if problems:
         raise _invalid(*problems)
     return view
