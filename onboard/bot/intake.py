@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from onboard.bot import intake_fields, intake_messages
+from onboard.bot import intake_fields, intake_messages, places
 from onboard.bot.delivery import Delivery
 from onboard.bot.errors import InvalidInput, NotAllowed, NotFound, Refused
 from onboard.bot.gateway import SlackCallError, SlackGateway
@@ -262,8 +262,10 @@ class Intakes(Reviewing):
             changed: list[str] = []
             cleared: list[str] = []
             for question in questions:
+                # A phone number typed without its + is read in the client's country
+                # ("GB" of "GB-ENG": phonenumbers knows countries, not regions).
                 checked = intake_fields.check(
-                    question, values.get(question.key), country=client.country
+                    question, values.get(question.key), country=places.country_of(client.country)
                 )
                 stored = answers.get(question.key)
                 # A file input comes back empty (Slack cannot prefill files): a file already

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from onboard.bot import intake_fields, outbound
+from onboard.bot import intake_fields, outbound, places
 from onboard.bot.errors import NotFound
 from onboard.bot.gateway import SlackCallError, SlackGateway
 from onboard.bot.journey import playbook_of, refresh_card, set_gate
@@ -278,7 +278,10 @@ def apply_to_record(
         if target == "client.timezone":
             client.timezone = value
         elif target == "client.country":
-            client.country = value
+            # The intake names a country; a region the team chose in it ("GB-ENG", for its
+            # bank holidays) stays, rather than falling back to the whole country's holidays.
+            if places.country_of(client.country) != value:
+                client.country = value
         elif parts[0] == "contacts":
             role, attribute = parts[1], parts[2]
             contact = next((c for c in client.contacts if c.role == role), None)

@@ -84,9 +84,10 @@ def validate(form: dict[str, Any], playbooks: dict[str, Playbook], now: dt.datet
     else:
         zone = zoneinfo.ZoneInfo(timezone)
 
+    # A country, or one of its regions ("GB-ENG") where public holidays differ by region.
     country = str(form.get("country") or "")
-    if country not in places.countries():
-        errors["country"] = "Choose the client's country from the list."
+    if country not in places.client_places():
+        errors["country"] = "Choose the client's country or region from the list."
 
     go_live = form.get("go_live")
     if not isinstance(go_live, dt.date):
@@ -349,7 +350,7 @@ class Onboarding:
         choices = self.form_choices(str(typed.get("name") or ""), typed.get("timezone"))
         if typed.get("playbook") in self.playbooks:
             choices["default_playbook"] = typed["playbook"]
-        return choices | {"values": typed, "problem": problem, "countries": places.countries()}
+        return choices | {"values": typed, "problem": problem, "countries": places.client_places()}
 
     def check(self, form: dict[str, Any]) -> NewClient:
         """The form validated; `InvalidInput` names each bad field. Reads nothing stored."""

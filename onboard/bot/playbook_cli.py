@@ -211,7 +211,9 @@ def _plan_lines(
 def plan(
     name: Annotated[str, typer.Argument(help="A playbook's key, or a YAML file.")],
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
-    country: Annotated[str, typer.Option(help="ISO country code for public holidays.")] = "GB",
+    country: Annotated[
+        str, typer.Option(help="ISO country or region code for public holidays: GB, GB-ENG.")
+    ] = "GB",
     timezone: Annotated[str, typer.Option(help="IANA timezone of the client.")] = "Europe/London",
 ) -> None:
     """Print the calendar a playbook would produce: stage dates and task due dates."""

@@ -29,4 +29,10 @@ def register(bot: Onboard) -> None:
 
     @bot.bolt.options("country")
     def countries(ack: Ack, payload: dict[str, Any]) -> None:
-        ack(options=_options(places.country_options(payload.get("value", ""))))
+        # Regions (England, Bavaria, Texas) are for the client's holidays, on the New client
+        # form; an intake's country question (where registered, say) takes countries only.
+        form = (payload.get("view") or {}).get("callback_id")
+        options = places.country_options(
+            payload.get("value", ""), with_regions=form == "new_client"
+        )
+        ack(options=_options(options))

@@ -79,7 +79,8 @@ class Client(Base):
     name: Mapped[str] = mapped_column(String(200))
     tier: Mapped[str] = mapped_column(String(20))
     timezone: Mapped[str] = mapped_column(String(64))
-    country: Mapped[str] = mapped_column(String(2))
+    # An ISO 3166 country ("GB") or, where holidays differ by region, a subdivision ("GB-ENG").
+    country: Mapped[str] = mapped_column(String(10))
     go_live: Mapped[dt.date] = mapped_column(Date)
     playbook_key: Mapped[str] = mapped_column(String(80))
     # The playbook as it was when the client was created: later edits never rewrite history.

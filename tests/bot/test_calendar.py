@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onboard.bot.calendar import BusinessCalendar, latest_local_date
+from onboard.bot import places
+from onboard.bot.calendar import BusinessCalendar, _region, latest_local_date
 from onboard.bot.playbook_files import available, parse
 
 D = dt.date
@@ -66,6 +67,20 @@ def test_a_subdivision_adds_its_own_holidays_to_the_country() -> None:
     assert not BusinessCalendar("Europe/London", "gb-eng").is_business_day(D(2027, 8, 30))
     fallback = BusinessCalendar("Europe/London", "GB-XX")
     assert fallback.knows_holidays and not fallback.is_business_day(D(2026, 12, 25))
+
+
+def test_each_region_the_new_client_form_offers_has_its_own_holidays() -> None:
+    offered = places.regions()
+    assert {"GB-ENG", "GB-SCT", "DE-BY", "US-TX", "AU-VIC", "CA-QC", "ES-CT"} <= set(offered)
+    for code in offered:
+        calendar = _region(code)
+        assert calendar is not None, code
+        # Its own calendar, never the quiet fall-back to the whole country's.
+        assert f"{calendar.country}-{calendar.subdiv}" == code
+    england = BusinessCalendar("Europe/London", "GB-ENG")
+    assert not england.is_business_day(D(2026, 4, 6))  # Easter Monday
+    assert not england.is_business_day(D(2026, 8, 31))  # Late Summer Bank Holiday
+    assert england.add_business_days(D(2026, 8, 28), 1) == D(2026, 9, 1)
 
 
 def test_an_unknown_country_skips_weekends_only() -> None:

@@ -17,9 +17,19 @@ from onboard.bot import intake_fields
 from onboard.bot.intake_cli import as_csv, export
 from onboard.bot.playbook_files import PlaybookError, available, parse
 from onboard.bot.playbooks import Playbook, Question
-from onboard.storage.models import Intake
+from onboard.storage.models import Client, Intake, IntakeAnswer
 from tests.conftest import BotFactory, FixedClock, People, Running
-from tests.handlers.test_intake import INTAKE_PLAYBOOK, PAGE_1, enter_intake, fill, start
+from tests.handlers.test_intake import (
+    INTAKE_PLAYBOOK,
+    PAGE_1,
+    PAGE_2,
+    PAGE_3,
+    dm_of,
+    enter_intake,
+    fill,
+    start,
+    told,
+)
 from tests.handlers.test_journey import channel_of, say
 from tests.handlers.test_new_client import onboard_client
 
@@ -344,3 +354,54 @@ def test_an_answer_that_reads_as_a_formula_is_exported_as_text(
         csv.DictReader(io.StringIO(as_csv(export(waiting.bot.db, "acme-rockets"), waiting.bot.db)))
     )
     assert next(r for r in rows if r["question"] == "legal-name")["value"] == "'" + trap
+
+
+# -- a client placed in a region ------------------------------------------------------------------
+
+
+@pytest.fixture
+def in_england(start_bot: BotFactory, tmp_path: Path, people: People) -> Running:
+    """A London client the account manager placed in England (for its bank holidays), now in
+    its intake stage with the client's user in the shared channel."""
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny-intake.yaml").write_text(INTAKE_PLAYBOOK)
+    onboard = start_bot(playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny-intake", country="GB-ENG")
+    onboard.workspace.channels[channel_of(onboard)].members.append(people.client.id)
+    enter_intake(onboard, people)
+    return onboard
+
+
+@pytest.mark.parametrize(
+    ("answer", "placed"),
+    [
+        ("GB", "GB-ENG"),  # the same country: England stays, with its bank holidays
+        ("IE", "IE"),  # another country: England cannot be right any more
+    ],
+)
+def test_a_client_in_england_types_a_local_number_and_its_verified_country_keeps_the_region(
+    in_england: Running, people: People, answer: str, placed: str
+) -> None:
+    carla, alice = people.client.id, people.am.id
+    view_id = start(in_england, carla)
+    # The intake asks for a country, not a region: typing "England" finds nothing there.
+    options = in_england.driver.suggest(carla, view_id, "country", "England").json()["options"]
+    assert options == []
+
+    # A number without its +44 is read as a UK number, England being in the UK.
+    page_1 = {**PAGE_1, "phone": "020 7946 0958", "country": answer}
+    for values in (page_1, PAGE_2, PAGE_3):
+        assert fill(in_england, carla, view_id, values).get("response_action") == "update"
+    assert fill(in_england, carla, view_id, {})["view"]["callback_id"] == "intake_done"
+    in_england.deliver()
+    in_england.driver.click_button(alice, dm_of(in_england, alice), "intake_verify")
+    assert "Data verified" in told(in_england, alice)
+    in_england.deliver()
+
+    with in_england.bot.db.transaction() as session:
+        phone = session.scalars(
+            select(IntakeAnswer.value).where(IntakeAnswer.question_key == "phone")
+        ).one()
+        country = session.scalars(select(Client.country)).one()
+    assert (phone, country) == ("+442079460958", placed)

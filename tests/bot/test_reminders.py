@@ -347,3 +347,28 @@ def test_a_client_whose_visit_fails_does_not_stop_the_sweep_for_the_others(
         each_active_client(kickoff.bot.db, work)
     assert visited == ["Bolt Bikes"]
     assert "no longer validates" in caplog.text
+
+
+def test_a_london_client_chosen_as_england_hears_nothing_on_the_late_summer_bank_holiday(
+    start_bot: BotFactory, people: People, tmp_path: Path, clock: FixedClock
+) -> None:
+    # Friday 28 August 2026: the account manager picks "United Kingdom — England" for a
+    # London client. Monday 31 is England's Late Summer Bank Holiday (not Scotland's, so not
+    # in the list for the whole of the UK).
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(SIGNOFF)
+    onboard = start_bot(clock=clock, playbook_dir=folder)
+    clock.now = dt.datetime(2026, 8, 28, 8, tzinfo=dt.UTC)
+    onboard_client(onboard, people, playbook="tiny", country="GB-ENG")
+
+    assert sweep(onboard, clock, dt.datetime(2026, 8, 28, 10, tzinfo=dt.UTC)) == 1
+    bank_holiday = dt.datetime(2026, 8, 31, 10, tzinfo=dt.UTC)
+    assert sweep(onboard, clock, bank_holiday) == 0
+    assert sweep(onboard, clock, dt.datetime(2026, 9, 1, 10, tzinfo=dt.UTC)) == 1
+    assert reminders(onboard) == [
+        "Due today: Send the agenda (Acme Rockets)",
+        # Tuesday is the first business day after Friday: overdue by one, not two.
+        "2 tasks need attention (Acme Rockets): 1. Send the agenda (overdue by 1 business day),"
+        " 2. Hold the kickoff call (due today)",
+    ]

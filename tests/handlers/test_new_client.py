@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from onboard.standin.driver import Answer
+from onboard.storage.db import Database
 from onboard.storage.models import AuditEvent, Client
 from tests.conftest import People, Running
 
@@ -305,3 +306,71 @@ def test_two_clients_with_one_long_name_each_get_a_channel_within_slacks_80_char
     names = [first.channel_name, second.channel_name]
     assert all(n is not None and len(n) <= 80 for n in names), names
     assert second.status == "active" and len(set(names)) == 2
+
+
+# -- regions: where public holidays differ within a country ---------------------------------------
+
+
+def suggested(onboard: Running, user_id: str, view_id: str, typed: str) -> list[tuple[str, str]]:
+    answer = onboard.driver.suggest(user_id, view_id, "country", typed).json()
+    return [(o["value"], o["text"]["text"]) for o in answer["options"]]
+
+
+def test_typing_a_region_or_a_country_code_finds_the_regions_with_their_own_holidays(
+    onboard: Running, people: People
+) -> None:
+    view_id = open_form(onboard, people.am.id)
+
+    assert suggested(onboard, people.am.id, view_id, "England") == [
+        ("GB-ENG", "United Kingdom — England (GB-ENG)")
+    ]
+    assert [v for v, _ in suggested(onboard, people.am.id, view_id, "Bavaria")] == ["DE-BY"]
+    assert [v for v, _ in suggested(onboard, people.am.id, view_id, "Bayern")] == ["DE-BY"]
+    assert [v for v, _ in suggested(onboard, people.am.id, view_id, "texas")] == ["US-TX"]
+    # The country's code: the country first (a client with no region), then its regions.
+    assert [v for v, _ in suggested(onboard, people.am.id, view_id, "GB")] == [
+        "GB",
+        "GB-ENG",
+        "GB-NIR",
+        "GB-SCT",
+        "GB-WLS",
+    ]
+    states = [v for v, _ in suggested(onboard, people.am.id, view_id, "us")]
+    assert states[0] == "US" and "US-TX" in states and "US-WY" in states
+    # The German city holidays has a calendar for is no ISO region: the calendar would read
+    # it as the whole of Germany, so it is not offered.
+    assert suggested(onboard, people.am.id, view_id, "Augsburg") == []
+
+
+def test_a_client_in_england_is_saved_with_its_region(onboard: Running, people: People) -> None:
+    client = onboard_client(onboard, people, country="GB-ENG")
+    assert (client.country, client.status) == ("GB-ENG", "active")
+
+
+@pytest.mark.parametrize("bad", ["GB-XYZ", "DE-Augsburg", "GB-ENG-LND", "ENG"])
+def test_a_region_not_on_the_list_is_refused_under_the_country_field(
+    onboard: Running, people: People, bad: str
+) -> None:
+    view_id = open_form(onboard, people.am.id)
+    body = onboard.driver.submit_view(people.am.id, view_id, good_form(country=bad)).json()
+    assert body["response_action"] == "errors"
+    assert body["errors"] == {"country": "Choose the client's country or region from the list."}
+    assert written_rows(onboard) == (0, 0)
+
+
+def test_a_form_that_could_not_be_saved_comes_back_with_its_region_chosen(
+    onboard: Running, people: People
+) -> None:
+    view_id = open_form(onboard, people.am.id)
+    onboard.bot.onboarding.db = Database("postgresql+psycopg://nobody@127.0.0.1:9/none")
+
+    assert saving(onboard.driver.submit_view(people.am.id, view_id, good_form(country="GB-ENG")))
+
+    assert shown(onboard, view_id) == "new_client"  # the form again, not "saved"
+    modal = onboard.workspace.view(view_id)
+    assert modal is not None
+    country = next(b for b in modal.blocks if b.get("block_id") == "country")
+    assert country["element"]["initial_option"] == {
+        "text": {"type": "plain_text", "text": "United Kingdom — England"},
+        "value": "GB-ENG",
+    }

@@ -21,7 +21,10 @@ def test_migrations_match_the_models(database_url: str) -> None:
     upgrade(db)
     upgrade(db)  # a second upgrade is a no-op
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        # Types too on PostgreSQL, which enforces lengths ("GB-ENG" in a VARCHAR(2) fails);
+        # SQLite never does, and 0012 leaves its declared length alone on purpose.
+        postgresql = connection.dialect.name == "postgresql"
+        context = MigrationContext.configure(connection, opts={"compare_type": postgresql})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
 
@@ -75,15 +78,15 @@ def test_tasks_reminded_before_the_upgrade_are_not_reminded_again_that_day(
     }
 
 
-def _add_client(connection: Connection, client: int, slug: str) -> None:
+def _add_client(connection: Connection, client: int, slug: str, country: str = "GB") -> None:
     connection.execute(
         text(
             "INSERT INTO clients (id, slug, name, tier, timezone, country, go_live,"
             " playbook_key, playbook, stage_key, status, account_manager, created_at)"
-            " VALUES (:id, :slug, :slug, 'Gold', 'Europe/London', 'GB', '2027-01-15',"
+            " VALUES (:id, :slug, :slug, 'Gold', 'Europe/London', :country, '2027-01-15',"
             " 'tiny', '{}', 'kickoff', 'active', 'U1', '2026-11-23 09:00:00')"
         ),
-        {"id": client, "slug": slug},
+        {"id": client, "slug": slug, "country": country},
     )
 
 
@@ -165,3 +168,48 @@ def test_a_downgrade_drops_the_rule_and_keeps_the_new_numbers(database_url: str)
         _add_task(connection, 3, 1, 2)
     upgrade(db)
     assert _numbers(db) == {1: (1, 1), 2: (1, 2), 3: (1, 3)}
+
+
+def _countries(db: Database) -> dict[str, str]:
+    with db.engine.connect() as connection:
+        return dict(connection.execute(text("SELECT slug, country FROM clients")).all())
+
+
+def test_after_the_upgrade_a_client_is_placed_in_its_region_and_keeps_its_tasks(
+    database_url: str,
+) -> None:
+    # An operator upgrades a database with a London client (its contact, its task) on it;
+    # the account manager then says the client is in England, and a new client is in Texas.
+    db = Database(database_url)
+    upgrade(db, "0011")
+    with db.engine.begin() as connection:
+        _add_client(connection, 1, "acme")
+        connection.execute(
+            text(
+                "INSERT INTO contacts (client_id, role, name, email)"
+                " VALUES (1, 'primary', 'Carla', 'carla@acme.example')"
+            )
+        )
+        _add_task(connection, 1, 1, 1)
+    upgrade(db)
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE clients SET country = 'GB-ENG' WHERE id = 1"))
+        _add_client(connection, 2, "globex", country="US-TX")
+    assert _countries(db) == {"acme": "GB-ENG", "globex": "US-TX"}
+    with db.engine.connect() as connection:
+        kept = [
+            connection.execute(text(f"SELECT count(*) FROM {t}")).scalar()
+            for t in ("contacts", "tasks")
+        ]
+    assert kept == [1, 1]
+
+
+def test_a_downgrade_keeps_each_clients_country_without_its_region(database_url: str) -> None:
+    db = Database(database_url)
+    upgrade(db)
+    with db.engine.begin() as connection:
+        _add_client(connection, 1, "acme", country="GB-ENG")
+        _add_client(connection, 2, "globex", country="DE-BY")
+        _add_client(connection, 3, "initech", country="FR")
+    _downgrade(db, "0011")
+    assert _countries(db) == {"acme": "GB", "globex": "DE", "initech": "FR"}
