@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from onboard.bot.gateway import SlackGateway, SlackRefused, SlackRetryLater
 from onboard.bot.leases import LeaseKeeper
+from onboard.bot.logs import brief
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
 from onboard.storage.models import OutboxMessage, claimant
@@ -151,12 +152,22 @@ class Delivery:
         self._wake.set()
 
     def _loop(self) -> None:
+        failing = False
         while not self._stop.is_set():
             try:
                 busy = self.run_once() > 0
-            except Exception:  # the database may be away; try again next round
-                log.exception("outbox delivery round failed")
+            except Exception as exc:  # the database may be away; try again next round
+                # One line when rounds start failing and one when they work again: not a
+                # traceback every round for as long as the database is away.
+                if not failing:
+                    log.warning("outbox delivery rounds failing, retrying: %s", brief(exc))
+                    failing = True
+                log.debug("outbox delivery round failed", exc_info=True)
                 busy = False
+            else:
+                if failing:
+                    log.warning("outbox delivery rounds work again")
+                    failing = False
             if not busy:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()

@@ -40,7 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from onboard.bot.answers import wait_for_the_answer
 from onboard.bot.leases import LeaseKeeper
-from onboard.bot.logs import request_id
+from onboard.bot.logs import brief, request_id
 from onboard.storage import inbox
 from onboard.storage.db import Database
 from onboard.storage.models import claimant
@@ -250,14 +250,24 @@ class Inbox:
         self._poller.start()
 
     def _poll(self) -> None:
+        failing = False
         while not self._stop.wait(POLL_SECONDS):
             room = self.threads - self._on_pool
             if room <= 0:
                 continue
             try:
                 self.claim(room)
-            except Exception:  # the database may be away; try again next round
-                log.exception("inbox round failed")
+            except Exception as exc:  # the database may be away; try again next round
+                # One line when rounds start failing and one when they work again: not a
+                # traceback five times a second for as long as the database is away.
+                if not failing:
+                    log.warning("inbox rounds failing, retrying: %s", brief(exc))
+                    failing = True
+                log.debug("inbox round failed", exc_info=True)
+            else:
+                if failing:
+                    log.warning("inbox rounds work again")
+                    failing = False
 
     def claim(self, limit: int) -> int:
         """Take up to `limit` rows nobody holds and queue their work here; how many."""

@@ -63,3 +63,10 @@ def configure(level: str, fmt: str) -> None:
     # waitress warns for every request that waits for a free thread: the ack-latency
     # histogram in /metrics is the place to watch that, not one log line per request.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+
+
+def brief(exc: BaseException) -> str:
+    """An exception in one line for a warning (its type and first line): a loop that keeps
+    meeting the same outage says so once, without a traceback per round."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
