@@ -15,12 +15,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
-from typing import IO, Annotated, Any, NoReturn
+from typing import IO, Annotated, Any
 
 import typer
-from sqlalchemy import Connection, create_engine, make_url, select
+from sqlalchemy import Connection, create_engine, select
 from sqlalchemy.exc import DBAPIError
 
+from onboard.bot.cli_errors import database_problem, require_existing_database
+from onboard.bot.cli_errors import fail as _fail
 from onboard.bot.settings import SettingsError, load_settings
 from onboard.storage import audit, audit_export
 from onboard.storage.models import Client
@@ -35,11 +37,6 @@ class ExportFormat(enum.StrEnum):
 
 # Fields that may be null: an empty CSV cell reads back as null (or "", which the hash decides).
 _NULLABLE_TEXT = ("actor_team", "subject", "request_id", "request_ts")
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"onboard: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _database_url() -> str:
@@ -57,9 +54,7 @@ def _reading(url: str) -> Iterator[Connection]:
     a plain one reads in WAL mode beside writers, and one SELECT is one consistent snapshot.
     """
     if url.startswith("sqlite"):
-        database = make_url(url).database
-        if database and database != ":memory:" and not Path(database).exists():
-            _fail(f"no database at {database}: check DATABASE_URL")
+        require_existing_database(url)
         engine = create_engine(url, hide_parameters=True)
     else:
         from onboard.storage.db import Database
@@ -69,10 +64,13 @@ def _reading(url: str) -> Iterator[Connection]:
         with engine.connect() as connection:
             yield connection
     except DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        if "no such table" in reason or "does not exist" in reason:
-            _fail("the database has no audit chain yet: run `onboard db upgrade`")
-        _fail(f"cannot read the audit chain: {reason}")
+        _fail(
+            database_problem(
+                exc,
+                doing="read the audit chain",
+                not_set_up="the database has no audit chain yet: run `onboard db upgrade`",
+            )
+        )
     finally:
         engine.dispose()
 
@@ -149,8 +147,8 @@ def _parse_anchor(text: str) -> tuple[int, str]:
 def _verify_file(path: Path, *, filtered: bool) -> None:
     if not path.is_file():
         _fail(f"no export file at {path}")
-    rows = _export_reader(path)
     try:
+        rows = _export_reader(path)
         report = audit_export.verify_export(rows, filtered=filtered)
     except (OSError, UnicodeDecodeError) as exc:
         _fail(f"cannot read {path}: {exc}")
@@ -184,14 +182,16 @@ def _verify_file(path: Path, *, filtered: bool) -> None:
 
 def _export_reader(path: Path) -> Callable[[], Iterator[audit_export.ExportRow]]:
     """A way to read the export's events, in file order; called again to look back."""
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
+    # The content decides (`export --format jsonl -o audit.csv` is JSONL whatever its name);
+    # the suffix only when the start is neither, so a damaged first line is named in its format.
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        start = handle.read(4096).lstrip()
+    if start.startswith("{"):
         jsonl = True
-    elif suffix == ".csv":
+    elif start.startswith(",".join(audit_export.EXPORT_FIELDS)):
         jsonl = False
     else:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            jsonl = handle.read(4096).lstrip().startswith("{")
+        jsonl = path.suffix.lower() in (".jsonl", ".ndjson", ".json")
     return (lambda: _jsonl_rows(path)) if jsonl else (lambda: _csv_rows(path))
 
 

@@ -9,18 +9,34 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
+from typer.core import TyperGroup
 
-from onboard.bot import memory
+from onboard.bot import memory, playbook_files, visits
 from onboard.bot.audit_cli import audit_cli
+from onboard.bot.cli_errors import fail as _fail
+from onboard.bot.cli_errors import one_line, require_existing_database
 from onboard.bot.erasure import client_cli
 from onboard.bot.intake_cli import intake_cli
 from onboard.bot.playbook_cli import playbook_cli
+from onboard.bot.playbook_files import PlaybookError
 from onboard.bot.settings import Settings, SettingsError, load_settings
 
+
+class _OneLineGroup(TyperGroup):
+    """Every command, sub-commands included, under `one_line()`: a database that is down or
+    from a newer version, a port in use or a folder missing is one line, not a traceback."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        with one_line():
+            return super().invoke(ctx)
+
+
 cli = typer.Typer(
+    cls=_OneLineGroup,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -43,9 +59,28 @@ def _settings() -> Settings:
         _fail(str(exc))
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"onboard: {message}", err=True)
-    raise typer.Exit(code)
+def _ready(*required: str) -> Settings:
+    """The settings of a command that runs the bot, every one it needs checked before it
+    touches the database (migrations included)."""
+    settings = _settings()
+    try:
+        settings.require(*required)
+    except SettingsError as exc:
+        _fail(str(exc))
+    try:
+        playbook_files.available(settings.playbook_dir)
+    except playbook_files.PlaybookError as exc:
+        _fail(f"setting ONBOARD_PLAYBOOK_DIR: {_first_problem(exc)}")
+    return settings
+
+
+def _first_problem(exc: PlaybookError) -> str:
+    """The first of a folder's problems, in one line (`playbook validate` lists them all)."""
+    if not exc.problems:
+        return str(exc).splitlines()[0]
+    first, more = exc.problems[0], len(exc.problems) - 1
+    told = f"{first.message}: {first.file}" if first.field == "ONBOARD_PLAYBOOK_DIR" else str(first)
+    return told + (f" (and {more} more: `onboard playbook validate FILE`)" if more else "")
 
 
 def _logging(settings: Settings) -> None:
@@ -57,7 +92,7 @@ def _logging(settings: Settings) -> None:
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 3000,
     no_scheduler: Annotated[
         bool, typer.Option("--no-scheduler", help="Run no periodic sweeps here.")
     ] = False,
@@ -84,14 +119,14 @@ def serve(
     from onboard.bot.app import build
     from onboard.bot.web import HttpServer
 
-    settings = _settings()
-    try:
-        settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
-    except SettingsError as exc:
-        _fail(str(exc))
+    settings = _ready("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     _logging(settings)
     bot = build(settings, migrate=not no_migrate)
-    server = HttpServer(bot, host, port)
+    try:
+        server = HttpServer(bot, host, port)
+    except OSError as exc:
+        bot.stop()
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     bot.start_background(
         scheduler=not no_scheduler, outbox=not (no_outbox or ack_only), work=not ack_only
     )
@@ -119,11 +154,7 @@ def scheduler() -> None:
 
     from onboard.bot.app import build
 
-    settings = _settings()
-    try:
-        settings.require("SLACK_BOT_TOKEN")
-    except SettingsError as exc:
-        _fail(str(exc))
+    settings = _ready("SLACK_BOT_TOKEN")
     _logging(settings)
     bot = build(settings)
     bot.start_background(scheduler=True)
@@ -167,21 +198,37 @@ def jobs_run(
         _fail(f"--at: not an ISO date and time: {at!r}")
     if moment.tzinfo is None:
         _fail("--at: give a timezone, e.g. 2026-11-23T09:00:00+00:00")
-    settings = _settings()
-    try:
-        settings.require("SLACK_BOT_TOKEN")
-    except SettingsError as exc:
-        _fail(str(exc))
+    settings = _ready("SLACK_BOT_TOKEN")
     _logging(settings)
     # The sweep decides as of `moment`; its Slack calls are made now. A lease taken as of a
     # past moment would look expired to a `serve` beside it, which would send the row again.
     bot = build(settings, clock=lambda: moment, sending_clock=lambda: dt.datetime.now(dt.UTC))
+    failed: RuntimeError | None = None
     try:
-        queued = JOBS[name].run(bot, moment)
-        bot.delivery.drain()
+        try:
+            queued = JOBS[name].run(bot, moment)
+        except RuntimeError as exc:
+            if not _visits_failed(exc):
+                raise
+            failed = exc
+        finally:
+            # What the sweep queued for its other visits is delivered all the same.
+            bot.delivery.drain()
     finally:
         bot.stop()
+    if failed is not None:
+        told = f"{name} as of {moment.isoformat()}: {failed}"
+        _fail(f"{told}; the other visits' sends were delivered", 1)
     typer.echo(f"{name} as of {moment.isoformat()}: {queued} queued")
+
+
+def _visits_failed(exc: RuntimeError) -> bool:
+    """Whether `exc` is visits.Failures' report at the end of a sweep (each failed visit was
+    logged as it happened, the others done), rather than a bug of the sweep itself."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_globals.get("__name__") == visits.__name__
 
 
 @cli.command()
@@ -190,11 +237,7 @@ def socket() -> None:
     from onboard.bot.app import build
     from onboard.bot.socket_mode import SocketMode
 
-    settings = _settings()
-    try:
-        settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
-    except SettingsError as exc:
-        _fail(str(exc))
+    settings = _ready("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
     _logging(settings)
     bot = build(settings)
     bot.start_background()
@@ -222,6 +265,13 @@ def manifest(
     """Print the Slack app manifest (YAML): create the app from it."""
     from onboard.bot.manifest import manifest_yaml
 
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    # Slack sends requests to https only; http is for a local stand-in or tunnel.
+    if not socket_mode and not (
+        parts.hostname and (parts.scheme == "https" or (parts.scheme == "http" and local))
+    ):
+        _fail(f"--url {url!r}: give the https:// address where Slack reaches `onboard serve`")
     typer.echo(manifest_yaml(url, socket_mode=socket_mode), nl=False)
 
 
@@ -266,6 +316,7 @@ def digest(
         _fail(f"--as-of: not an ISO date or time: {as_of!r}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
+    require_existing_database(settings.database_url)
     db = Database(settings.database_url)
     with db.transaction() as session:
         built = build(session, moment, nudge_days=settings.approval_nudge_days)
@@ -284,14 +335,18 @@ def digest(
     for line in blocks_as_text(message["blocks"]):
         typer.echo(line)
     if png is not None:
-        png.write_bytes(digest_chart(built))
+        try:
+            png.write_bytes(digest_chart(built))
+        except OSError as exc:
+            _fail(f"cannot write {png}: {exc.strerror or exc}")
         typer.echo(f"chart written to {png}")
 
 
 @cli.command()
 def demo(
     workdir: Annotated[
-        Path | None, typer.Option(help="Keep the demo's database here (default: a temp dir).")
+        Path | None,
+        typer.Option(help="Keep the demo's database here, new each run (default: a temp dir)."),
     ] = None,
 ) -> None:
     """Run the journey end to end against a local Slack stand-in; exit 0 when every step worked."""

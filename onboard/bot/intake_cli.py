@@ -16,6 +16,7 @@ import typer
 from sqlalchemy import select
 
 from onboard.bot import intake_fields
+from onboard.bot.cli_errors import require_existing_database
 from onboard.bot.errors import NotFound
 from onboard.bot.intake_state import answers_of, questionnaire_of
 from onboard.bot.settings import SettingsError, load_settings
@@ -113,9 +114,12 @@ def export_command(
 ) -> None:
     """Print a client's intake answers (JSON by default, or CSV) on standard output."""
     try:
-        db = Database(load_settings().database_url)
+        url = load_settings().database_url
     except SettingsError as exc:
         _fail(str(exc), 2)
+    # Its other database errors are cli.py's (cli_errors.one_line): one line, exit 2.
+    require_existing_database(url)
+    db = Database(url)
     try:
         exported = export(db, slug)
         text = (

@@ -103,12 +103,17 @@ def parse(text: str, source: str = "<playbook>") -> Playbook:
     finally:
         loader.dispose()
 
-    problems = [
-        Problem(source, line, field, "this key is written twice")
-        for field, line in (_duplicate_keys(root) if root is not None else ())
-    ]
     try:
+        problems = [
+            Problem(source, line, field, "this key is written twice")
+            for field, line in (_duplicate_keys(root) if root is not None else ())
+        ]
         playbook = Playbook.model_validate(data, context={AUTHORING: True})
+    except RecursionError:
+        # An alias inside its own anchor (`a: &a [*a]`) loads as a structure holding itself.
+        reason = "an anchor holds an alias of itself: a playbook cannot be recursive"
+        problem = Problem(source, 1, "(yaml)", reason)
+        raise PlaybookError(str(problem), [problem]) from None
     except ValidationError as exc:
         problems += [
             Problem(source, _line_of(root, error["loc"]), _field(error["loc"]), _message(error))
