@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from onboard.bot.app import Onboard, build
-from onboard.bot.settings import Settings
+from onboard.bot.settings import embedded_settings
 from onboard.bot.web import HttpServer
 from onboard.standin.driver import SlackDriver
 from onboard.standin.server import SlackStandIn
@@ -21,6 +21,9 @@ from onboard.standin.workspace import Workspace
 from onboard.storage.audit import verify_database
 
 SECRET = "demo-signing-secret"
+# Not `onboard.db`, the default DATABASE_URL's file: `--workdir .` beside a real bot's
+# database must not empty it.
+DATABASE = "onboard-demo.db"
 
 
 class DemoFailed(Exception):
@@ -57,11 +60,13 @@ def _journey(folder: Path, say: Callable[[str], None]) -> None:
     eric = workspace.add_user("eric", real_name="Eric (engineer)")
     workspace.add_user("carla", team_id="T0ACME", email="carla@acme.example")
     with SlackStandIn(workspace) as slack:
-        settings = Settings(
+        # The embedded defaults only: the operator's environment, .env or ONBOARD_CONFIG
+        # (their admins, their playbooks) would make the demo theirs, or break it.
+        settings = embedded_settings(
             slack_bot_token=workspace.bot_token,
             slack_signing_secret=SECRET,
             slack_api_url=slack.api_url,
-            database_url=f"sqlite:///{folder / 'onboard.db'}",
+            database_url=f"sqlite:///{_fresh_database(folder)}",
             team=(eric.id,),
             slack_connect=True,
             http_threads=4,
@@ -76,6 +81,15 @@ def _journey(folder: Path, say: Callable[[str], None]) -> None:
         finally:
             server.stop()
             bot.stop()
+
+
+def _fresh_database(folder: Path) -> Path:
+    """The demo's own file in `folder`, emptied: a run after another in the same --workdir
+    would find Acme Rockets already there, while the stand-in Slack starts empty."""
+    path = folder / DATABASE
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    return path
 
 
 def _wait(found: Callable[[], object], what: str) -> object:

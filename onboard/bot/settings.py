@@ -144,10 +144,39 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     def require(self, *names: str) -> None:
-        """Refuse to go on when a setting a command needs is unset."""
+        """Refuse to go on when a setting a command needs is unset, or set to nothing: an
+        empty SLACK_SIGNING_SECRET would start a server that refuses every request."""
         for name in names:
-            if getattr(self, name.lower()) is None:
+            value = getattr(self, name.lower())
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is None:
                 raise SettingsError(f"setting {name} is required for this command")
+            if isinstance(value, str) and not value.strip():
+                raise SettingsError(f"setting {name} is required for this command (it is empty)")
+
+
+class _Embedded(Settings):
+    """The defaults and what the code passes, nothing else (see `embedded_settings`)."""
+
+    model_config = SettingsConfigDict(env_file=None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def embedded_settings(**values: Any) -> Settings:
+    """Settings from `values` and the embedded defaults only: no environment, .env or
+    ONBOARD_CONFIG, so that `onboard demo` runs the same wherever an operator starts it."""
+    return _Embedded(**values)
 
 
 class _VariablesOnly(PydanticBaseSettingsSource):
@@ -189,5 +218,17 @@ def load_settings(**overrides: Any) -> Settings:
         if not variable.isupper():
             variable = "ONBOARD_" + variable.upper()
         raise SettingsError(f"setting {variable}: {error['msg']}") from None
-    except (OSError, ValueError) as exc:  # an unreadable or malformed TOML file
-        raise SettingsError(f"setting ONBOARD_CONFIG: {exc}") from None
+    except (OSError, ValueError) as exc:  # an unreadable or malformed .env or TOML file
+        raise SettingsError(_unreadable_dotenv() or f"setting ONBOARD_CONFIG: {exc}") from None
+
+
+def _unreadable_dotenv() -> str | None:
+    """What is wrong with the .env file, when it is what could not be read."""
+    dotenv = Path(str(Settings.model_config.get("env_file") or ".env"))
+    if not dotenv.is_file():
+        return None
+    try:
+        dotenv.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        return f"cannot read {dotenv.resolve()}: {exc}"
+    return None

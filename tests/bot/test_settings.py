@@ -79,3 +79,44 @@ def test_only_the_variables_own_names_configure_the_bot(monkeypatch: pytest.Monk
     monkeypatch.setenv("ADMINS", "U0STRAY")
     settings = load_settings()
     assert settings.team == ("U0TEAM",) and settings.admins == ()
+
+
+@pytest.mark.parametrize("variable", ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"])
+def test_serve_with_a_token_left_empty_stops_with_one_line(tmp_path: Path, variable: str) -> None:
+    # `SLACK_SIGNING_SECRET=` (a secret that was never filled in) would start a server that
+    # refuses every request Slack sends.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/onboard.db",
+        variable: "",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "onboard", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"onboard: setting {variable} is required for this command (it is empty)"
+    )
+
+
+def test_a_token_of_blanks_is_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "  ")
+    with pytest.raises(SettingsError, match=r"^setting SLACK_BOT_TOKEN is required"):
+        load_settings().require("SLACK_BOT_TOKEN")
+
+
+def test_a_dotenv_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"ONBOARD_TEAM=\xff\xfe\n")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    told = str(raised.value)
+    assert told.startswith(f"cannot read {tmp_path / '.env'}: 'utf-8' codec can't decode")
+    assert "ONBOARD_CONFIG" not in told  # it is not even set
