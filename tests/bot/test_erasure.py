@@ -158,9 +158,12 @@ def dump(db: Database) -> str:
     """Every value of every table, as text: where personal data could still hide."""
     parts = []
     with db.engine.connect() as conn:
-        for table in inspect(conn).get_table_names():
-            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
-                parts.append(f"{table}: {tuple(row)!r}")
+        # Sorted: PostgreSQL lists tables, and returns rows, in no promised order.
+        for table in sorted(inspect(conn).get_table_names()):
+            rows = [
+                f"{table}: {tuple(row)!r}" for row in conn.execute(text(f'SELECT * FROM "{table}"'))
+            ]
+            parts += sorted(rows)
     return "\n".join(parts)
 
 
