@@ -27,12 +27,17 @@ def clock() -> FixedClock:
     return FixedClock(MONDAY)
 
 
-@pytest.fixture
-def kickoff(start_bot: BotFactory, tmp_path: Path, people: People, clock: FixedClock) -> Running:
+def signoff_bot(start_bot: BotFactory, tmp_path: Path, clock: FixedClock) -> Running:
+    """The bot on the clock tests move, with the one-stage sign-off playbook `tiny`."""
     folder = tmp_path / "playbooks"
     folder.mkdir()
     (folder / "tiny.yaml").write_text(SIGNOFF)
-    onboard = start_bot(clock=clock, playbook_dir=folder)
+    return start_bot(clock=clock, playbook_dir=folder)
+
+
+@pytest.fixture
+def kickoff(start_bot: BotFactory, tmp_path: Path, people: People, clock: FixedClock) -> Running:
+    onboard = signoff_bot(start_bot, tmp_path, clock)
     onboard_client(onboard, people, playbook="tiny")
     onboard.workspace.channels[channel_of(onboard)].members.append(people.client.id)
     return onboard
@@ -117,10 +122,7 @@ def test_no_reminders_on_a_public_holiday_in_the_clients_country(
 def test_an_assigned_task_is_a_direct_message_in_the_clients_morning(
     start_bot: BotFactory, people: People, tmp_path: Path, clock: FixedClock
 ) -> None:
-    folder = tmp_path / "playbooks"
-    folder.mkdir()
-    (folder / "tiny.yaml").write_text(SIGNOFF)
-    onboard = start_bot(clock=clock, playbook_dir=folder)
+    onboard = signoff_bot(start_bot, tmp_path, clock)
     onboard_client(onboard, people, playbook="tiny", timezone="Pacific/Auckland", country="NZ")
     say(onboard, people.am.id, f"task assign 1 <@{people.engineer.id}|eric>")
     # 09:00 Monday in Auckland is 20:00 Sunday UTC; the client's Monday is what counts.
@@ -355,10 +357,7 @@ def test_a_london_client_chosen_as_england_hears_nothing_on_the_late_summer_bank
     # Friday 28 August 2026: the account manager picks "United Kingdom — England" for a
     # London client. Monday 31 is England's Late Summer Bank Holiday (not Scotland's, so not
     # in the list for the whole of the UK).
-    folder = tmp_path / "playbooks"
-    folder.mkdir()
-    (folder / "tiny.yaml").write_text(SIGNOFF)
-    onboard = start_bot(clock=clock, playbook_dir=folder)
+    onboard = signoff_bot(start_bot, tmp_path, clock)
     clock.now = dt.datetime(2026, 8, 28, 8, tzinfo=dt.UTC)
     onboard_client(onboard, people, playbook="tiny", country="GB-ENG")
 
