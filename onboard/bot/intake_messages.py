@@ -130,7 +130,9 @@ def watch_stage_entries(
             ):
                 session.info.setdefault(_ENTERED, set()).add(obj.id)
 
-    @event.listens_for(sessions, "before_commit")
+    # insert=True: before the audit chain's append (storage/audit.py), which must come last,
+    # once every row the transaction changes is written.
+    @event.listens_for(sessions, "before_commit", insert=True)
     def post(session: Session) -> None:
         # Here, not in the flush: after the caller's own messages (the welcome comes first).
         for client_id in sorted(session.info.pop(_ENTERED, ())):

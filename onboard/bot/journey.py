@@ -6,6 +6,7 @@ Every transition is one transaction with its audit event, its channel post and a
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -254,9 +255,9 @@ class Journey:
                     note=note,
                 )
                 _announce_stage(
-                    session, client, following, f"client:{client.id}:enter:{_seq(session)}"
+                    session, client, following, f"client:{client.id}:enter:{_change(session)}"
                 )
-            refresh_card(session, client, f"advance:{_seq(session)}")
+            refresh_card(session, client, f"advance:{_change(session)}")
         self.wake()
         return client
 
@@ -314,11 +315,16 @@ class Journey:
             at=now,
             note=reason.strip()[:500],
         )
-        seq = _seq(session)
+        change = _change(session)
         _announce_stage(
-            session, client, stage, f"client:{client.id}:back:{seq}", back_reason=reason, loop=loop
+            session,
+            client,
+            stage,
+            f"client:{client.id}:back:{change}",
+            back_reason=reason,
+            loop=loop,
         )
-        refresh_card(session, client, f"back:{seq}")
+        refresh_card(session, client, f"back:{change}")
 
     def decide_gate(
         self,
@@ -359,7 +365,7 @@ class Journey:
                 self._go_back(session, client, target, note, cause, now, loop=label)
                 outcome = f"{gate.name}: back to {target.name}"
             else:
-                refresh_card(session, client, f"gate:{_seq(session)}")
+                refresh_card(session, client, f"gate:{_change(session)}")
         self.wake()
         return client, outcome
 
@@ -411,10 +417,11 @@ def _stage_named(playbook: Playbook, name: str) -> Stage:
     raise InvalidInput({"stage": f"No stage “{name}”. Stages: {keys}."})
 
 
-def _seq(session: Session) -> int:
-    from onboard.storage.models import AuditEvent
-
-    return session.scalar(select(func.max(AuditEvent.seq))) or 0
+def _change(session: Session) -> str:
+    """A key for this transaction's change of the journey, for its outbox rows' keys: each
+    move (a stage entered again included) posts anew. The audit event's seq once served, but
+    events get their seq only as the transaction commits (storage/audit.py)."""
+    return session.info.setdefault("journey_change", uuid.uuid4().hex[:16])  # type: ignore[no-any-return]
 
 
 def _announce_completion(session: Session, client: Client) -> None:
@@ -423,7 +430,7 @@ def _announce_completion(session: Session, client: Client) -> None:
     message = render_message("journey_completed", client=client, playbook=playbook_of(client))
     outbound.enqueue_call(
         session,
-        f"client:{client.id}:completed:{_seq(session)}",
+        f"client:{client.id}:completed:{_change(session)}",
         "chat.postMessage",
         {"channel": client.channel_id, **message},
         client_id=client.id,

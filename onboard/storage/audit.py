@@ -1,7 +1,8 @@
 """The audit chain: append-only events, each hashing the previous hash and its canonical JSON.
 
-Owns appending (serialised: an advisory lock on PostgreSQL, IMMEDIATE transactions on SQLite)
-and verifying the stored chain fast; exports are onboard/storage/audit_export.py.
+Owns appending (as a transaction commits, serialised: an advisory lock on PostgreSQL, IMMEDIATE
+transactions on SQLite) and verifying the stored chain fast; exports are
+onboard/storage/audit_export.py.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 from sqlalchemy import Connection, DateTime, String, Text, cast, func, select, text, type_coerce
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.event import listens_for
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.elements import ColumnElement
 
 from onboard.storage.models import AuditEvent, AuditNote
@@ -84,18 +86,17 @@ def record(
     at: dt.datetime | None = None,
     note: str | None = None,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction. `note`: what someone typed for it (a
-    reason), kept beside the chain where erasure can reach it; the event says `has_note`."""
+    """Add one event to the caller's transaction. `note`: what someone typed for it (a
+    reason), kept beside the chain where erasure can reach it; the event says `has_note`.
+
+    The event joins the chain when the transaction commits (its seq and hashes are set then):
+    appending takes the chain's one lock, and taking it last, once every row the transaction
+    changes is written and locked, means no transaction ever holds it while it waits for a
+    row. Taken mid-transaction, it deadlocked on PostgreSQL against a transaction that held
+    a row this one wanted next and waited for the lock to append."""
     if note is not None:
         details = {**(details or {}), "has_note": True}
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     event = AuditEvent(
-        seq=seq,
         at=at or dt.datetime.now(dt.UTC),
         actor=cause.actor,
         actor_team=cause.actor_team,
@@ -105,14 +106,82 @@ def record(
         details=details or {},
         request_id=cause.request_id,
         request_ts=cause.request_ts,
-        prev_hash=prev,
     )
-    event.hash = chain_hash(prev, canonical(event))
-    session.add(event)
-    if note is not None:
-        session.add(AuditNote(seq=seq, client_id=client_id, text=note))
-    session.flush()
+    entry = _Pending(event, note, session.get_nested_transaction() or session.get_transaction())
+    if session.info.get(_APPENDED):
+        # Recorded by another before-commit hook that ran after the append: the lock is held
+        # already, so this one joins the chain at once.
+        _append(session, [entry])
+    else:
+        session.info.setdefault(_PENDING, []).append(entry)
     return event
+
+
+_PENDING = "audit_pending"  # in Session.info: events recorded, not yet appended
+_APPENDED = "audit_appended"  # in Session.info: this transaction's events are appended
+
+
+@dataclass
+class _Pending:
+    event: AuditEvent
+    note: str | None
+    transaction: SessionTransaction | None  # where it was recorded (a savepoint may undo it)
+
+
+@listens_for(Session, "before_commit")
+def _append_recorded(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's release: its events join the chain with the transaction's
+    pending = session.info.pop(_PENDING, [])
+    session.info[_APPENDED] = True
+    if pending:
+        session.flush()  # every row change written (and locked) before the chain's lock
+        _append(session, pending)
+
+
+def _append(session: Session, pending: list[_Pending]) -> None:
+    """Give the events their places at the chain's end, in the order they were recorded."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Held until commit; on SQLite the IMMEDIATE transaction already serialises writers.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+    for entry in pending:
+        seq += 1
+        event = entry.event
+        event.seq, event.prev_hash = seq, prev
+        event.hash = prev = chain_hash(prev, canonical(event))
+        session.add(event)
+        if entry.note is not None:
+            session.add(AuditNote(seq=seq, client_id=event.client_id, text=entry.note))
+    session.flush()
+
+
+@listens_for(Session, "after_soft_rollback")
+def _forget_undone(session: Session, previous: SessionTransaction) -> None:
+    """Events recorded in a transaction (or savepoint) rolled back never happened."""
+    if previous.parent is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_APPENDED, None)
+        return
+    pending = session.info.get(_PENDING)
+    if pending:
+        pending[:] = [e for e in pending if not _inside(e.transaction, previous)]
+
+
+@listens_for(Session, "after_commit")
+def _done(session: Session) -> None:
+    session.info.pop(_APPENDED, None)
+
+
+def _inside(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 @dataclass(frozen=True)

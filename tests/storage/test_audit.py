@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from onboard.storage import audit
 from onboard.storage.db import Database
+from onboard.storage.models import AuditEvent
 from onboard.storage.schema import upgrade
 
 
@@ -62,3 +66,64 @@ def test_a_changed_or_missing_event_is_named(
         assert found is None
     else:
         assert found is not None and found.seq == seq and reason in found.reason
+
+
+def test_a_transaction_waiting_for_a_row_never_holds_the_chain_from_the_one_holding_it(
+    db: Database,
+) -> None:
+    """Two people act at once: one decision's transaction records its event and then wants
+    a row the other's transaction holds, and the other records its own event next. Both
+    commit, in one chain: the chain's lock is taken at commit, once a transaction's rows are
+    written, so neither waits for the other holding what it needs (PostgreSQL called that a
+    deadlock and aborted one of them)."""
+    if db.is_sqlite:
+        pytest.skip("SQLite runs one writing transaction at a time: none wait for each other")
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE shared_row (id integer PRIMARY KEY, n integer)"))
+        conn.execute(text("INSERT INTO shared_row VALUES (1, 0)"))
+    recorded, row_held = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def first_person() -> None:
+        try:
+            with db.transaction() as session:
+                audit.record(session, audit.Cause("U0ALICE"), "gate.passed", client_id=1)
+                recorded.set()
+                row_held.wait(5)
+                session.execute(text("UPDATE shared_row SET n = n + 1 WHERE id = 1"))
+        except BaseException as failure:
+            failures.append(failure)
+
+    alice = threading.Thread(target=first_person)
+    alice.start()
+    assert recorded.wait(5)
+    with db.transaction() as session:
+        session.execute(text("UPDATE shared_row SET n = n + 1 WHERE id = 1"))
+        row_held.set()
+        time.sleep(0.3)  # Alice's transaction now waits for this row
+        audit.record(session, audit.Cause("U0BOB"), "gate.failed", client_id=1, note="not yet")
+    alice.join(10)
+
+    assert failures == []
+    with db.transaction() as session:
+        assert session.scalar(text("SELECT n FROM shared_row")) == 2
+        assert audit.verify_database(session) == (7, None)
+        assert session.scalars(select(AuditEvent.actor).order_by(AuditEvent.seq)).all()[5:] == [
+            "U0BOB",
+            "U0ALICE",
+        ]
+
+
+def test_an_event_recorded_in_a_savepoint_rolled_back_never_joins_the_chain(db: Database) -> None:
+    with db.transaction() as session:
+        with pytest.raises(RuntimeError), session.begin_nested():
+            audit.record(session, audit.Cause("U0ALICE"), "client.created", client_id=7)
+            raise RuntimeError("undone")
+        with session.begin_nested():
+            audit.record(session, audit.Cause("U0ALICE"), "client.created", client_id=8)
+        audit.record(session, audit.Cause("U0ALICE"), "client.created", client_id=9)
+
+    with db.transaction() as session:
+        assert audit.verify_database(session) == (7, None)
+        kept = session.scalars(select(AuditEvent.client_id).order_by(AuditEvent.seq)).all()
+        assert kept[5:] == [8, 9]
