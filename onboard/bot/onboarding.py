@@ -86,7 +86,12 @@ def validate(form: dict[str, Any], playbooks: dict[str, Playbook], now: dt.datet
 
     # A country, or one of its regions ("GB-ENG") where public holidays differ by region.
     country = str(form.get("country") or "")
-    if country not in places.client_places():
+    # A code the holiday calendar would quietly replace (GB-XYZ by GB) is named as such, so
+    # nobody takes its holidays as handled; the list check keeps the exact codes offered.
+    problem = places.region_problem(country) if country.strip() else None
+    if problem is not None:
+        errors["country"] = problem
+    elif country not in places.client_places():
         errors["country"] = "Choose the client's country or region from the list."
 
     go_live = form.get("go_live")

@@ -23,6 +23,10 @@ _LEGACY_PREFIXES = ("Etc/", "SystemV/", "US/", "posix/", "right/", "Canada/", "M
 _ISO_SUBDIVISION = re.compile(r"[A-Z0-9]{1,3}")
 # Regions are stored in `Client.country`; the longest ISO 3166-2 code is "CC-XXX".
 LONGEST_CODE = 10
+# Slack shows a modal field's error on a line or two; the CLI prints it as one line too.
+_MESSAGE_LIMIT = 150
+# Only a code-shaped value is repeated back: anything else could be long or carry markup.
+_CODE_SHAPED = re.compile(r"[A-Z0-9 -]{1,16}")
 
 
 @cache
@@ -80,6 +84,62 @@ def regions() -> dict[str, str]:
             if names:
                 found[code] = f"{known[country]} — {' / '.join(dict.fromkeys(names))}"
     return found
+
+
+@cache
+def _holiday_regions() -> dict[str, tuple[str, ...]]:
+    """Each country code `holidays` has a calendar of → its ISO subdivisions, sorted.
+
+    Aliases count ("GBR", "UK"): the calendar reads them as the country itself.
+    """
+    supported = holidays.list_supported_countries(include_aliases=True)
+    return {
+        country: tuple(sorted(s for s in subdivisions if _ISO_SUBDIVISION.fullmatch(s)))
+        for country, subdivisions in supported.items()
+    }
+
+
+def region_problem(code: str) -> str | None:
+    """Why the holiday calendar would not use `code`'s own public holidays; None when it would.
+
+    `code` is read as BusinessCalendar reads it, trimmed and upper-cased. The calendar quietly
+    falls back for rows already stored (an unknown region to its country's holidays, an
+    unknown country to weekends only); a code someone gives now is checked here instead, so
+    they are told. The message names what is wrong and what is accepted, in at most 150
+    characters (a Slack modal field error).
+    """
+    region = code.strip().upper()
+    if not _CODE_SHAPED.fullmatch(region):
+        return "Not a country or region code: use an ISO 3166 code such as GB, or GB-ENG."
+    country, dash, subdivision = region.partition("-")
+    known = _holiday_regions()
+    if country not in known:
+        return (
+            f"{region}: no public holidays known for country {country}; "
+            "use an ISO 3166 code such as GB, or GB-ENG."
+        )
+    subdivisions = known[country]
+    if not dash or subdivision in subdivisions:
+        return None
+    if not subdivisions:
+        return f"{region}: {country} has no regions with their own holidays; use {country}."
+    if subdivision:
+        head = f"{region}: {country} has no region {subdivision}; known: "
+    else:
+        head = f"{region}: no region after {country}-; known: "
+    return _shortened(head, [f"{country}-{s}" for s in subdivisions])
+
+
+def _shortened(head: str, codes: list[str]) -> str:
+    """`head` and as many of `codes` as fit in the message limit, counting the rest."""
+    whole = head + ", ".join(codes)
+    if len(whole) <= _MESSAGE_LIMIT:
+        return whole
+    for shown in range(len(codes) - 1, 0, -1):
+        text = f"{head}{', '.join(codes[:shown])} and {len(codes) - shown} more"
+        if len(text) <= _MESSAGE_LIMIT:
+            return text
+    return f"{head}{len(codes)} regions"
 
 
 @cache

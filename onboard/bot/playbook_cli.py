@@ -12,7 +12,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from onboard.bot import playbook_files, playbooks
+from onboard.bot import places, playbook_files, playbooks
 from onboard.bot.calendar import BusinessCalendar, StagePlan
 from onboard.bot.playbook_files import PlaybookError
 from onboard.bot.playbooks import Playbook, Stage
@@ -221,6 +221,11 @@ def plan(
         first = dt.date.fromisoformat(start)
     except ValueError:
         _fail(f"onboard: --start: not a date (YYYY-MM-DD): {start!r}")
+    # The calendar would quietly plan GB-XYZ as GB, ZZ as weekends only: say so instead. An
+    # empty --country asks for no holidays, and the plan says that it skips weekends only.
+    problem = places.region_problem(country) if country.strip() else None
+    if problem is not None:
+        _fail(f"onboard: --country: {problem}")
     try:
         calendar = BusinessCalendar(timezone, country)
     except ValueError as exc:

@@ -10,6 +10,7 @@ import itertools
 import textwrap
 from zoneinfo import ZoneInfo, available_timezones
 
+import holidays
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -81,6 +82,24 @@ def test_each_region_the_new_client_form_offers_has_its_own_holidays() -> None:
     assert not england.is_business_day(D(2026, 4, 6))  # Easter Monday
     assert not england.is_business_day(D(2026, 8, 31))  # Late Summer Bank Holiday
     assert england.add_business_days(D(2026, 8, 28), 1) == D(2026, 9, 1)
+
+
+def test_a_code_given_now_is_accepted_only_where_the_calendar_has_its_own_holidays() -> None:
+    # What the New client form and `playbook plan --country` accept is exactly what the
+    # calendar uses without its quiet fall-back; anything else gets a short reason.
+    for code in places.client_places():
+        assert places.region_problem(code) is None, code
+    for country, subdivisions in holidays.list_supported_countries(include_aliases=False).items():
+        for code in [country, f"{country}-QQQ", *(f"{country}-{s}" for s in subdivisions)]:
+            calendar = _region(code.upper())  # as BusinessCalendar reads it
+            wanted, _, subdivision = code.upper().partition("-")
+            own = calendar is not None and calendar.country == wanted
+            own = own and (not subdivision or calendar.subdiv == subdivision)
+            problem = places.region_problem(code)
+            assert (problem is None) == own, (code, problem)
+            assert problem is None or len(problem) <= 150, problem
+    assert places.region_problem(" gb-eng ") is None
+    assert places.region_problem("ZZ") is not None  # weekends only: said, not assumed
 
 
 def test_an_unknown_country_skips_weekends_only() -> None:

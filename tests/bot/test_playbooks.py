@@ -470,6 +470,42 @@ def test_a_bad_plan_request_is_one_line_on_stderr() -> None:
     assert zone.exit_code == 1 and "unknown timezone 'Mars/Base'" in zone.stderr
 
 
+def test_operator_who_mistypes_a_region_is_told_which_regions_there_are() -> None:
+    plan = ["plan", "managed-services", "--start", "2027-03-22", "--country"]
+
+    mistyped = runner.invoke(playbook_cli, [*plan, "GB-XYZ"])
+
+    assert mistyped.exit_code == 1
+    assert mistyped.stderr == (
+        "onboard: --country: GB-XYZ: GB has no region XYZ; known: GB-ENG, GB-NIR, GB-SCT, GB-WLS\n"
+    )
+    assert mistyped.stdout == ""
+    # Typed in lower case with spaces, as the calendar reads it: England's Easter Monday.
+    corrected = runner.invoke(playbook_cli, [*plan, " gb-eng "])
+    assert corrected.exit_code == 0, corrected.output
+    assert "Country GB-ENG" in corrected.stdout
+    assert "Mon 2027-03-29  Easter Monday" in corrected.stdout
+
+
+@pytest.mark.parametrize(
+    ("country", "says"),
+    [
+        ("gb-xyz", "--country: GB-XYZ: GB has no region XYZ; known: GB-ENG,"),
+        ("ZZ", "--country: ZZ: no public holidays known for country ZZ;"),
+        ("IS-1", "--country: IS-1: IS has no regions with their own holidays; use IS."),
+    ],
+)
+def test_a_plan_for_a_region_without_known_holidays_is_one_line_on_stderr(
+    country: str, says: str
+) -> None:
+    result = runner.invoke(
+        playbook_cli, ["plan", "agency", "--start", "2026-12-21", "--country", country]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"onboard: {says}")
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+
+
 def test_operator_prints_the_schema_for_an_editor() -> None:
     result = runner.invoke(playbook_cli, ["schema"])
     assert result.exit_code == 0

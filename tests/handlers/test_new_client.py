@@ -347,15 +347,63 @@ def test_a_client_in_england_is_saved_with_its_region(onboard: Running, people: 
     assert (client.country, client.status) == ("GB-ENG", "active")
 
 
-@pytest.mark.parametrize("bad", ["GB-XYZ", "DE-Augsburg", "GB-ENG-LND", "ENG"])
-def test_a_region_not_on_the_list_is_refused_under_the_country_field(
-    onboard: Running, people: People, bad: str
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ("GB-XYZ", "GB-XYZ: GB has no region XYZ; known: GB-ENG, GB-NIR, GB-SCT, GB-WLS"),
+        # Read as the calendar reads it, upper case: the city is no region of its own.
+        ("DE-Augsburg", "DE-AUGSBURG: DE has no region AUGSBURG; known: DE-BB, DE-BE,"),
+        ("GB-ENG-LND", "GB-ENG-LND: GB has no region ENG-LND; known: GB-ENG, GB-NIR,"),
+        ("ENG", "ENG: no public holidays known for country ENG;"),
+        ("US-XX", "US-XX: US has no region XX; known: US-AK, US-AL,"),
+    ],
+)
+def test_a_region_the_holidays_are_not_known_for_is_named_under_the_country_field(
+    onboard: Running, people: People, bad: str, says: str
 ) -> None:
     view_id = open_form(onboard, people.am.id)
     body = onboard.driver.submit_view(people.am.id, view_id, good_form(country=bad)).json()
     assert body["response_action"] == "errors"
-    assert body["errors"] == {"country": "Choose the client's country or region from the list."}
+    assert list(body["errors"]) == ["country"]
+    message = body["errors"]["country"]
+    assert message.startswith(says)
+    assert len(message) <= 150  # Slack's field errors are short; 57 US regions are not listed
     assert written_rows(onboard) == (0, 0)
+
+
+def test_a_mistyped_region_is_named_and_the_corrected_one_is_saved(
+    onboard: Running, people: People
+) -> None:
+    view_id = open_form(onboard, people.am.id)
+
+    mistyped = onboard.driver.submit_view(people.am.id, view_id, good_form(country="GB-XYZ"))
+    assert mistyped.json()["errors"] == {
+        "country": "GB-XYZ: GB has no region XYZ; known: GB-ENG, GB-NIR, GB-SCT, GB-WLS"
+    }
+    # Lower case and spaces are read as the calendar reads them, upper case and trimmed.
+    lower = onboard.driver.submit_view(people.am.id, view_id, good_form(country=" gb-xyz "))
+    assert lower.json()["errors"]["country"].startswith("GB-XYZ: GB has no region XYZ;")
+    # The list's own codes are exact: a lower-case one is not one of its options.
+    assert onboard.driver.submit_view(people.am.id, view_id, good_form(country="gb-eng")).json()[
+        "errors"
+    ] == {"country": "Choose the client's country or region from the list."}
+    assert written_rows(onboard) == (0, 0)
+
+    assert saving(onboard.driver.submit_view(people.am.id, view_id, good_form(country="GB-ENG")))
+    assert shown(onboard, view_id) == "new_client_saved"
+    with onboard.bot.db.transaction() as session:
+        assert session.scalars(select(Client.country)).all() == ["GB-ENG"]
+
+
+def test_a_country_code_that_is_no_country_says_so_without_repeating_it(
+    onboard: Running, people: People
+) -> None:
+    view_id = open_form(onboard, people.am.id)
+    forged = "<!channel> " + "x" * 300
+    body = onboard.driver.submit_view(people.am.id, view_id, good_form(country=forged)).json()
+    assert body["errors"] == {
+        "country": "Not a country or region code: use an ISO 3166 code such as GB, or GB-ENG."
+    }
 
 
 def test_a_form_that_could_not_be_saved_comes_back_with_its_region_chosen(
