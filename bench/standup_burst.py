@@ -31,8 +31,10 @@ from onboard.bot.app import Onboard, build
 from onboard.bot.playbook_files import available
 from onboard.bot.settings import Settings
 from onboard.schedules.jobs import JOBS
+from onboard.standin.answers import Args, Reply
+from onboard.standin.records import Call
 from onboard.standin.server import SlackStandIn
-from onboard.standin.workspace import Args, Call, Reply, Workspace
+from onboard.standin.workspace import Workspace
 from onboard.storage.models import Client, OutboxMessage, StandupPrompt
 
 CLIENTS = 2_000

@@ -20,8 +20,9 @@ from onboard.bot.app import Onboard, build
 from onboard.bot.settings import Settings
 from onboard.bot.web import HttpServer
 from onboard.standin.driver import SlackDriver
+from onboard.standin.records import User
 from onboard.standin.server import SlackStandIn
-from onboard.standin.workspace import User, Workspace
+from onboard.standin.workspace import Workspace
 
 T = TypeVar("T")
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"

@@ -3,20 +3,19 @@
 Owns the package's public names, for integration tests and `onboard demo`.
 """
 
-from onboard.standin.server import SlackStandIn
-from onboard.standin.workspace import (
+from onboard.standin.faults import Fault
+from onboard.standin.records import (
     Call,
     Channel,
     Ephemeral,
-    Fault,
     Message,
-    RateLimiter,
     ResponseMessage,
     UploadedFile,
     User,
     View,
-    Workspace,
 )
+from onboard.standin.server import SlackStandIn
+from onboard.standin.workspace import RateLimiter, Workspace
 
 __all__ = [
     "Call",

@@ -16,8 +16,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from slack_sdk import WebClient
 
+from onboard.standin.answers import Reply
 from onboard.standin.socket_mode import SocketModeLink
-from onboard.standin.workspace import Reply, Workspace
+from onboard.standin.workspace import Workspace
 
 log = logging.getLogger(__name__)
 

@@ -1,195 +1,43 @@
 """In-memory state of one Slack workspace: users, channels, messages, views and calls.
 
-Owns users, channels, messages, views, files, injected faults and the log of calls.
+Owns the workspace's state (its records, ids, triggers and modal stacks), the helpers that seed
+and inspect it for tests and the demo, and the request pipeline: each call recorded, faulted or
+rate-limited (onboard.standin.faults), then dispatched to its method (onboard.standin.methods).
 """
 
 from __future__ import annotations
 
 import math
 import random
-import re
 import string
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from dataclasses import replace
+from typing import Any
 
-Args = dict[str, Any]
-Answer = dict[str, Any]
+from onboard.standin.answers import Answer, Args, Reply, SlackError, _opt_str
+from onboard.standin.faults import Fault, FaultInjection, fault_reply
+from onboard.standin.records import (
+    Call,
+    Channel,
+    Ephemeral,
+    Message,
+    ResponseMessage,
+    UploadedFile,
+    User,
+    View,
+)
+
 #: Rate-limit hook: given (method, now) return seconds to wait (answered as HTTP 429) or None.
 RateLimiter = Callable[[str, float], float | None]
-T = TypeVar("T")
 
-TRIGGER_TTL = 3.0
-MAX_MESSAGE_BLOCKS = 50
-MAX_VIEW_BLOCKS = 100
-MAX_VIEW_STACK = 3
-MAX_VIEW_BYTES = 250_000
-MAX_INVITE_USERS = 100
-MAX_TOPIC = 250
-MAX_TEXT = 40_000
-MAX_UPDATE_TEXT = 4_000
 APP_LEVEL_METHODS = {"apps.connections.open"}  # called with the app-level token (xapp-)
-MAX_INVITE_MESSAGE = 560
-MAX_CHANNEL_NAME = 80
 GENERAL_ID = "C0GENERAL"
-_NAME_CHARS = re.compile(r"[a-z0-9_-]+")
 _ID_CHARS = string.ascii_uppercase + string.digits
 
 
-class SlackError(Exception):
-    """A Slack refusal: answered as {"ok": false, "error": error, **extra}."""
-
-    def __init__(self, error: str, **extra: Any) -> None:
-        super().__init__(error)
-        self.error = error
-        self.extra = extra
-
-
-def _invalid(*messages: str) -> SlackError:
-    return SlackError("invalid_arguments", response_metadata={"messages": list(messages)})
-
-
-@dataclass
-class User:
-    id: str
-    team_id: str
-    name: str
-    real_name: str = ""
-    email: str | None = None
-    tz: str = "Europe/London"
-    is_bot: bool = False
-    is_restricted: bool = False
-    is_ultra_restricted: bool = False
-    deleted: bool = False
-
-
-@dataclass
-class Channel:
-    id: str
-    name: str
-    is_private: bool = False
-    creator: str = ""
-    created: int = 0
-    topic: str = ""
-    purpose: str = ""
-    members: list[str] = field(default_factory=list)
-    is_archived: bool = False
-    is_shared: bool = False
-    pending_shared_invites: list[dict[str, Any]] = field(default_factory=list)
-    is_im: bool = False
-    is_general: bool = False
-    pins: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Message:
-    ts: str
-    channel: str
-    user: str
-    text: str = ""
-    blocks: list[dict[str, Any]] = field(default_factory=list)
-    thread_ts: str | None = None
-    metadata: dict[str, Any] | None = None
-    edited: dict[str, str] | None = None
-    reactions: dict[str, list[str]] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-    reply_broadcast: bool = False
-
-
-@dataclass
-class Ephemeral:
-    ts: str
-    channel: str
-    user: str
-    text: str
-    blocks: list[dict[str, Any]]
-    thread_ts: str | None = None
-
-
-@dataclass
-class View:
-    id: str
-    type: str
-    callback_id: str = ""
-    private_metadata: str = ""
-    blocks: list[dict[str, Any]] = field(default_factory=list)
-    title: dict[str, Any] | None = None
-    submit: dict[str, Any] | None = None
-    close: dict[str, Any] | None = None
-    external_id: str = ""
-    root_view_id: str | None = None
-    previous_view_id: str | None = None
-    hash: str = ""
-    user_id: str = ""
-    clear_on_close: bool = False
-    notify_on_close: bool = False
-
-
-@dataclass
-class UploadedFile:
-    id: str
-    filename: str
-    length: int
-    alt_txt: str = ""
-    title: str = ""
-    content: bytes | None = None
-    channels: list[str] = field(default_factory=list)
-    created: int = 0
-
-
-@dataclass
-class Call:
-    """One request to /api/<method>; faulted means an injected fault answered instead."""
-
-    method: str
-    args: dict[str, Any]
-    time: float
-    faulted: bool = False
-    error: str | None = None
-
-
-@dataclass
-class Fault:
-    method: str
-    status: int = 429
-    retry_after: int = 1
-    remaining: int | None = 1
-    error: str | None = None
-    delay: float = 0.0
-    drop: bool = False
-    share: float = 1.0  # the fraction of matching calls it hits (chaos), drawn from the seed
-    lose_answer: bool = False  # the method runs, then the connection drops before the answer
-    hits: int = 0
-
-    @property
-    def replaces_answer(self) -> bool:
-        if self.lose_answer:
-            return False
-        return self.drop or self.error is not None or self.status != 200
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the HTTP layer sends: a JSON body, or (body None) an HTML error page, or nothing."""
-
-    status: int
-    body: Answer | None
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False
-
-
-@dataclass
-class ResponseMessage:
-    response_id: str
-    payload: dict[str, Any]
-    time: float
-
-
-class Workspace:
+class Workspace(FaultInjection):
     """One Slack workspace; every public method is safe to call from any thread."""
 
     def __init__(
@@ -394,50 +242,6 @@ class Workspace:
             view_id = self._homes.get(user_id)
             return self.views[view_id] if view_id else None
 
-    # ----- fault injection -----
-
-    def inject(
-        self,
-        method: str,
-        status: int | None = None,
-        retry_after: int = 1,
-        times: int | None = 1,
-        error: str | None = None,
-        delay: float = 0.0,
-        drop: bool = False,
-        share: float = 1.0,
-        lose_answer: bool = False,
-    ) -> Fault:
-        """Fault the next `times` calls of method ("*" = any; times None = until cleared).
-
-        drop closes the connection; error answers 200 {"ok": false, "error": error}; otherwise
-        HTTP status (default 429, with Retry-After). delay sleeps first; delay alone (no status,
-        error or drop) only slows the call down and the method still runs.
-        """
-        if status is None:
-            status = 200 if delay > 0 and error is None and not drop else 429
-        fault = Fault(method, status, retry_after, times, error, delay, drop, share, lose_answer)
-        with self.lock:
-            self.faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        with self.lock:
-            self.faults.clear()
-
-    def _take_fault(self, method: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.method in (method, "*"):
-                if fault.share < 1.0 and self._rng.random() >= fault.share:
-                    continue
-                fault.hits += 1
-                if fault.remaining is not None:
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self.faults.remove(fault)
-                return fault
-        return None
-
     # ----- the request pipeline -----
 
     def handle(self, method: str, args: Args, token: str | None) -> Reply:
@@ -451,9 +255,9 @@ class Workspace:
             time.sleep(fault.delay)
         reply: Reply | None = None
         if fault is not None and fault.replaces_answer:
-            reply = _fault_reply(fault)
+            reply = fault_reply(fault)
         elif wait is not None:
-            reply = _fault_reply(Fault(method, 429, max(1, math.ceil(wait))))
+            reply = fault_reply(Fault(method, 429, max(1, math.ceil(wait))))
         faulted = reply is not None
         if reply is None:
             reply = Reply(200, self.dispatch(method, args, token))
@@ -553,166 +357,3 @@ class Workspace:
 
     def _new_hash(self) -> str:
         return f"{int(self.clock())}.{self._hex(8)}"
-
-    # ----- Slack-shaped objects -----
-
-    def user_obj(self, user: User) -> Answer:
-        offset, label = _tz_info(user.tz, self.clock())
-        profile: dict[str, Any] = {
-            "real_name": user.real_name,
-            "real_name_normalized": user.real_name,
-            "display_name": user.name,
-            "display_name_normalized": user.name,
-            "team": user.team_id,
-        }
-        if user.email and not user.is_bot:
-            profile["email"] = user.email
-        if user.is_bot:
-            profile.update(bot_id=self.bot_id, api_app_id=self.app_id)
-        return {
-            "id": user.id,
-            "team_id": user.team_id,
-            "name": user.name,
-            "deleted": user.deleted,
-            "real_name": user.real_name,
-            "tz": user.tz,
-            "tz_label": label,
-            "tz_offset": offset,
-            "profile": profile,
-            "is_admin": False,
-            "is_owner": False,
-            "is_primary_owner": False,
-            "is_restricted": user.is_restricted,
-            "is_ultra_restricted": user.is_ultra_restricted,
-            "is_bot": user.is_bot,
-            "is_app_user": False,
-            "updated": int(self.clock()),
-        }
-
-    def channel_obj(self, channel: Channel) -> Answer:
-        if channel.is_im:
-            user = next(m for m in channel.members if m != self.bot_user_id)
-            return {"id": channel.id, "created": channel.created, "is_im": True, "user": user}
-        pending = [
-            self.users[i["user_id"]].team_id
-            for i in channel.pending_shared_invites
-            if i.get("user_id") in self.users
-        ]
-        return {
-            "id": channel.id,
-            "name": channel.name,
-            "name_normalized": channel.name,
-            "is_channel": True,
-            "is_group": False,
-            "is_im": False,
-            "is_mpim": False,
-            "is_private": channel.is_private,
-            "created": channel.created,
-            "creator": channel.creator,
-            "is_archived": channel.is_archived,
-            "is_general": channel.is_general,
-            "is_shared": channel.is_shared,
-            "is_ext_shared": channel.is_shared,
-            "is_org_shared": False,
-            "is_pending_ext_shared": bool(channel.pending_shared_invites),
-            "pending_shared": pending,
-            "context_team_id": self.team_id,
-            "is_member": self.bot_user_id in channel.members,
-            "num_members": len(channel.members),
-            "topic": {"value": channel.topic, "creator": channel.creator, "last_set": 0},
-            "purpose": {"value": channel.purpose, "creator": channel.creator, "last_set": 0},
-            "previous_names": [],
-        }
-
-    def message_obj(self, message: Message, with_metadata: bool) -> Answer:
-        author = self.users.get(message.user)
-        out: Answer = {"type": "message", "ts": message.ts, "user": message.user}
-        out.update(text=message.text, team=author.team_id if author else self.team_id)
-        if message.user == self.bot_user_id:
-            out.update(bot_id=self.bot_id, app_id=self.app_id)
-        if message.blocks:
-            out["blocks"] = message.blocks
-        replies = [
-            m
-            for m in self.messages.get(message.channel, [])
-            if m.thread_ts == message.ts and m.ts != message.ts
-        ]
-        if message.thread_ts or replies:
-            out["thread_ts"] = message.thread_ts or message.ts
-        if replies:
-            out.update(reply_count=len(replies), latest_reply=replies[-1].ts)
-            out["reply_users"] = sorted({m.user for m in replies})
-        if message.edited:
-            out["edited"] = dict(message.edited)
-        if message.reactions:
-            out["reactions"] = [
-                {"name": n, "users": u, "count": len(u)} for n, u in message.reactions.items()
-            ]
-        if message.ts in self.channels[message.channel].pins:
-            out["pinned_to"] = [message.channel]
-        if message.files:
-            out["files"] = [self.file_obj(self.files[f]) for f in message.files]
-        if with_metadata and message.metadata:
-            out["metadata"] = message.metadata
-        return out
-
-    def view_obj(self, view: View) -> Answer:
-        return {
-            "id": view.id,
-            "team_id": self.team_id,
-            "type": view.type,
-            "blocks": view.blocks,
-            "private_metadata": view.private_metadata,
-            "callback_id": view.callback_id,
-            "state": {"values": {}},
-            "hash": view.hash,
-            "title": view.title,
-            "clear_on_close": view.clear_on_close,
-            "notify_on_close": view.notify_on_close,
-            "close": view.close,
-            "submit": view.submit,
-            "previous_view_id": view.previous_view_id,
-            "root_view_id": view.root_view_id,
-            "app_id": self.app_id,
-            "external_id": view.external_id,
-            "app_installed_team_id": self.team_id,
-            "bot_id": self.bot_id,
-        }
-
-    def file_obj(self, upload: UploadedFile) -> Answer:
-        return {
-            "id": upload.id,
-            "name": upload.filename,
-            "title": upload.title or upload.filename,
-            "size": len(upload.content or b""),
-            "user": self.bot_user_id,
-            "created": upload.created,
-            "alt_txt": upload.alt_txt,
-            "channels": list(upload.channels),
-            "url_private": f"{self.base_url}files/{upload.id}/{upload.filename}",
-        }
-
-
-def _opt_str(a: Args, key: str) -> str | None:
-    value = a.get(key)
-    return None if value is None or value == "" else str(value)
-
-
-def _fault_reply(fault: Fault) -> Reply:
-    if fault.drop:
-        return Reply(0, None, drop=True)
-    if fault.error is not None:
-        return Reply(200, {"ok": False, "error": fault.error})
-    if fault.status == 429:
-        headers = {"Retry-After": str(fault.retry_after)}
-        return Reply(429, {"ok": False, "error": "ratelimited"}, headers)
-    return Reply(fault.status, None)
-
-
-def _tz_info(tz: str, now: float) -> tuple[int, str]:
-    try:
-        moment = datetime.fromtimestamp(now, ZoneInfo(tz))
-    except (ZoneInfoNotFoundError, ValueError):
-        return 0, "UTC"
-    offset = moment.utcoffset()
-    return int(offset.total_seconds()) if offset else 0, moment.tzname() or tz

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from onboard.schedules.jobs import JOBS
-from onboard.standin.workspace import Message
+from onboard.standin.records import Message
 from onboard.storage.models import AuditEvent, Client, OutboxMessage, StandupAnswer, StandupPrompt
 from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_journey import channel_of, say

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from onboard.standin.workspace import User
+from onboard.standin.records import User
 from onboard.storage.models import AuditEvent, Decision
 from tests.conftest import BotFactory, People, Running
 from tests.handlers.test_approvals import SIGNOFF

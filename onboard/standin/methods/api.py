@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from onboard.standin.workspace import Answer, Args, Workspace
+from onboard.standin.answers import Answer, Args
+from onboard.standin.workspace import Workspace
 
 Handler = Callable[[Workspace, Args], Answer]
 METHODS: dict[str, Handler] = {}

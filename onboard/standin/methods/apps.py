@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from onboard.standin.answers import Answer, Args, SlackError
 from onboard.standin.methods.api import api
-from onboard.standin.workspace import Answer, Args, SlackError, Workspace
+from onboard.standin.workspace import Workspace
 
 
 @api("apps.connections.open")

@@ -11,16 +11,8 @@ from typing import Any, TypeVar
 
 from onboard.blockkit import block_problems as _block_problems
 from onboard.blockkit import view_problems
-from onboard.standin.workspace import (
-    MAX_MESSAGE_BLOCKS,
-    MAX_TEXT,
-    MAX_VIEW_BLOCKS,
-    MAX_VIEW_BYTES,
-    Args,
-    SlackError,
-    _invalid,
-    _opt_str,
-)
+from onboard.standin.answers import Args, SlackError, _invalid, _opt_str
+from onboard.standin.limits import MAX_MESSAGE_BLOCKS, MAX_TEXT, MAX_VIEW_BLOCKS, MAX_VIEW_BYTES
 
 T = TypeVar("T")
 

@@ -5,6 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from onboard.standin.answers import Answer, Args, SlackError, _invalid, _opt_str
+from onboard.standin.limits import (
+    _NAME_CHARS,
+    MAX_CHANNEL_NAME,
+    MAX_INVITE_MESSAGE,
+    MAX_INVITE_USERS,
+    MAX_TOPIC,
+)
 from onboard.standin.methods.api import api
 from onboard.standin.methods.arguments import (
     flag,
@@ -13,21 +21,9 @@ from onboard.standin.methods.arguments import (
     ts_bound,
     ts_micros,
 )
-from onboard.standin.workspace import (
-    _NAME_CHARS,
-    MAX_CHANNEL_NAME,
-    MAX_INVITE_MESSAGE,
-    MAX_INVITE_USERS,
-    MAX_TOPIC,
-    Answer,
-    Args,
-    Channel,
-    Message,
-    SlackError,
-    Workspace,
-    _invalid,
-    _opt_str,
-)
+from onboard.standin.records import Channel, Message
+from onboard.standin.shapes import channel_obj, message_obj
+from onboard.standin.workspace import Workspace
 
 
 def _check_channel_name(name: str | None) -> str:
@@ -48,12 +44,12 @@ def _conversations_create(ws: Workspace, a: Args) -> Answer:
     if ws.channel_by_name(name) is not None:
         raise SlackError("name_taken")
     channel = ws.add_channel(name, is_private=flag(a, "is_private"))
-    return {"channel": ws.channel_obj(channel)}
+    return {"channel": channel_obj(ws, channel)}
 
 
 @api("conversations.info")
 def _conversations_info(ws: Workspace, a: Args) -> Answer:
-    return {"channel": ws.channel_obj(ws._channel(a))}
+    return {"channel": channel_obj(ws, ws._channel(a))}
 
 
 @api("conversations.list")
@@ -69,7 +65,7 @@ def _conversations_list(ws: Workspace, a: Args) -> Answer:
     found = [c for c in ws.channels.values() if listed(c)]
     page, cursor = paged(found, a, 100, 1000)
     return {
-        "channels": [ws.channel_obj(c) for c in page],
+        "channels": [channel_obj(ws, c) for c in page],
         "response_metadata": {"next_cursor": cursor},
     }
 
@@ -106,7 +102,7 @@ def _conversations_history(ws: Workspace, a: Args) -> Answer:
     ]
     page, cursor = paged(top, a, 100, 999)
     return {
-        "messages": [ws.message_obj(m, with_metadata) for m in page],
+        "messages": [message_obj(ws, m, with_metadata) for m in page],
         "has_more": bool(cursor),
         "pin_count": len(channel.pins),
         "response_metadata": {"next_cursor": cursor},
@@ -129,7 +125,7 @@ def _conversations_replies(ws: Workspace, a: Args) -> Answer:
     page, cursor = paged(thread, a, 1000, 1000)
     with_metadata = flag(a, "include_all_metadata")
     return {
-        "messages": [ws.message_obj(m, with_metadata) for m in page],
+        "messages": [message_obj(ws, m, with_metadata) for m in page],
         "has_more": bool(cursor),
         "response_metadata": {"next_cursor": cursor},
     }
@@ -141,7 +137,7 @@ def _set_text_field(ws: Workspace, a: Args, attribute: str) -> Answer:
     if len(value) > MAX_TOPIC:
         raise SlackError("too_long")
     setattr(channel, attribute, value)
-    return {"channel": ws.channel_obj(channel)}
+    return {"channel": channel_obj(ws, channel)}
 
 
 @api("conversations.setTopic")
@@ -191,7 +187,7 @@ def _conversations_invite(ws: Workspace, a: Args) -> Answer:
     if not invitable:  # everyone named is already a member
         raise SlackError("already_in_channel", errors=errors)
     channel.members += invitable
-    answer: Answer = {"channel": ws.channel_obj(channel)}
+    answer: Answer = {"channel": channel_obj(ws, channel)}
     if hard:
         answer["errors"] = errors
     return answer
@@ -308,14 +304,14 @@ def _conversations_join(ws: Workspace, a: Args) -> Answer:
         answer["warning"] = "already_in_channel"
     else:
         channel.members.append(ws.bot_user_id)
-    return {"channel": ws.channel_obj(channel), **answer}
+    return {"channel": channel_obj(ws, channel), **answer}
 
 
 @api("conversations.open")
 def _conversations_open(ws: Workspace, a: Args) -> Answer:
     if _opt_str(a, "channel"):
         channel = ws._channel(a)
-        return {"channel": ws.channel_obj(channel) if flag(a, "return_im") else {"id": channel.id}}
+        return {"channel": channel_obj(ws, channel) if flag(a, "return_im") else {"id": channel.id}}
     users = [u for u in id_list(a, "users") if u != ws.bot_user_id]
     if not users:
         raise SlackError("users_list_not_supplied")
@@ -324,7 +320,7 @@ def _conversations_open(ws: Workspace, a: Args) -> Answer:
     existed = ws._user(users[0]).id in ws._dms
     channel = ws._dm_with(users[0])
     answer: Answer = {
-        "channel": ws.channel_obj(channel) if flag(a, "return_im") else {"id": channel.id}
+        "channel": channel_obj(ws, channel) if flag(a, "return_im") else {"id": channel.id}
     }
     if existed:
         answer.update(no_op=True, already_open=True)

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+from onboard.standin.answers import Answer, Args, SlackError, _invalid, _opt_str
 from onboard.standin.methods.api import api
 from onboard.standin.methods.arguments import (
     id_list,
     int_arg,
     json_arg,
 )
-from onboard.standin.workspace import (
-    Answer,
-    Args,
-    SlackError,
-    UploadedFile,
-    Workspace,
-    _invalid,
-    _opt_str,
-)
+from onboard.standin.records import UploadedFile
+from onboard.standin.shapes import file_obj
+from onboard.standin.workspace import Workspace
 
 
 @api("files.getUploadURLExternal")
@@ -57,4 +52,4 @@ def _files_complete_upload(ws: Workspace, a: Args) -> Answer:
         )
         for upload in uploads:
             upload.channels.append(channel.id)
-    return {"files": [ws.file_obj(u) for u in uploads]}
+    return {"files": [file_obj(ws, u) for u in uploads]}

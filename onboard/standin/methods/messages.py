@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from onboard.standin.answers import Answer, Args, SlackError, _opt_str
+from onboard.standin.limits import MAX_UPDATE_TEXT
 from onboard.standin.methods.api import api
 from onboard.standin.methods.arguments import (
     flag,
@@ -9,17 +11,9 @@ from onboard.standin.methods.arguments import (
     message_metadata,
     text_and_blocks,
 )
-from onboard.standin.workspace import (
-    MAX_UPDATE_TEXT,
-    Answer,
-    Args,
-    Channel,
-    Ephemeral,
-    Message,
-    SlackError,
-    Workspace,
-    _opt_str,
-)
+from onboard.standin.records import Channel, Ephemeral, Message
+from onboard.standin.shapes import message_obj
+from onboard.standin.workspace import Workspace
 
 
 @api("chat.postMessage")
@@ -38,7 +32,7 @@ def _chat_post_message(ws: Workspace, a: Args) -> Answer:
         metadata=message_metadata(a),
         reply_broadcast=flag(a, "reply_broadcast"),
     )
-    return {"channel": channel.id, "ts": message.ts, "message": ws.message_obj(message, True)}
+    return {"channel": channel.id, "ts": message.ts, "message": message_obj(ws, message, True)}
 
 
 @api("chat.postEphemeral")
@@ -75,7 +69,7 @@ def _chat_update(ws: Workspace, a: Args) -> Answer:
     message.blocks = blocks if blocks is not None else message.blocks  # Slack keeps old blocks
     message.metadata = message_metadata(a) or message.metadata
     message.edited = {"user": ws.bot_user_id, "ts": ws._next_ts()}
-    obj = ws.message_obj(message, True)
+    obj = message_obj(ws, message, True)
     return {"channel": channel.id, "ts": message.ts, "text": message.text, "message": obj}
 
 
@@ -117,7 +111,7 @@ def _pins_list(ws: Workspace, a: Args) -> Answer:
             "type": "message",
             "channel": channel.id,
             "created_by": ws.bot_user_id,
-            "message": ws.message_obj(ws._message(channel, ts), False),
+            "message": message_obj(ws, ws._message(channel, ts), False),
         }
         for ts in channel.pins
     ]

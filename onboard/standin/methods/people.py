@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
+from onboard.standin.answers import Answer, Args, SlackError, _opt_str
 from onboard.standin.methods.api import api
-from onboard.standin.workspace import (
-    Answer,
-    Args,
-    SlackError,
-    Workspace,
-    _opt_str,
-)
+from onboard.standin.shapes import user_obj
+from onboard.standin.workspace import Workspace
 
 
 @api("auth.test")
@@ -36,7 +32,7 @@ def _team_info(ws: Workspace, a: Args) -> Answer:
 
 @api("users.info")
 def _users_info(ws: Workspace, a: Args) -> Answer:
-    return {"user": ws.user_obj(ws._user(_opt_str(a, "user")))}
+    return {"user": user_obj(ws, ws._user(_opt_str(a, "user")))}
 
 
 @api("users.lookupByEmail")
@@ -44,7 +40,7 @@ def _users_lookup_by_email(ws: Workspace, a: Args) -> Answer:
     email = (_opt_str(a, "email") or "").lower()
     for user in ws.users.values():
         if email and not user.deleted and (user.email or "").lower() == email:
-            return {"user": ws.user_obj(user)}
+            return {"user": user_obj(ws, user)}
     raise SlackError("users_not_found")
 
 

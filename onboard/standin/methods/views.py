@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from onboard.standin.answers import Answer, Args, SlackError, _invalid, _opt_str
+from onboard.standin.limits import MAX_VIEW_STACK, TRIGGER_TTL
 from onboard.standin.methods.api import api
 from onboard.standin.methods.arguments import parse_view
-from onboard.standin.workspace import (
-    MAX_VIEW_STACK,
-    TRIGGER_TTL,
-    Answer,
-    Args,
-    SlackError,
-    View,
-    Workspace,
-    _invalid,
-    _opt_str,
-)
+from onboard.standin.records import View
+from onboard.standin.shapes import view_obj
+from onboard.standin.workspace import Workspace
 
 
 def _trigger_user(ws: Workspace, a: Args) -> tuple[str, str]:
@@ -64,7 +58,7 @@ def _open_modal(ws: Workspace, a: Args, push: bool) -> Answer:
     _store_view(ws, spec, view)
     ws._triggers[trigger_id]["used"] = True
     ws._stacks[user_id] = [*stack, view.id]
-    return {"view": ws.view_obj(view)}
+    return {"view": view_obj(ws, view)}
 
 
 @api("views.open")
@@ -93,7 +87,7 @@ def _views_update(ws: Workspace, a: Args) -> Answer:
     spec = parse_view(a, (view.type,))
     if _opt_str(a, "hash") not in (None, view.hash):
         raise SlackError("hash_conflict")
-    return {"view": ws.view_obj(_store_view(ws, spec, view))}
+    return {"view": view_obj(ws, _store_view(ws, spec, view))}
 
 
 @api("views.publish")
@@ -105,4 +99,4 @@ def _views_publish(ws: Workspace, a: Args) -> Answer:
         raise SlackError("hash_conflict")
     view = current or View(ws._new_id("V"), "home", user_id=user.id)
     ws._homes[user.id] = view.id
-    return {"view": ws.view_obj(_store_view(ws, spec, view))}
+    return {"view": view_obj(ws, _store_view(ws, spec, view))}
