@@ -135,6 +135,7 @@ def watch_stage_entries(
     @event.listens_for(sessions, "before_commit", insert=True)
     def post(session: Session) -> None:
         # Here, not in the flush: after the caller's own messages (the welcome comes first).
+        session.flush()  # a stage entered and not yet written is noticed (before_flush above)
         for client_id in sorted(session.info.pop(_ENTERED, ())):
             client = session.get(Client, client_id)
             if client is not None and stage_begins(session, client, clock()):

@@ -421,7 +421,14 @@ def _change(session: Session) -> str:
     """A key for this transaction's change of the journey, for its outbox rows' keys: each
     move (a stage entered again included) posts anew. The audit event's seq once served, but
     events get their seq only as the transaction commits (storage/audit.py)."""
-    return session.info.setdefault("journey_change", uuid.uuid4().hex[:16])  # type: ignore[no-any-return]
+    transaction = session.get_transaction()
+    held = session.info.get(_CHANGE)
+    if held is None or held[0] is not transaction:  # a key per transaction, not per session
+        held = session.info[_CHANGE] = (transaction, uuid.uuid4().hex[:16])
+    return str(held[1])
+
+
+_CHANGE = "journey_change"
 
 
 def _announce_completion(session: Session, client: Client) -> None:

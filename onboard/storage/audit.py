@@ -21,7 +21,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.event import listens_for
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.sql.elements import ColumnElement
 
 from onboard.storage.models import AuditEvent, AuditNote
@@ -29,6 +29,7 @@ from onboard.storage.models import AuditEvent, AuditNote
 GENESIS = "0" * 64
 # Any fixed number: the key of the PostgreSQL advisory lock that serialises appends.
 _APPEND_LOCK = 0x0AD17
+_TAKE_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,9 @@ def record(
         request_id=cause.request_id,
         request_ts=cause.request_ts,
     )
-    entry = _Pending(event, note, session.get_nested_transaction() or session.get_transaction())
+    # Begun here if need be: a rollback before the session's first statement must undo it too.
+    transaction = session.get_nested_transaction() or session.get_transaction() or session.begin()
+    entry = _Pending(event, note, transaction)
     if session.info.get(_APPENDED):
         # Recorded by another before-commit hook that ran after the append: the lock is held
         # already, so this one joins the chain at once.
@@ -125,25 +128,25 @@ _APPENDED = "audit_appended"  # in Session.info: this transaction's events are a
 class _Pending:
     event: AuditEvent
     note: str | None
-    transaction: SessionTransaction | None  # where it was recorded (a savepoint may undo it)
+    transaction: SessionTransaction  # where it was recorded (a savepoint may undo it)
 
 
 @listens_for(Session, "before_commit")
 def _append_recorded(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint's release: its events join the chain with the transaction's
+    session.flush()  # every row change written (and locked) before the chain's lock
     pending = session.info.pop(_PENDING, [])
-    session.info[_APPENDED] = True
     if pending:
-        session.flush()  # every row change written (and locked) before the chain's lock
         _append(session, pending)
+    session.info[_APPENDED] = True
 
 
 def _append(session: Session, pending: list[_Pending]) -> None:
     """Give the events their places at the chain's end, in the order they were recorded."""
     if session.get_bind().dialect.name == "postgresql":
         # Held until commit; on SQLite the IMMEDIATE transaction already serialises writers.
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+        session.execute(_TAKE_LOCK, {"key": _APPEND_LOCK})
     last = session.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
@@ -159,21 +162,39 @@ def _append(session: Session, pending: list[_Pending]) -> None:
     session.flush()
 
 
+@listens_for(Session, "before_flush")
+def _nothing_after_the_append(session: Session, _context: Any, _instances: Any) -> None:
+    """Rows written after the append would be locked under the chain's lock, the deadlock the
+    append at commit avoids: a before_commit hook that changes rows must run before it
+    (`event.listen(..., insert=True)`, as bot/intake_messages.py does)."""
+    if not session.info.get(_APPENDED):
+        return
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(not isinstance(row, AuditEvent | AuditNote) for row in changed):
+        raise RuntimeError("rows changed after the audit chain's append, under its lock")
+
+
+@listens_for(Session, "do_orm_execute")
+def _no_statement_after_the_append(state: ORMExecuteState) -> None:
+    """The same for statements a hook runs itself (an UPDATE, or text())."""
+    if state.session.info.get(_APPENDED) and not (state.is_select or state.statement is _TAKE_LOCK):
+        raise RuntimeError("a statement run after the audit chain's append, under its lock")
+
+
 @listens_for(Session, "after_soft_rollback")
 def _forget_undone(session: Session, previous: SessionTransaction) -> None:
-    """Events recorded in a transaction (or savepoint) rolled back never happened."""
-    if previous.parent is None:
-        session.info.pop(_PENDING, None)
-        session.info.pop(_APPENDED, None)
-        return
+    """Events recorded in a savepoint rolled back never happened."""
     pending = session.info.get(_PENDING)
     if pending:
         pending[:] = [e for e in pending if not _inside(e.transaction, previous)]
 
 
-@listens_for(Session, "after_commit")
-def _done(session: Session) -> None:
-    session.info.pop(_APPENDED, None)
+@listens_for(Session, "after_transaction_end")
+def _done(session: Session, transaction: SessionTransaction) -> None:
+    """The transaction committed, rolled back or was closed: nothing of it is left to append."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_APPENDED, None)
 
 
 def _inside(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:

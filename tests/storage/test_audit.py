@@ -6,8 +6,9 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
 
 from onboard.storage import audit
 from onboard.storage.db import Database
@@ -127,3 +128,49 @@ def test_an_event_recorded_in_a_savepoint_rolled_back_never_joins_the_chain(db: 
         assert audit.verify_database(session) == (7, None)
         kept = session.scalars(select(AuditEvent.client_id).order_by(AuditEvent.seq)).all()
         assert kept[5:] == [8, 9]
+
+
+def actions_in_chain(db: Database) -> list[str]:
+    with db.transaction() as session:
+        assert audit.verify_database(session)[1] is None
+        return list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+
+
+def test_an_event_of_a_transaction_that_never_commits_never_joins_the_chain(
+    db: Database,
+) -> None:
+    # Rolled back before the session ran any statement: recording begins the transaction.
+    with db._sessions() as session:
+        audit.record(session, audit.Cause("U0ALICE"), "rolled.back")
+        session.rollback()
+        audit.record(session, audit.Cause("U0ALICE"), "kept.first")
+        session.commit()
+    # Closed without a commit, then used again.
+    session = db._sessions()
+    session.execute(text("SELECT 1"))
+    audit.record(session, audit.Cause("U0ALICE"), "closed.away")
+    session.close()
+    audit.record(session, audit.Cause("U0ALICE"), "kept.second")
+    session.commit()
+    session.close()
+
+    assert actions_in_chain(db)[5:] == ["kept.first", "kept.second"]
+
+
+def test_a_commit_hook_that_writes_after_the_append_is_stopped_at_once(db: Database) -> None:
+    """Rows written after the append would be locked under the chain's lock, where the
+    deadlock lies: a before_commit hook that writes must be registered to run first."""
+    hooks = sessionmaker(db.engine)
+    touched = {"n": 0}
+
+    @event.listens_for(hooks, "before_commit")  # ordinary registration: after the append
+    def count_commits(session: Session) -> None:
+        touched["n"] += 1
+        session.execute(text("UPDATE audit_notes SET text = text WHERE seq = 0"))
+
+    refused = pytest.raises(RuntimeError, match="after the audit chain's append")
+    with refused, hooks.begin() as session:
+        audit.record(session, audit.Cause("U0ALICE"), "client.created")
+
+    assert touched["n"] == 1
+    assert actions_in_chain(db)[5:] == []  # the transaction was rolled back whole
