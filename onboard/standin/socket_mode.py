@@ -9,7 +9,8 @@ in the order it came among the app's Web API calls: a `views.update` that came f
 
 Just enough of RFC 6455 for slack_sdk's built-in client, on loopback without TLS (the client
 uses a plain socket for any port but 443): the opening handshake, text frames, ping and pong,
-close. Like Slack, the link sends `hello` first; a request goes to the newest connection.
+close. Like Slack, the link sends `hello` first; a request goes to the newest connection; and
+`refresh` asks the app to reconnect, as Slack does every few hours.
 """
 
 from __future__ import annotations
@@ -60,6 +61,31 @@ class SocketModeLink:
     def wait_connected(self, timeout: float = 10) -> bool:
         with self._connected:
             return self._connected.wait_for(lambda: bool(self._connections), timeout)
+
+    @property
+    def connections(self) -> int:
+        """Connections open now (greeted and not yet closed by either side)."""
+        with self._lock:
+            return len(self._connections)
+
+    def refresh(self, timeout: float = 10) -> bool:
+        """Slack's periodic `disconnect` with reason `refresh_requested`, down the newest
+        connection: True once the app has opened a new one and been greeted on it (what `send`
+        delivers then goes down the new one), False if it had not within `timeout`. The old
+        connection stays open: closing it is up to the app."""
+        message = {
+            "type": "disconnect",
+            "reason": "refresh_requested",
+            "debug_info": {"host": "standin-link"},
+        }
+        with self._connected:
+            if not self._connections:
+                return False
+            connection, greeted = self._connections[-1], self.hellos
+        with suppress(OSError):  # the app went away: it will not reconnect
+            _write(connection, TEXT, json.dumps(message).encode())
+        with self._connected:
+            return self._connected.wait_for(lambda: self.hellos > greeted, timeout)
 
     def send(
         self, kind: str, payload: dict[str, Any], on_ack: OnAck | None = None

@@ -189,3 +189,18 @@ def test_the_log_lines_of_a_socket_mode_request_carry_its_request_id(
     lines = [r for r in caplog.records if r.name.startswith("onboard.handlers")]
     assert [r.getMessage() for r in lines] == ["views.open failed: expired_trigger_id"]
     assert all(getattr(r, "request_id", None) for r in lines), [r.__dict__ for r in lines]
+
+
+def test_a_command_that_comes_just_after_slack_renews_the_connection_is_acked_in_time(
+    start_bot: BotFactory, slack: SlackStandIn, people: People
+) -> None:
+    onboard = start_bot(slack_app_token=slack.workspace.app_token)
+    with over_socket_mode(onboard, slack) as (_, driver):
+        # Every few hours Slack asks for a new connection (`disconnect`, `refresh_requested`)
+        # and sends the next request down it as soon as it is open.
+        for _ in range(2):  # and again: the new connection is renewed like the first
+            assert driver.link.refresh(10)
+            answer = driver.command(people.am.id, "help")
+            assert answer.status == 200, "no ack within Slack's 3 s"
+            assert "/onboard new" in answer.text
+        wait_for(lambda: driver.link.connections == 1, 10, "the old connections were left open")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -60,10 +61,35 @@ def test_pings_are_answered_so_the_client_keeps_its_connection(
     assert session.last_ping_pong_time is not None
 
 
+def test_a_refresh_has_the_app_reconnect_and_what_comes_next_goes_down_the_new_connection(
+    app: tuple[SlackStandIn, SocketModeClient],
+) -> None:
+    standin, client = app
+    link = standin.socket_mode()
+    assert link.wait_connected(10)
+    received: list[dict[str, Any]] = []
+    client.on_message_listeners.append(lambda message: received.append(json.loads(message)))
+    first = client.current_session
+    assert link.refresh(10)
+    assert link.hellos == 2
+    disconnects = [m for m in received if m["type"] == "disconnect"]
+    assert [m["reason"] for m in disconnects] == ["refresh_requested"]
+    # The app closes the old connection itself (slack_sdk's client within its 3 s read timeout).
+    deadline = time.monotonic() + 10
+    while link.connections > 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert link.connections == 1
+    assert link.send("slash_commands", {"command": "/onboard", "text": "help"}) == {
+        "text": "got help"
+    }
+    assert client.current_session is not first
+
+
 def test_with_no_app_connected_nothing_acks_and_a_plain_http_request_is_refused() -> None:
     with SlackStandIn() as standin:
         link = standin.socket_mode()
         assert link.send("slash_commands", {"text": "help"}) is None  # nobody connected
+        assert not link.refresh(1)  # nobody to reconnect
         host, port = "127.0.0.1", int(link.url.split(":")[2].split("/")[0])
         with socket.create_connection((host, port), timeout=5) as raw:
             raw.sendall(b"GET /link/ HTTP/1.1\r\nHost: x\r\n\r\n")
