@@ -246,15 +246,17 @@ def due_for_retention(
 def apply_retention(db: Database, days: int, now: dt.datetime) -> list[Erasure]:
     """Erase every client the policy says is due; one transaction per client, as `system`.
 
-    Each client is looked at again inside its own transaction, so a run that races another
-    (two schedulers, a manual erase) erases nobody twice.
+    Each client is locked and looked at again inside its own transaction, so a run that races
+    another (the scheduler's and `client retention`) erases nobody twice.
     """
     with db.transaction() as session:
         due = due_for_retention(session, days, now)
     done = []
     for candidate in due:
         with db.transaction() as session:
-            client = session.get(Client, candidate.client_id)
+            # Locked (PostgreSQL) before looking again: a run erasing it meanwhile has
+            # committed by the time this one sees the row, and its erasure with it.
+            client = session.get(Client, candidate.client_id, with_for_update=True)
             if client is None or not due_for_retention(session, days, now, client_id=client.id):
                 continue
             done.append(

@@ -4,10 +4,13 @@ and the audit chain stays whole and records the erasure.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import threading
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, select, text
@@ -395,4 +398,43 @@ def test_the_retention_service_takes_the_moment_it_runs_as(db: Database) -> None
     assert erasure.apply_retention(db, 30, NOW) == []
     done = erasure.apply_retention(db, 30, NOW + dt.timedelta(days=31))
     assert [(d.client_id, d.contacts) for d in done] == [(old, 2)]
+    assert chain_holds(db) > 0
+
+
+def test_two_retention_runs_at_once_erase_a_client_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler's run and an operator's `client retention` meet on one client: the
+    second waits for the first's transaction, looks again and finds it erased."""
+    if db.is_sqlite:
+        pytest.skip("SQLite runs one writing transaction at a time: the runs cannot overlap")
+    onboard_client(
+        db,
+        "old",
+        person="Olga Old",
+        email="olga@old.example",
+        status="completed",
+        completed_days_ago=40,
+    )
+    # Each run, once it has decided to erase, waits (up to 1 s) for the other to decide too.
+    both_decided = threading.Barrier(2, timeout=1)
+    erase_client = erasure.erase_client
+
+    def erase_when_both_decided(*args: Any, **kwargs: Any) -> erasure.Erasure:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_decided.wait()
+        return erase_client(*args, **kwargs)
+
+    monkeypatch.setattr(erasure, "erase_client", erase_when_both_decided)
+    runs = [threading.Thread(target=erasure.apply_retention, args=(db, 30, NOW)) for _ in "ab"]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(10)
+
+    with db.transaction() as session:
+        erased = session.scalars(
+            select(AuditEvent.seq).where(AuditEvent.action == erasure.ERASED_ACTION)
+        ).all()
+    assert len(erased) == 1
     assert chain_holds(db) > 0
