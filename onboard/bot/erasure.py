@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from onboard.bot import weekly
 from onboard.bot.settings import SettingsError, load_settings
+from onboard.bot.standups import records
 from onboard.storage import audit
 from onboard.storage.db import Database
 from onboard.storage.models import (
@@ -88,6 +89,9 @@ def erase_client(
     if session.get_bind().dialect.name == "sqlite":
         # Zero what is deleted or rewritten instead of leaving it in free pages of the file.
         session.execute(text("PRAGMA secure_delete = ON"))
+    # First, as the stand-up sweep locks the hypercare row first: it waits for this erasure
+    # (or this for it), and then finds the client stopped.
+    _stop_hypercare(session, client, now)
     contacts = session.execute(
         delete(Contact).where(Contact.client_id == client.id),
         execution_options={"synchronize_session": False},
@@ -189,6 +193,22 @@ def erase_client(
     )
     session.flush()
     return Erasure(client.id, client.slug, contacts, outbox, given_up)
+
+
+def _stop_hypercare(session: Session, client: Client, now: dt.datetime) -> None:
+    """Stop the client's stand-ups and BAU reviews for good: each new prompt, reminder, answer
+    or escalation would be new personal data after the erasure. The row is made if missing, so
+    hypercare or BAU reached later does not start either; open stand-ups close unsummarised."""
+    row = records.create_row(session, client.id, now)
+    if row.status == "active":
+        row.ended_at = now
+    row.status, row.review_cadence = records.STOPPED, None
+    session.execute(
+        update(StandupPrompt)
+        .where(StandupPrompt.client_id == client.id, StandupPrompt.status == "open")
+        .values(status="closed", closed_at=now),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def erase(

@@ -18,13 +18,16 @@ from typer.testing import CliRunner
 
 from onboard.bot import erasure
 from onboard.bot.erasure import client_cli
+from onboard.bot.errors import OnboardError
 from onboard.bot.settings import load_settings
+from onboard.schedules.jobs import JOBS
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
 from onboard.storage.models import (
     AuditEvent,
     Client,
     Contact,
+    Hypercare,
     OutboxMessage,
     StandupAnswer,
     StandupDayOff,
@@ -32,7 +35,8 @@ from onboard.storage.models import (
     Task,
 )
 from onboard.storage.schema import upgrade
-from tests.conftest import BotFactory, FixedClock, People
+from tests.bot.test_standups import channel_of, command, dms, in_hypercare, posts, sweep
+from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_new_client import good_form
 
 runner = CliRunner()
@@ -438,3 +442,156 @@ def test_two_retention_runs_at_once_erase_a_client_once(
         ).all()
     assert len(erased) == 1
     assert chain_holds(db) > 0
+
+
+# -- stand-ups and service reviews stop --------------------------------------------------------
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def hypercare_bot(start_bot: BotFactory, clock: FixedClock) -> Running:
+    onboard = start_bot(clock=clock)
+    onboard.bot.standups.pacer.per_channel = 0
+    return onboard
+
+
+def test_a_client_erased_mid_hypercare_is_asked_nothing_more(
+    start_bot: BotFactory, people: People
+) -> None:
+    # Acme asks to be forgotten at 10:00 on a stand-up day: no reminder, no summary, no more
+    # stand-ups, and the open one takes no new updates (each would be new personal data).
+    clock = FixedClock(at("2027-03-25T08:00"))
+    bot = hypercare_bot(start_bot, clock)
+    am, engineer = people.am.id, people.engineer.id
+    client = in_hypercare(bot.bot.db, bot.workspace, am, entered=at("2027-03-25T07:00"))
+    channel = channel_of(bot, client)
+    sweep(bot, clock, at("2027-03-25T09:30"))
+    assert len(posts(bot.workspace, channel)) == 1
+    with bot.bot.db.transaction() as session:
+        prompt_id = session.scalars(select(StandupPrompt.id)).one()
+
+    clock.now = at("2027-03-25T10:00")
+    assert erasure.erase(bot.bot.db, "acme", AM, reason="request", now=clock.now) is not None
+
+    update = {"yesterday": "Met Carla", "today": "Cut over", "health": "red", "blockers": "x"}
+    with pytest.raises(OnboardError):
+        bot.bot.standups.answer(prompt_id, update, audit.Cause(actor=engineer))
+    for moment in ("2027-03-25T11:30", "2027-03-25T17:00", "2027-03-29T08:30"):
+        assert sweep(bot, clock, at(moment)) == 0, moment  # reminder, summary, Monday
+    assert len(posts(bot.workspace, channel)) == 1
+    assert [t for t in dms(bot, am) + dms(bot, engineer) if "Acme" in t or "erased" in t] == []
+    with bot.bot.db.transaction() as session:
+        row = session.scalars(select(Hypercare)).one()
+        assert (row.status, row.review_cadence) == ("stopped", None)
+        assert session.scalars(select(StandupPrompt.status)).all() == ["closed"]
+        assert session.scalars(select(StandupAnswer)).all() == []
+    refused = command(bot, am, "standup resume", channel)
+    assert "data was erased" in refused, refused
+    assert "stopped: the client’s data was erased" in command(bot, am, "sdm", channel)
+
+
+def test_an_erased_client_in_bau_gets_no_more_service_review_reminders(
+    start_bot: BotFactory, people: People
+) -> None:
+    # Acme left hypercare for BAU (Gold: quarterly reviews, the first on Thu 1 July), then the
+    # retention policy erased it: its review is not brought up with the account manager.
+    clock = FixedClock(at("2027-03-25T08:00"))
+    bot = hypercare_bot(start_bot, clock)
+    client = in_hypercare(bot.bot.db, bot.workspace, people.am.id, entered=at("2027-03-25T07:00"))
+    sweep(bot, clock, at("2027-03-25T08:00"))
+    clock.now = at("2027-04-01T10:00")
+    admin = audit.Cause(actor=people.admin.id)
+    for _ in ("into BAU transition", "completed"):
+        bot.bot.journey.advance("", channel_of(bot, client), admin, force="signed off by phone")
+    sweep(bot, clock, at("2027-04-01T10:05"))
+    with bot.bot.db.transaction() as session:
+        row = session.scalars(select(Hypercare)).one()
+        assert (row.bau_started_on, row.review_cadence) == (dt.date(2027, 4, 1), "quarterly")
+
+    [erased] = erasure.apply_retention(bot.bot.db, 30, at("2027-06-01T00:00"))
+    assert erased.client_id == client
+
+    clock.now = at("2027-07-01T12:00")
+    assert JOBS["service-reviews"].run(bot.bot, clock.now) == 0
+    assert sweep(bot, clock, clock.now) == 0
+    assert [t for t in dms(bot, people.am.id) if "Service review" in t] == []
+
+
+def test_clients_erased_before_the_upgrade_have_their_stand_ups_and_reviews_stopped(
+    database_url: str,
+) -> None:
+    # Acme was erased mid-hypercare and Globex in BAU before erasures stopped hypercare;
+    # Initech, erased with no hypercare row yet, must not start one; Umbrella is not erased.
+    db = Database(database_url)
+    upgrade(db, "0012")
+    with db.transaction() as session:
+        ids = {}
+        for slug in ("acme", "globex", "initech", "umbrella"):
+            client = Client(
+                slug=slug,
+                name=slug.title(),
+                tier="Gold",
+                timezone="Europe/London",
+                country="GB",
+                go_live=dt.date(2027, 3, 1),
+                playbook_key="standard",
+                playbook={},
+                stage_key="kickoff",
+                status="active",
+                account_manager=AM.actor,
+                created_at=NOW,
+            )
+            session.add(client)
+            session.flush()
+            ids[slug] = client.id
+        for slug, status, cadence in (
+            ("acme", "active", None),
+            ("globex", "exited", "quarterly"),
+            ("umbrella", "active", None),
+        ):
+            session.add(
+                Hypercare(
+                    client_id=ids[slug],
+                    status=status,
+                    paused=False,
+                    review_cadence=cadence,
+                    bau_started_on=dt.date(2027, 4, 1) if cadence else None,
+                    created_at=NOW,
+                )
+            )
+            session.add(
+                StandupPrompt(
+                    client_id=ids[slug],
+                    day=NOW.date(),
+                    kind="daily",
+                    status="open",
+                    due_at=NOW,
+                    expected=[AM.actor],
+                    created_at=NOW,
+                )
+            )
+        for slug in ("acme", "globex", "initech"):
+            audit.record(session, AM, erasure.ERASED_ACTION, client_id=ids[slug], at=NOW)
+
+    upgrade(db)
+
+    with db.transaction() as session:
+        rows = {
+            row.client_id: (row.status, row.review_cadence, row.ended_at is not None)
+            for row in session.scalars(select(Hypercare))
+        }
+        prompts = {
+            client_id: status
+            for client_id, status in session.execute(
+                select(StandupPrompt.client_id, StandupPrompt.status)
+            )
+        }
+    assert rows == {
+        ids["acme"]: ("stopped", None, True),
+        ids["globex"]: ("stopped", None, False),
+        ids["initech"]: ("stopped", None, False),
+        ids["umbrella"]: ("active", None, False),
+    }
+    assert prompts == {ids["acme"]: "closed", ids["globex"]: "closed", ids["umbrella"]: "open"}

@@ -77,6 +77,37 @@ def in_hypercare(
         return client.id
 
 
+def at_the_last_stage(
+    onboard: Running, am: str, playbook_key: str, *, entered: dt.datetime, tier: str = "Gold"
+) -> int:
+    """A live client in the last stage of another playbook, with its channel."""
+    client = in_hypercare(onboard.bot.db, onboard.workspace, am, entered=entered, tier=tier)
+    snapshot = available()[playbook_key].snapshot()
+    with onboard.bot.db.transaction() as session:
+        row = session.get_one(Client, client)
+        row.playbook_key, row.playbook = playbook_key, snapshot
+        row.stage_key = snapshot["stages"][-1]["key"]
+    return client
+
+
+def command(onboard: Running, user: str, text: str, channel: str) -> str:
+    """Type `/onboard <text>` in `channel`; the private answer, as text."""
+    answer = onboard.driver.command(user, text, channel_id=channel)
+    assert answer.status == 200, answer.text
+    onboard.deliver()
+    body = answer.json()
+    return (body.get("text") or "") + str(body.get("blocks") or "")
+
+
+def dms(onboard: Running, user: str) -> list[str]:
+    """What the bot sent `user` directly."""
+    return [
+        str(c.args.get("text"))
+        for c in onboard.workspace.calls_to("chat.postMessage")
+        if c.args.get("channel") == user and not c.error
+    ]
+
+
 def sweep(onboard: Running, clock: FixedClock, when: dt.datetime) -> int:
     clock.now = when
     queued = JOBS["standups"].run(onboard.bot, when)
@@ -492,3 +523,53 @@ def test_the_survey_opens_in_each_stage_whose_hypercare_has_a_satisfaction_gate(
     assert care.stage_key == earlier["key"] != gated["key"]
     assert care.surveyed == {gated["key"]}
     assert plain.surveyed == {gated["key"]} and plain.stage_key == gated["key"]
+
+
+def test_a_client_without_a_hypercare_stage_has_its_monthly_bau_reviews_once_it_completes(
+    bot: Running, people: People, clock: FixedClock
+) -> None:
+    # Digital launch has no hypercare stage, but its playbook reviews every tier monthly: the
+    # team names the service delivery manager ahead, and BAU starts when the journey completes.
+    client = at_the_last_stage(bot, people.am.id, "digital-launch", entered=at("2027-03-22T09:00"))
+    channel = channel_of(bot, client)
+    named = command(bot, people.am.id, f"sdm <@{people.admin.id}|ada>", channel)
+    assert "is Acme's service delivery manager" in named, named
+    assert sweep(bot, clock, at("2027-03-25T08:00")) == 0  # not completed: nothing yet
+
+    clock.now = at("2027-03-25T10:00")
+    bot.bot.journey.advance("", channel, _cause(people, admin=True), force="live, optimising")
+    assert sweep(bot, clock, at("2027-03-25T10:05")) == 1
+    assert sweep(bot, clock, at("2027-03-25T10:06")) == 0  # once
+    [bau] = [m for m in bot.workspace.messages_in(channel) if "business-as-usual" in m.text]
+    assert "Hypercare" not in str(bau.blocks)
+    assert "monthly" in str(bau.blocks) and "Mon 26 April 2027" in str(bau.blocks)
+    assert posts(bot.workspace, channel) == []  # and never a stand-up
+
+    status = command(bot, people.am.id, "sdm", channel)
+    assert "Service reviews of Acme" in status and "next on Mon 26 Apr 2027" in status, status
+
+    clock.now = at("2027-04-26T12:00")  # 25 April is a Sunday: the review rolls to Monday
+    assert JOBS["service-reviews"].run(bot.bot, clock.now) == 1
+    bot.deliver()
+    assert [t for t in dms(bot, people.admin.id) if "Service review due" in t] == [
+        "Service review due on Mon 26 April: Acme (monthly)"
+    ]
+
+
+def test_only_someone_on_the_team_can_be_the_service_delivery_manager(
+    bot: Running, people: People, clock: FixedClock
+) -> None:
+    # The BAU review reminders are internal: Carla (the client's own user, over Slack Connect)
+    # and a guest are refused, and the reminders stay with the account manager.
+    client = in_hypercare(bot.bot.db, bot.workspace, people.am.id, entered=at("2027-03-25T07:00"))
+    channel = channel_of(bot, client)
+    for outsider in (people.client.id, people.guest.id):
+        refused = command(bot, people.am.id, f"sdm <@{outsider}|them>", channel)
+        assert "is not on the onboarding team" in refused, refused
+        assert "is Acme's service delivery manager" not in refused
+    with bot.bot.db.transaction() as session:
+        assert session.scalars(select(Hypercare.sdm)).all() in ([], [None])
+    named = command(bot, people.am.id, f"sdm <@{people.engineer.id}|eric>", channel)
+    assert "is Acme's service delivery manager" in named, named
+    with bot.bot.db.transaction() as session:
+        assert session.scalars(select(Hypercare.sdm)).all() == [people.engineer.id]

@@ -127,6 +127,12 @@ class Cares:
         return self._alike.setdefault(key, care)
 
 
+def review_cadence(client: Client) -> str | None:
+    """How often the playbook has the client's tier reviewed in BAU (monthly | quarterly), if at
+    all; a playbook may set it without a hypercare stage (BAU then starts at completion)."""
+    return (client.playbook.get("review_cadence") or {}).get(client.tier)
+
+
 def responders(row: Hypercare, client: Client, team: Sequence[str]) -> list[str]:
     """Who is asked to answer: those chosen, else the account manager and the internal team."""
     if row.responders is not None:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from onboard.bot.errors import InvalidInput
+from onboard.bot.errors import InvalidInput, NotAllowed
 from onboard.bot.standups import records
 from onboard.bot.standups.care import Care, Cares, responders
 from onboard.bot.standups.live_message import refresh
@@ -46,6 +46,7 @@ class Options:
             client, care, row = records.for_command(
                 session, self.cares, self.clock, channel_id, create=True
             )
+            _refuse_erased(client, row)
             today = calendar_for(client).local_date(now)
             details = change(session, client, care, row, today)
             audit.record(session, cause, action, client_id=client.id, details=details, at=now)
@@ -197,10 +198,24 @@ class Options:
         return self._change(channel_id, cause, action, change)
 
     def set_sdm(self, channel_id: str | None, user: str, cause: audit.Cause) -> Client:
-        def change(
-            session: Session, client: Client, care: Care, row: Hypercare, today: dt.date
-        ) -> dict[str, Any]:
+        """Who gets the BAU review reminders; a client without a hypercare stage has BAU too."""
+        now = self.clock()
+        with self.db.transaction() as session:
+            client, _, row = records.for_bau_command(
+                session, self.cares, self.clock, channel_id, create=True
+            )
+            _refuse_erased(client, row)
             row.sdm = user
-            return {"sdm": user}
+            audit.record(
+                session, cause, "bau.sdm_set", client_id=client.id, details={"sdm": user}, at=now
+            )
+        self.wake()
+        return client
 
-        return self._change(channel_id, cause, "bau.sdm_set", change)
+
+def _refuse_erased(client: Client, row: Hypercare) -> None:
+    """An erased client's stand-ups and reviews stay stopped: nothing to set up any more."""
+    if row.status == records.STOPPED:
+        raise NotAllowed(
+            f"{client.name}'s data was erased: its stand-ups and service reviews have stopped."
+        )

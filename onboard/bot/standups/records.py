@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, defer
 from onboard.bot.calendar import BusinessCalendar
 from onboard.bot.errors import NotFound
 from onboard.bot.journey import find_client
-from onboard.bot.standups.care import Care, Cares
+from onboard.bot.standups.care import Care, Cares, review_cadence
 from onboard.bot.standups.schedule import calendar_for
 from onboard.storage.models import (
     Client,
@@ -27,6 +27,10 @@ from onboard.storage.models import (
     StandupAway,
     StandupDayOff,
 )
+
+# Hypercare row statuses besides pending | active | exited | left: BAU of a client whose
+# playbook has no hypercare stage, and a client whose data was erased (nothing runs any more).
+BAU, STOPPED = "bau", "stopped"
 
 
 def calendar_with_days_off(session: Session, client: Client) -> BusinessCalendar:
@@ -118,10 +122,37 @@ def for_command(
     care = cares.of(client)
     if care is None:
         raise NotFound(f"{client.name}'s playbook has no hypercare stage.")
+    return client, care, _row(session, client, clock, create=create)
+
+
+def for_bau_command(
+    session: Session,
+    cares: Cares,
+    clock: Callable[[], dt.datetime],
+    channel_id: str | None,
+    reference: str = "",
+    *,
+    create: bool,
+) -> tuple[Client, Care | None, Hypercare]:
+    """As `for_command`, for what BAU needs too (`/onboard sdm`, the status): a client whose
+    playbook has no hypercare stage but reviews its tier has BAU reviews only, and no care."""
+    client = find_client(session, reference, channel_id)
+    care = cares.of(client)
+    if care is None and review_cadence(client) is None:
+        raise NotFound(
+            f"{client.name}'s playbook has no hypercare stage and no service reviews for the "
+            f"{client.tier} tier."
+        )
+    return client, care, _row(session, client, clock, create=create)
+
+
+def _row(
+    session: Session, client: Client, clock: Callable[[], dt.datetime], *, create: bool
+) -> Hypercare:
     row = locked(session, client.id)
     if row is None:
         if create:
             row = create_row(session, client.id, clock())
         else:  # reading: show the defaults without writing anything
             row = Hypercare(client_id=client.id, status="pending", paused=False)
-    return client, care, row
+    return row

@@ -54,10 +54,10 @@ class DayLine:
 
 @dataclass(frozen=True)
 class Status:
-    """A client's stand-up set-up, for `/onboard standup`."""
+    """A client's stand-up set-up, for `/onboard standup` and `/onboard sdm`."""
 
     client: Client
-    care: Care
+    care: Care | None  # None: the playbook has no hypercare stage, only BAU reviews
     row: Hypercare
     standup_time: dt.time
     cutoff: dt.time
@@ -117,13 +117,13 @@ class Reports:
     def status(self, reference: str, channel_id: str | None) -> Status:
         now = self.clock()
         with self.db.transaction() as session:
-            client, care, row = records.for_command(
+            client, care, row = records.for_bau_command(
                 session, self.cares, self.clock, channel_id, reference, create=False
             )
             calendar = records.calendar_with_days_off(session, client)
             today = calendar.local_date(now)
             upcoming: list[tuple[Slot, dt.datetime]] = []
-            if row.status == "active":
+            if care is not None and row.status == "active":
                 upcoming = [
                     (s, s.due.astimezone(calendar.zone))
                     for s in slots(row, care.rules, calendar)
@@ -154,7 +154,7 @@ class Reports:
                 client=client,
                 care=care,
                 row=row,
-                standup_time=standup_time(row, care.rules),
+                standup_time=standup_time(row, care.rules if care else None),
                 cutoff=cutoff_time(row),
                 reminder_minutes=int(reminder_delay(row).total_seconds() // 60),
                 responders=responders(row, client, self.team),
@@ -162,7 +162,7 @@ class Reports:
                 upcoming=upcoming,
                 days_off=days_off,
                 away=away,
-                criteria=records.criteria(session, client, care),
+                criteria=records.criteria(session, client, care) if care else [],
                 reviewer=row.sdm or client.account_manager,
                 next_review=next_review,
             )

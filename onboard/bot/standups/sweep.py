@@ -1,7 +1,8 @@
 """The stand-up sweep: every client in (or just out of) hypercare, as of a moment.
 
 Per client: start or end the window, post the prompts that fell due, remind once, and close each
-stand-up with its summary at the cut-off. Each send is keyed, so re-runs add nothing.
+stand-up with its summary at the cut-off. Each send is keyed, so re-runs add nothing. A client
+whose playbook has no hypercare stage starts BAU here once it completes; an erased one is passed.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Sweep:
                     Client.status,
                     Client.channel_id,
                     Hypercare.status,
+                    Hypercare.bau_started_on,
                 )
                 .outerjoin(Hypercare, Hypercare.client_id == Client.id)
                 .order_by(Client.id)
@@ -66,13 +68,23 @@ class Sweep:
             )
         due = [
             client_id
-            for client_id, created, stage_key, status, channel, care_status in clients
-            if care_status == "active"
-            or client_id in unsettled
-            or (
-                status == "active"
-                and channel
-                and self.cares.stage_key(client_id, created) == stage_key
+            for client_id, created, stage_key, status, channel, care_status, bau in clients
+            if care_status != records.STOPPED  # erased: nothing more for this client
+            and (
+                care_status == "active"
+                or client_id in unsettled
+                or (
+                    status == "active"
+                    and channel
+                    and self.cares.stage_key(client_id, created) == stage_key
+                )
+                # Completed without a hypercare stage: BAU starts here (once: the row says so).
+                or (
+                    status == "completed"
+                    and care_status in (None, "pending")
+                    and bau is None
+                    and self.cares.stage_key(client_id, created) is None
+                )
             )
         ]
         queued = 0
@@ -88,8 +100,15 @@ class Sweep:
         # Locks are taken first and in one order (the hypercare row, its prompts, then the
         # audit chain's), so two schedulers take turns per client instead of deadlocking.
         row = records.locked(session, client_id)
+        if row is not None and row.status == records.STOPPED:
+            return 0  # erased since the first look: no prompt, reminder or summary now
         client = records.client(session, client_id)
         care = self.cares.of(client)
+        if care is None and client.status == "completed":
+            if row is not None and row.status != "pending":
+                return 0
+            row = row or records.create_row(session, client_id, at)
+            return window.complete(session, client, row, at)
         in_care = (
             care is not None
             and client.status == "active"

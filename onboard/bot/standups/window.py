@@ -1,5 +1,6 @@
 """The hypercare window: started (or restarted) on entering the stage, left or exited into BAU,
 and the milestones in between: every exit criterion met, or the window over without them.
+A playbook without a hypercare stage goes into BAU when the client completes (`complete`).
 
 Each function runs inside the sweep's transaction, under the client's lock.
 """
@@ -14,7 +15,8 @@ from sqlalchemy.orm import Session
 from onboard.bot import outbound
 from onboard.bot.calendar import BusinessCalendar
 from onboard.bot.standups import records
-from onboard.bot.standups.care import Care
+from onboard.bot.standups.care import Care, review_cadence
+from onboard.bot.standups.reviews import REVIEW_GRACE_DAYS
 from onboard.bot.standups.schedule import DAILY, WEEKLY, review_dates, slots, standup_time
 from onboard.messages.render import render_message
 from onboard.storage import audit
@@ -89,13 +91,7 @@ def finish(session: Session, client: Client, row: Hypercare, care: Care, at: dt.
     ended = (client.completed_at if client.status == "completed" else None) or (
         client.stage_entered_at or at
     )
-    calendar = records.calendar_with_days_off(session, client)
     row.status, row.ended_at = "exited", ended
-    row.bau_started_on = calendar.local_date(ended)
-    cadence = (client.playbook.get("review_cadence") or {}).get(client.tier)
-    row.review_cadence = cadence
-    first = next(review_dates(row.bau_started_on, cadence, calendar)) if cadence else None
-    reviewer = row.sdm or client.account_manager
     audit.record(
         session,
         audit.Cause.system(),
@@ -105,6 +101,40 @@ def finish(session: Session, client: Client, row: Hypercare, care: Care, at: dt.
         details={"criteria_met": met, "criteria": len(criteria)},
         at=at,
     )
+    return _bau(session, client, row, ended, at, criteria=criteria, met=met)
+
+
+def complete(session: Session, client: Client, row: Hypercare, at: dt.datetime) -> int:
+    """A client whose playbook has no hypercare stage completed: BAU begins on its completion
+    day, with the reviews its playbook gives its tier (none: the row only marks it seen)."""
+    row.status = records.BAU
+    ended = client.completed_at or at
+    if review_cadence(client) is None:
+        row.bau_started_on = records.calendar_with_days_off(session, client).local_date(ended)
+        return 0
+    # Clients completed before BAU started this way are not told now of reviews long past.
+    announce = at - ended <= dt.timedelta(days=REVIEW_GRACE_DAYS)
+    return _bau(session, client, row, ended, at, announce=announce)
+
+
+def _bau(
+    session: Session,
+    client: Client,
+    row: Hypercare,
+    ended: dt.datetime,
+    at: dt.datetime,
+    *,
+    criteria: list[tuple[str, str, str]] | None = None,
+    met: int = 0,
+    announce: bool = True,
+) -> int:
+    """BAU from the local day of `ended`: the tier's review cadence, audited and announced."""
+    calendar = records.calendar_with_days_off(session, client)
+    row.bau_started_on = calendar.local_date(ended)
+    cadence = review_cadence(client)
+    row.review_cadence = cadence
+    first = next(review_dates(row.bau_started_on, cadence, calendar)) if cadence else None
+    reviewer = row.sdm or client.account_manager
     audit.record(
         session,
         audit.Cause.system(),
@@ -117,7 +147,7 @@ def finish(session: Session, client: Client, row: Hypercare, care: Care, at: dt.
         },
         at=at,
     )
-    if client.channel_id is None:
+    if client.channel_id is None or not announce:
         return 0
     message = render_message(
         "hypercare_bau",
@@ -125,8 +155,9 @@ def finish(session: Session, client: Client, row: Hypercare, care: Care, at: dt.
         cadence=cadence,
         first=first,
         reviewer=reviewer,
-        criteria=criteria,
+        criteria=criteria or [],
         met=met,
+        after_hypercare=criteria is not None,
     )
     outbound.enqueue_call(
         session,
