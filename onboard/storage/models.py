@@ -314,7 +314,8 @@ class Hypercare(Base):
     client_id: Mapped[int] = mapped_column(
         ForeignKey("clients.id", ondelete="CASCADE"), unique=True
     )
-    status: Mapped[str] = mapped_column(String(12))  # pending | active | exited | left
+    # pending | active | exited | left; bau (no hypercare stage); stopped (client erased)
+    status: Mapped[str] = mapped_column(String(12))
     stage_key: Mapped[str | None] = mapped_column(String(80))
     started_at: Mapped[dt.datetime | None]  # the stage_entered_at of the hypercare stage
     start_date: Mapped[dt.date | None] = mapped_column(Date)  # client-local, inclusive
