@@ -25,7 +25,11 @@ if TYPE_CHECKING:
 
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 _RANGE = re.compile(r"--(from|to)\s+(\S+)")
-_DURATION = re.compile(r"(?:(\d{1,2})\s*h)?\s*(?:(\d{1,3})\s*m(?:in)?)?", re.IGNORECASE)
+# Hours with optional minutes ("2h", "1h30", "1h 30m"), or minutes alone ("90m"): the `m` may
+# be left out only after hours, where the number cannot be mistaken for anything else.
+_DURATION = re.compile(
+    r"(?:(\d{1,2})\s*h(?:\s*(\d{1,3})(?:\s*m(?:in)?)?)?|(\d{1,3})\s*m(?:in)?)", re.IGNORECASE
+)
 USAGE = (
     "standup [time HH:MM | cutoff HH:MM | reminder 2h | who @a @b | away @user <from> [<to>] "
     "| skip <date> [reason] | pause | resume | report [client] [--from <date>] [--to <date>]]"
@@ -161,9 +165,10 @@ def _minutes(text: str) -> int:
     if cleaned.isdigit():
         return int(cleaned)
     found = _DURATION.fullmatch(cleaned)
-    if not cleaned or not found or not any(found.groups()):
+    if not found:
         raise InvalidInput({"reminder": "Say when, after the prompt: `2h`, `90m` or `1h30`."})
-    return int(found.group(1) or 0) * 60 + int(found.group(2) or 0)
+    hours, minutes_after, minutes_alone = found.groups()
+    return int(hours or 0) * 60 + int(minutes_after or minutes_alone or 0)
 
 
 def register(bot: Onboard) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from onboard.bot.gateway import SlackRefused
 from onboard.schedules.jobs import JOBS
 from onboard.standin.records import Message
 from onboard.storage.models import AuditEvent, Client, OutboxMessage, StandupAnswer, StandupPrompt
@@ -358,3 +359,103 @@ def test_an_update_whose_posting_answer_was_lost_is_in_the_thread_once(
     live.deliver()
     replies = [m.text.split(":")[0] for m in thread(live, first.ts)]
     assert replies == [f"Stand-up update from <@{people.engineer.id}>"]
+
+
+def test_red_health_reaches_the_team_in_the_thread_when_the_account_managers_dm_is_refused(
+    live: Running, people: People, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The account manager has left and their Slack account is deactivated: Slack refuses
+    # the bot's DMs to them. The engineer's Red health must still reach a person.
+    am, engineer, admin = people.am.id, people.engineer.id, people.admin.id
+    sweep(live, clock, at("2027-03-25T08:01"))
+    say(live, am, f"standup who <@{am}> <@{engineer}> <@{admin}|ada>")
+    sweep(live, clock, at("2027-03-25T09:30"))
+    [first] = prompts(live)
+    slack = live.bot.gateway.call
+
+    def deactivated(method: str, **args: Any) -> dict[str, Any]:
+        if method == "chat.postMessage" and args.get("channel") == am:
+            raise SlackRefused(method, "user_disabled")
+        return slack(method, **args)
+
+    monkeypatch.setattr(live.bot.gateway, "call", deactivated)
+    answer(live, engineer, health="red", blockers="Mail flow is down for everyone")
+
+    # The alarm goes in the stand-up's thread, under the update, asking the others by name.
+    replies = thread(live, first.ts)
+    assert len(replies) == 2, [r.text for r in replies]  # before the fix: the update alone
+    update, alarm = replies
+    assert update.text.startswith(f"Stand-up update from <@{engineer}>")
+    assert f"<@{engineer}> reported Red health at the stand-up of Acme Rockets" in alarm.text
+    shown = str(alarm.blocks)
+    assert f"<@{admin}>, can one of you pick this up?" in shown
+    assert f"<@{engineer}>, " not in shown  # not asked to pick up their own alarm
+    assert [t for t in dms(live, am) if "reported" in t] == []
+    recorded = actions(live)
+    assert "standup.escalated.refused" in recorded and "standup.escalated_in_thread" in recorded
+
+
+def test_a_blocker_reworded_raises_no_second_alarm_but_red_health_does(
+    live: Running, people: People, clock: FixedClock
+) -> None:
+    am, engineer = people.am.id, people.engineer.id
+    sweep(live, clock, at("2027-03-25T08:01"))
+    sweep(live, clock, at("2027-03-25T09:30"))
+
+    def alarms() -> list[str]:
+        return [t for t in dms(live, am) if "reported" in t]
+
+    answer(live, engineer, health="amber", blockers="VPN donw for remote staff")
+    assert alarms() == [f"<@{engineer}> reported a blocker at the stand-up of Acme Rockets"]
+    answer(live, engineer, health="amber", blockers="VPN down for remote staff")  # a typo fixed
+    assert len(alarms()) == 1
+    answer(live, engineer, health="red", blockers="VPN down for remote staff")  # it got worse
+    assert alarms()[1:] == [f"<@{engineer}> reported Red health at the stand-up of Acme Rockets"]
+    answer(live, engineer, health="red", today="Chase the VPN vendor")  # still Red: known
+    assert len(alarms()) == 2
+    answer(live, engineer, health="red", blockers="The vendor is closed until Monday")
+    assert len(alarms()) == 3  # the blocker had gone; a new one is news
+
+
+def test_a_reminder_an_hour_and_a_half_after_the_stand_up_typed_as_1h30(
+    live: Running, people: People, clock: FixedClock
+) -> None:
+    am = people.am.id
+    sweep(live, clock, at("2027-03-25T08:01"))
+    # The form the command's own error message suggests.
+    assert "`1h30`" in say(live, am, "standup reminder soon")
+    assert "90 minutes" in say(live, am, "standup reminder 1h30")
+    sweep(live, clock, at("2027-03-25T09:30"))
+    assert sweep(live, clock, at("2027-03-25T10:59")) == 0
+    assert sweep(live, clock, at("2027-03-25T11:00")) == 2  # the AM and the engineer
+    # The forms accepted before still are.
+    for typed, minutes in [("2h", 120), ("90m", 90), ("1h 30m", 90), ("45", 45), ("1h 15", 75)]:
+        assert f"{minutes} minutes" in say(live, am, f"standup reminder {typed}"), typed
+
+
+def test_a_stand_up_for_sixty_people_says_how_many_it_does_not_name(
+    live: Running, people: People, clock: FixedClock
+) -> None:
+    am = people.am.id
+    team = [live.workspace.add_user(f"person{n}").id for n in range(60)]
+    live.workspace.channels[channel_of(live)].members.extend(team)
+    sweep(live, clock, at("2027-03-25T08:01"))
+    say(live, am, "standup who " + " ".join(f"<@{u}|person{n}>" for n, u in enumerate(team)))
+    sweep(live, clock, at("2027-03-25T09:30"))
+    for user in team[:25]:
+        answer(live, user)
+
+    # While open: twenty named each way, and how many more.
+    [prompt] = prompts(live)
+    shown = str(prompt.blocks)
+    assert "…and 5 more" in shown and "…and 15 more" in shown  # 25 answered, 35 waiting
+    assert sum(f"<@{u}>" in shown for u in team) == 40
+
+    # The summary: everyone is accounted for, named or counted.
+    sweep(live, clock, at("2027-03-25T17:00"))
+    [summary] = prompts(live)
+    assert "25 of 60 answered" in summary.text
+    shown = str(summary.blocks)
+    assert "…and 5 more in the thread" in shown  # answered, beyond the twenty named
+    assert f"No update from <@{team[25]}>" in shown and "…and 15 more" in shown
+    assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in summary.blocks)

@@ -1,5 +1,6 @@
 """Answering a stand-up: the update modal's contents, the answer saved and posted in the prompt's
-thread, and Red health or a new blocker escalated to the account manager at once.
+thread, and Red health or a new blocker escalated to the account manager at once (in the
+thread, if Slack will not take the account manager's DM).
 
 Only open daily stand-ups take answers; after the cut-off people reply in the thread instead.
 """
@@ -65,8 +66,8 @@ class Answering:
             }
 
     def answer(self, prompt_id: int, form: dict[str, Any], cause: audit.Cause) -> StandupAnswer:
-        """Record an update and post it in the prompt's thread; Red health or a blocker tells
-        the account manager at once."""
+        """Record an update and post it in the prompt's thread; health turning Red, or a new
+        blocker, tells the account manager at once."""
         fields = _valid_answer(form)
         now = self.clock()
         with self.db.transaction() as session:
@@ -113,9 +114,7 @@ class Answering:
                 client_id=client.id,
                 now=now,
             )
-            alarming = mine.health == "red" or bool(mine.blockers)
-            changed = before != (mine.health, mine.blockers)  # an edit repeating it stays quiet
-            if alarming and changed and cause.actor != client.account_manager:
+            if _newly_alarming(before, mine) and cause.actor != client.account_manager:
                 _escalate(session, client, prompt, mine, f"{key}:escalate", now)
             audit.record(
                 session,
@@ -176,6 +175,14 @@ def _valid_answer(form: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _newly_alarming(before: tuple[str, str | None] | None, answer: StandupAnswer) -> bool:
+    """Health just turned Red, or a blocker appeared where there was none. An edit that keeps
+    Red, or rewords a blocker already reported (a typo fixed), raises no second alarm."""
+    was_red = before is not None and before[0] == "red"
+    had_blocker = before is not None and bool(before[1])
+    return (answer.health == "red" and not was_red) or (bool(answer.blockers) and not had_blocker)
+
+
 def _escalate(
     session: Session,
     client: Client,
@@ -184,8 +191,24 @@ def _escalate(
     key: str,
     now: dt.datetime,
 ) -> None:
-    """Tell the account manager of Red health or a blocker now, not at the cut-off."""
+    """Tell the account manager of Red health or a blocker now, not at the cut-off.
+
+    If Slack refuses the DM (the account manager deactivated, say), the alarm goes to the
+    stand-up's thread instead, naming the others it asks: the hypercare channel is where
+    escalations happen, and the update it is about is already shown there.
+    """
+    details = {"user": answer.user_id, "health": answer.health}
     message = render_message("standup_escalation", client=client, prompt=prompt, answer=answer)
+    others = [u for u in prompt.expected if u not in (client.account_manager, answer.user_id)]
+    in_thread = render_message(
+        "standup_escalation",
+        client=client,
+        prompt=prompt,
+        answer=answer,
+        unreached=client.account_manager,
+        others=others,
+    )
+    assert client.channel_id is not None and prompt.message_ts is not None  # checked by answer()
     outbound.enqueue_call(
         session,
         key,
@@ -193,7 +216,16 @@ def _escalate(
         {"channel": client.account_manager, **message},
         client_id=client.id,
         audit_action="standup.escalated",
-        audit_details={"user": answer.user_id, "health": answer.health},
+        audit_details=details,
+        on_refused=[
+            outbound.fallback(
+                f"{key}:in-thread",
+                "chat.postMessage",
+                {"channel": client.channel_id, "thread_ts": prompt.message_ts, **in_thread},
+                audit_action="standup.escalated_in_thread",
+                audit_details=details,
+            )
+        ],
         not_before=now,
     )
 
