@@ -62,6 +62,29 @@ def give_back_freed_memory() -> bool:
     )
 
 
+def give_back_free_pages() -> None:
+    """glibc's `malloc_trim(0)`: hand the free pages inside every heap (the main one and each
+    thread's arena, not only their tops) back to the system. After each scheduled job: a
+    sweep's transient memory (~4 MiB over a few hundred clients) is otherwise left resident
+    in the arena of the pool thread that ran it, pinned there by a few blocks still in use
+    above it: the memory benchmark's resident size stepped up 4 MiB at a time, at the
+    stand-up sweep's runs. 0.1–2 ms of CPU, with the GIL released meanwhile."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    trim.argtypes = (ctypes.c_size_t,)
+    trim.restype = ctypes.c_int
+    return trim  # type: ignore[no-any-return]
+
+
 class MallInfo2(ctypes.Structure):
     """glibc's `struct mallinfo2` (malloc.h; glibc 2.33 and later): sizes in bytes, all heaps."""
 

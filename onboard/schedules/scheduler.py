@@ -13,6 +13,7 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecution
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
+from onboard.bot import memory
 from onboard.schedules.jobs import JOBS
 
 if TYPE_CHECKING:
@@ -94,6 +95,8 @@ class Scheduler:
         except Exception:
             log.exception("job %s failed; it runs again at its next interval", name)
             return
+        finally:
+            memory.give_back_free_pages()  # what the job freed, not kept in its thread's arena
         if queued:
             log.info("job %s queued %d sends", name, queued)
             self.bot.delivery.wake()
