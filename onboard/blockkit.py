@@ -14,6 +14,7 @@ without the bot importing the stand-in or the stand-in importing the bot.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,10 @@ MAX_CHOICES = {"checkboxes": 10, "radio_buttons": 10}
 LISTED_OPTIONS = ("static_select", "multi_static_select", "checkboxes", "radio_buttons", "overflow")
 # Radio buttons and checkboxes are the only elements whose options may use mrkdwn.
 MRKDWN_OPTIONS = ("checkboxes", "radio_buttons")
+# Not in Slack's reference: chat.postMessage and chat.update answer `msg_blocks_too_long` once
+# a message's blocks pass about 13,200 characters, whatever each block's own limit
+# (github.com/slackapi/bolt-js/issues/2509, measured there). Their JSON is kept under this.
+MAX_MESSAGE_BLOCKS_LENGTH = 12_000
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,12 @@ def block_problems(blocks: Any, pointer: str = "/blocks") -> list[Problem]:
         elif block_id is not None:
             seen.add(block_id)
     return problems
+
+
+def message_too_long(blocks: Any) -> bool:
+    """A message whose blocks, each within its limits, Slack still refuses as too long."""
+    length = len(json.dumps(blocks, separators=(",", ":"), ensure_ascii=False))
+    return length > MAX_MESSAGE_BLOCKS_LENGTH
 
 
 def view_problems(view: Mapping[str, Any], pointer: str = "/view") -> list[Problem]:

@@ -11,7 +11,13 @@ from typing import Any
 
 import jinja2
 
-from onboard.blockkit import Problem, block_problems, view_problems
+from onboard.blockkit import (
+    MAX_MESSAGE_BLOCKS_LENGTH,
+    Problem,
+    block_problems,
+    message_too_long,
+    view_problems,
+)
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -151,6 +157,10 @@ def _check_message(template: str, text: str) -> None:
     if len(blocks) > MAX_MESSAGE_BLOCKS:
         raise RenderError(f"{template}: {len(blocks)} blocks, Slack allows {MAX_MESSAGE_BLOCKS}")
     _refuse(template, block_problems(blocks, "/blocks"))
+    if message_too_long(blocks):
+        raise RenderError(
+            f"{template}: blocks over {MAX_MESSAGE_BLOCKS_LENGTH} characters (msg_blocks_too_long)"
+        )
 
 
 def render_view(template: str, **context: Any) -> dict[str, Any]:

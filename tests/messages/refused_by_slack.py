@@ -157,7 +157,9 @@ REFUSED_IN_VIEWS: dict[str, tuple[Payload, str]] = {
 # What Slack takes, at each limit above: the checks must not refuse it.
 TAKEN_BY_SLACK: Payload = [
     {"type": "header", "text": plain("x" * 150)},
-    {"type": "section", "fields": [mrkdwn("x" * 2000)] * 10},
+    # Ten fields, one at its 2,000 characters: ten at theirs would pass what a message's
+    # blocks may hold in all (MESSAGE_TOO_LONG).
+    {"type": "section", "fields": [mrkdwn("x" * 2000)] + [mrkdwn("x")] * 9},
     actions(
         button(text=plain("x" * 75), value="v" * 2000),
         choices("checkboxes", 10, initial_options=[option(9)]),
@@ -188,3 +190,7 @@ TAKEN_BY_SLACK: Payload = [
         }
     ),
 ]
+
+# Every block within its own limits, the message's blocks over what Slack takes in all
+# (msg_blocks_too_long: github.com/slackapi/bolt-js/issues/2509 measured about 13,200).
+MESSAGE_TOO_LONG: Payload = [{"type": "section", "text": mrkdwn("x" * 2900)}] * 5

@@ -22,6 +22,7 @@ from onboard.messages.render import (
     render_view,
 )
 from tests.messages.refused_by_slack import (
+    MESSAGE_TOO_LONG,
     REFUSED_IN_MESSAGES,
     REFUSED_IN_VIEWS,
     TAKEN_BY_SLACK,
@@ -160,6 +161,13 @@ def test_a_modal_without_a_title_or_with_an_input_and_no_submit_is_not_rendered(
         render_view("bug_view", view=modal([field(TEXT_INPUT)], submit=None))
     with pytest.raises(RenderError, match=pointed_at("/view/title/type")):
         render_view("bug_view", view=modal([field(TEXT_INPUT)], title=mrkdwn("*Bug*")))
+
+
+@pytest.mark.usefixtures("buggy_template")
+def test_a_message_whose_blocks_slack_would_find_too_long_in_all_is_not_rendered() -> None:
+    with pytest.raises(RenderError, match="msg_blocks_too_long"):
+        render_message("bug", blocks=MESSAGE_TOO_LONG)
+    assert render_message("bug", blocks=MESSAGE_TOO_LONG[:4])["blocks"] == MESSAGE_TOO_LONG[:4]
 
 
 @pytest.mark.usefixtures("buggy_template")

@@ -43,6 +43,7 @@ WHEN = dt.datetime(2027, 12, 31, 23, 59, tzinfo=dt.UTC)
 CLIENT = NS(
     id=2_147_483_647,
     name=typed(150),  # MAX_NAME
+    slug="a" * 80,  # its column's length
     tier="Platinum",
     account_manager="U0ALICE000",
     channel_id="C0ACMEROCKET",

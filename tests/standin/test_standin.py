@@ -18,6 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from onboard.standin import SlackStandIn, Workspace
 from tests.messages.refused_by_slack import (
+    MESSAGE_TOO_LONG,
     REFUSED_IN_MESSAGES,
     REFUSED_IN_VIEWS,
     TAKEN_BY_SLACK,
@@ -431,6 +432,19 @@ def test_updates_and_ephemeral_messages_are_checked_as_deeply(
     assert says_where(update, pointer) and says_where(ephemeral, pointer)
     assert client.conversations_history(channel=channel)["messages"][0]["blocks"] == [SECTION]
     assert ws.ephemerals == []
+
+
+def test_a_message_too_long_in_all_is_refused_as_slack_does(client: WebClient) -> None:
+    channel = client.conversations_create(name="acme")["channel"]["id"]
+    refused = error_of(client.chat_postMessage, channel=channel, text="x", blocks=MESSAGE_TOO_LONG)
+    assert refused == "msg_blocks_too_long"
+    posted = client.chat_postMessage(channel=channel, text="x", blocks=MESSAGE_TOO_LONG[:4])
+    assert (
+        error_of(
+            client.chat_update, channel=channel, ts=posted["ts"], text="x", blocks=MESSAGE_TOO_LONG
+        )
+        == "msg_blocks_too_long"
+    )
 
 
 def test_what_slack_takes_at_each_limit_is_posted(client: WebClient) -> None:

@@ -10,7 +10,7 @@ import json
 from typing import Any, TypeVar
 
 from onboard.blockkit import block_problems as _block_problems
-from onboard.blockkit import view_problems
+from onboard.blockkit import message_too_long, view_problems
 from onboard.standin.answers import Args, SlackError, _invalid, _opt_str
 from onboard.standin.limits import MAX_MESSAGE_BLOCKS, MAX_TEXT, MAX_VIEW_BLOCKS, MAX_VIEW_BYTES
 
@@ -112,6 +112,8 @@ def message_blocks(a: Args) -> list[dict[str, Any]] | None:
     problems = block_problems(blocks, "/blocks")
     if problems:
         raise SlackError("invalid_blocks", response_metadata={"messages": problems})
+    if message_too_long(blocks):
+        raise SlackError("msg_blocks_too_long")
     return blocks
 
 
