@@ -150,7 +150,7 @@ def build(
     )
     moves = journey.Journey(db, clock, directory.is_admin, delivery.wake)
     checklist = tasks.Tasks(db, clock, delivery.wake)
-    signoffs = approvals.Approvals(db, gateway, clock, delivery.wake)
+    signoffs = approvals.Approvals(db, gateway, clock, delivery.wake, directory.is_internal)
     delivery.register(
         approvals.MESSAGE, approvals.make_executor(db), outbound.on_call_refused, coalesce=True
     )

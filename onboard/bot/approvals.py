@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import urllib.parse
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +19,11 @@ from sqlalchemy.orm import Session
 
 from onboard.bot import live_messages
 from onboard.bot.delivery import Outcome
-from onboard.bot.errors import InvalidInput, NotFound, Refused
+from onboard.bot.erasure import ERASED_ACTION
+from onboard.bot.errors import InvalidInput, NotAllowed, NotFound, Refused
 from onboard.bot.gateway import SlackCallError, SlackGateway
 from onboard.bot.journey import find_client, playbook_of, refresh_card, set_gate
-from onboard.bot.playbooks import Gate
+from onboard.bot.playbooks import Gate, Stage
 from onboard.messages.render import Mrkdwn, render_message
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
@@ -60,6 +62,17 @@ class Verdict:
     text: str
 
 
+@dataclass(frozen=True)
+class ApproverChange:
+    """The client's approvers after `/onboard approvers add|remove`, and what a removal did
+    to versions waiting for sign-off (each shown as "“title” vN")."""
+
+    client: Client
+    approvers: list[str]
+    settled: list[tuple[str, str]]  # (version, its new status): the removed were the last
+    stranded: list[str]  # nobody left who may decide: a new version is needed
+
+
 class Approvals:
     def __init__(
         self,
@@ -67,11 +80,15 @@ class Approvals:
         gateway: SlackGateway,
         clock: Callable[[], dt.datetime],
         wake: Callable[[], None],
+        is_internal: Callable[[str], bool],
     ) -> None:
+        """`is_internal` (the directory's): whether someone is on the agency's team, who may
+        not sign off for the client."""
         self.db = db
         self.gateway = gateway
         self.clock = clock
         self.wake = wake
+        self.is_internal = is_internal
 
     # -- approvers ----------------------------------------------------------------------------
 
@@ -82,11 +99,30 @@ class Approvals:
             return client, _approver_ids(session, client.id)
 
     def change_approvers(
-        self, channel_id: str | None, add: bool, users: list[str], cause: audit.Cause
-    ) -> tuple[Client, list[str]]:
+        self,
+        channel_id: str | None,
+        add: bool,
+        users: list[str],
+        cause: audit.Cause,
+    ) -> ApproverChange:
+        """Add or remove approvers. Approvers sign off for the client: the team's own people
+        are refused, or the agency could pass its own
+        gates. A removal settles the versions that waited only for those removed."""
         if not users:
             raise InvalidInput({"users": "Mention who: `/onboard approvers add @someone`."})
+        if add:
+            team = [u for u in dict.fromkeys(users) if _on_the_team(self.is_internal, u)]
+            if team:
+                who = ", ".join(f"<@{u}>" for u in team if _USER_ID.fullmatch(u))
+                raise NotAllowed(
+                    Mrkdwn(
+                        f"{who} {'is' if len(team) == 1 else 'are'} on the onboarding team: "
+                        "approvers sign off for the client, so only the client's people can "
+                        "be approvers. Nobody was added."
+                    )
+                )
         now = self.clock()
+        removed: set[str] = set()
         with self.db.transaction() as session:
             client = find_client(session, "", channel_id)
             current = set(_approver_ids(session, client.id))
@@ -106,6 +142,7 @@ class Approvals:
                             Approver.client_id == client.id, Approver.user_id == user
                         )
                     )
+                    removed.add(user)
                     audit.record(
                         session,
                         cause,
@@ -115,7 +152,41 @@ class Approvals:
                         at=now,
                     )
             session.flush()
-            return client, _approver_ids(session, client.id)
+            settled, stranded = (
+                self._resettle(session, client, removed, now) if removed else ([], [])
+            )
+            return ApproverChange(client, _approver_ids(session, client.id), settled, stranded)
+
+    def _resettle(
+        self, session: Session, client: Client, removed: set[str], now: dt.datetime
+    ) -> tuple[list[tuple[str, str]], list[str]]:
+        """Settle again the pending versions that named someone just removed: the rest may
+        all have decided already. A version with nobody left stays pending, for the team to
+        post a new one (an "all" of no one would otherwise pass by itself)."""
+        settled: list[tuple[str, str]] = []
+        stranded: list[str] = []
+        change = uuid.uuid4().hex[:16]
+        pending = session.execute(
+            select(DeliverableVersion, Deliverable)
+            .join(Deliverable, Deliverable.id == DeliverableVersion.deliverable_id)
+            .where(Deliverable.client_id == client.id, DeliverableVersion.status == "pending")
+            .order_by(DeliverableVersion.id)
+            # Locked as a decision locks it: a click on it in flight settles first, or after.
+            .with_for_update(of=DeliverableVersion)
+            .execution_options(populate_existing=True)
+        ).all()
+        for version, deliverable in pending:
+            if removed.isdisjoint(version.approvers):
+                continue
+            shown = f"“{deliverable.title}” v{version.number}"
+            if not still_designated(session, version, deliverable):
+                stranded.append(shown)
+                continue
+            self._settle(session, version, deliverable, audit.Cause.system(), now)
+            if version.status != "pending":
+                settled.append((shown, version.status))
+                _refresh(session, version, f"approvers:{change}")
+        return settled, stranded
 
     def _adopt_contacts(self, session: Session, client: Client) -> None:
         """Contacts with a Slack account (Slack Connect included) become approvers once. One
@@ -203,7 +274,9 @@ class Approvals:
                 if previous.status == "pending":
                     previous.status = "superseded"
                     _refresh(session, previous, f"superseded:{number}")
-                deliverable.title, deliverable.gate_key = valid.title, valid.gate_key
+                # A gate left empty keeps the replaced version's: the form does not show it.
+                deliverable.title = valid.title
+                deliverable.gate_key = valid.gate_key or _kept_gate(client, deliverable.gate_key)
                 deliverable.rule, deliverable.required = valid.rule, valid.required
             else:
                 deliverable = Deliverable(
@@ -236,7 +309,7 @@ class Approvals:
                 client_id=client.id,
                 subject=f"deliverable:{deliverable.id}:v{number}",
                 details={
-                    "gate": valid.gate_key,
+                    "gate": deliverable.gate_key,
                     "rule": valid.rule,
                     "required": valid.required,
                     "approvers": valid.approvers,
@@ -249,36 +322,59 @@ class Approvals:
 
     # -- deciding -----------------------------------------------------------------------------
 
-    def check_can_decide(self, version_id: int, user: str) -> None:
-        """Raise NotAllowed (and audit the attempt) unless `user` may decide on this version."""
-        with self.db.transaction() as session:
-            version, deliverable = _version(session, version_id)
-            _refuse_unless_pending(version, deliverable)
-            refusal = _refusal(session, version, deliverable, user)
-        if refusal:
-            self._audit_refused(version_id, user, refusal.code)
-            raise refusal
+    def check_can_decide(self, version_id: int, user: str) -> str:
+        """The deliverable's title (as typed) when `user` may decide on this version; else
+        raise NotAllowed, auditing a refusal as `decide` does."""
+        internal = self.is_internal(user)
+        try:
+            with self.db.transaction() as session:
+                version, deliverable = _version(session, version_id)
+                _refuse_unless_open(session, session.get_one(Client, deliverable.client_id))
+                already = _decision_of(session, version, user)
+                if already is not None:
+                    raise NotAllowed(_already(already))
+                _refuse_unless_pending(version, deliverable)
+                _refuse_unless_may_decide(session, version, deliverable, user, internal)
+                return deliverable.title
+        except Refused as exc:
+            self._audit_refused(version_id, user, exc.code)
+            raise
 
-    def decide(self, version_id: int, outcome: str, reason: str, cause: audit.Cause) -> Verdict:
+    def decide(
+        self,
+        version_id: int,
+        outcome: str,
+        reason: str,
+        cause: audit.Cause,
+    ) -> Verdict:
+        """Record `cause.actor`'s decision, if theirs to take: an approver still designated,
+        of the client, on the newest version, while the client is active (not completed, not
+        erased) and, for an approval, while the journey is at its gate's stage or past it."""
         if outcome not in ("approved", "changes_requested"):
             raise InvalidInput({"outcome": "unknown decision"})
         if outcome == "changes_requested" and not reason.strip():
             raise InvalidInput({"reason": "Say what should change."})
+        internal = self.is_internal(cause.actor)  # Slack, maybe: before the transaction
         now = self.clock()
         try:
             with self.db.transaction() as session:
                 version, deliverable = _version(session, version_id, lock=True)
-                already = session.scalars(
-                    select(Decision).where(
-                        Decision.version_id == version.id, Decision.approver == cause.actor
-                    )
-                ).first()
+                client = session.get_one(Client, deliverable.client_id)
+                _refuse_unless_open(session, client)
+                already = _decision_of(session, version, cause.actor)
                 if already is not None:
-                    return Verdict("already", f"You already {_words(already.outcome)} this.")
+                    return Verdict("already", _already(already))
                 _refuse_unless_pending(version, deliverable)
-                refusal = _refusal(session, version, deliverable, cause.actor)
-                if refusal:
-                    raise refusal
+                _refuse_unless_may_decide(session, version, deliverable, cause.actor, internal)
+                held = stage_on_hold(client, deliverable.gate_key)
+                if outcome == "approved" and held is not None:
+                    raise Refused(
+                        f"“{deliverable.title}” v{version.number} is on hold until "
+                        f"{held.name}: the journey went back, and its sign-off “"
+                        f"{_gate_name(held, deliverable.gate_key)}” opens again when "
+                        f"{held.name} begins. Approve it then.",
+                        "on_hold",
+                    )
                 session.add(
                     Decision(
                         version_id=version.id,
@@ -317,18 +413,32 @@ class Approvals:
         cause: audit.Cause,
         now: dt.datetime,
     ) -> None:
-        decisions = list(session.scalars(select(Decision).where(Decision.version_id == version.id)))
+        """Conclude the version once its rule is met, counting only the approvers still
+        designated (the only ones who may decide): one removed is neither waited for nor
+        counted. With nobody left it stays pending, and so it does while an approval would
+        pass the gate of a stage ahead of the journey (reset when that stage begins)."""
+        eligible = set(still_designated(session, version, deliverable))
+        if not eligible:
+            return
+        decisions = [
+            d
+            for d in session.scalars(select(Decision).where(Decision.version_id == version.id))
+            if d.approver in eligible
+        ]
         approved = sum(1 for d in decisions if d.outcome == "approved")
         changes = sum(1 for d in decisions if d.outcome == "changes_requested")
-        size = len(version.approvers)
-        needed = {"all": size, "any": 1, "n": deliverable.required}[deliverable.rule]
+        size = len(eligible)
+        # N of M with fewer than N left: every one left, as "all" of those left.
+        needed = {"all": size, "any": 1, "n": min(deliverable.required, size)}[deliverable.rule]
+        client = session.get_one(Client, deliverable.client_id)
         if approved >= needed:
+            if stage_on_hold(client, deliverable.gate_key) is not None:
+                return
             version.status, version.decided_at = "approved", now
         elif size - changes < needed:
             version.status, version.decided_at = "changes_requested", now
         else:
             return
-        client = session.get_one(Client, deliverable.client_id)
         audit.record(
             session,
             audit.Cause.system(),
@@ -425,14 +535,105 @@ def _signed_off_gates(client: Client) -> list[Gate]:
     return [g for g in playbook_of(client).stage(client.stage_key).gates if g.kind == "approval"]
 
 
-def _refusal(
-    session: Session, version: DeliverableVersion, deliverable: Deliverable, user: str
-) -> Refused | None:
+def still_designated(
+    session: Session, version: DeliverableVersion, deliverable: Deliverable
+) -> list[str]:
+    """The version's approvers who are still the client's approvers: only they may decide,
+    so only they are counted, waited for and nudged."""
     designated = set(_approver_ids(session, deliverable.client_id))
-    if user in designated and user in version.approvers:
+    return [u for u in version.approvers if u in designated]
+
+
+def stage_on_hold(client: Client, gate_key: str | None) -> Stage | None:
+    """The stage of `gate_key` when it is ahead of the journey (sent back since the version
+    was posted): an approval now would pass a gate that opens afresh when that stage begins."""
+    if gate_key is None or client.status != "active":
         return None
-    who = ", ".join(f"<@{u}>" for u in version.approvers if _USER_ID.fullmatch(u))
-    return Refused(Mrkdwn(f"Only {who} can decide on this deliverable."), "not_an_approver")
+    stages = playbook_of(client).stages
+    here = next((i for i, s in enumerate(stages) if s.key == client.stage_key), len(stages))
+    for index, stage in enumerate(stages):
+        if any(g.key == gate_key for g in stage.gates):
+            return stage if index > here else None
+    return None
+
+
+def _kept_gate(client: Client, gate_key: str | None) -> str | None:
+    """The replaced version's gate, for a new version whose form names none: kept while it is
+    a sign-off of the current stage, or of one ahead (then held until that stage); a passed
+    stage's gate decides nothing any more."""
+    if gate_key is None:
+        return None
+    if gate_key in {g.key for g in _signed_off_gates(client)}:
+        return gate_key
+    return gate_key if stage_on_hold(client, gate_key) is not None else None
+
+
+def _gate_name(stage: Stage, gate_key: str | None) -> str:
+    return next((g.name for g in stage.gates if g.key == gate_key), gate_key or "")
+
+
+def _refuse_unless_may_decide(
+    session: Session,
+    version: DeliverableVersion,
+    deliverable: Deliverable,
+    user: str,
+    internal: bool,
+) -> None:
+    """Only the version's approvers still designated decide, and never the team's own people
+    (designated before they were refused as approvers, or listed by a stale form)."""
+    allowed = still_designated(session, version, deliverable)
+    if user not in allowed:
+        who = ", ".join(f"<@{u}>" for u in allowed if _USER_ID.fullmatch(u))
+        if who:
+            raise Refused(Mrkdwn(f"Only {who} can decide on this deliverable."), "not_an_approver")
+        raise Refused(
+            "Nobody who may still decide on this version is left: the team will post a new one.",
+            "not_an_approver",
+        )
+    if internal:
+        raise Refused(
+            "Approvers sign off for the client: the onboarding team cannot decide on its own "
+            "deliverable.",
+            "team_member",
+        )
+
+
+def _on_the_team(is_internal: Callable[[str], bool], user: str) -> bool:
+    try:
+        return is_internal(user)
+    except NotAllowed:  # Slack knows no such user here: not one of the team, at least
+        return False
+
+
+def _refuse_unless_open(session: Session, client: Client) -> None:
+    """Decisions are for an onboarding under way: not once it completed, and never after
+    the client's data was erased (a decision's reason would be new personal data)."""
+    erased = session.scalar(
+        select(AuditEvent.action)
+        .where(AuditEvent.client_id == client.id, AuditEvent.action == ERASED_ACTION)
+        .limit(1)
+    )
+    if erased is not None:
+        raise Refused(
+            "This client's records were erased: its deliverables take no more decisions.",
+            "client_erased",
+        )
+    if client.status != "active":
+        done = "has completed onboarding" if client.status == "completed" else "is not under way"
+        raise Refused(f"{client.name} {done}: its sign-offs are closed.", "client_closed")
+
+
+def _decision_of(session: Session, version: DeliverableVersion, user: str) -> Decision | None:
+    return session.scalars(
+        select(Decision).where(Decision.version_id == version.id, Decision.approver == user)
+    ).first()
+
+
+def _already(decision: Decision) -> str:
+    return (
+        f"You already {_words(decision.outcome)} this version: one decision per approver. "
+        "Ask the team for a new version if something should change."
+    )
 
 
 def _refuse_unless_pending(version: DeliverableVersion, deliverable: Deliverable) -> None:

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session, defer
 
 from onboard.bot import outbound
 from onboard.bot.active_clients import each_active_client
+from onboard.bot.approvals import stage_on_hold, still_designated
 from onboard.bot.calendar import latest_local_date
+from onboard.bot.erasure import ERASED_ACTION
 from onboard.bot.errors import InvalidInput
 from onboard.bot.journey import calendar_of, find_client, playbook_of
 from onboard.bot.playbooks import Reminders as ReminderRules
@@ -23,6 +25,7 @@ from onboard.messages.render import render_message
 from onboard.storage import audit
 from onboard.storage.db import Database
 from onboard.storage.models import (
+    AuditEvent,
     Client,
     Decision,
     Deliverable,
@@ -159,10 +162,15 @@ class Nudges:
         waited = calendar.business_days_between(calendar.local_date(version.posted_at), today)
         if waited < self.approval_nudge_days:
             return 0
+        if stage_on_hold(client, deliverable.gate_key) is not None:
+            return 0  # approvals are refused until the journey is back at the gate's stage
         decided = set(
             session.scalars(select(Decision.approver).where(Decision.version_id == version.id))
         )
-        waiting = [u for u in version.approvers if u not in decided]
+        # Only approvers still designated may decide: one removed is never waited for.
+        waiting = [u for u in still_designated(session, version, deliverable) if u not in decided]
+        if not waiting:
+            return 0  # nobody left to decide: the team was told when removing the last one
         message = render_message(
             "approval_nudge",
             client=client,
@@ -266,7 +274,8 @@ def _has_open_task_due_by(day: dt.date) -> ColumnElement[bool]:
 
 def _pending_signoffs(query: Select) -> Select:
     """`query` narrowed to versions waiting for sign-off in an active client's channel (a
-    completed client's may be archived: a nudge there fails, every business day, for good)."""
+    completed client's may be archived: a nudge there fails, every business day, for good),
+    and not an erased client's (its deliverables take no more decisions)."""
     return (
         query.join(Deliverable, Deliverable.id == DeliverableVersion.deliverable_id)
         .join(Client, Client.id == Deliverable.client_id)
@@ -274,6 +283,7 @@ def _pending_signoffs(query: Select) -> Select:
             DeliverableVersion.status == "pending",
             Client.status == "active",
             Client.channel_id.is_not(None),
+            ~exists().where(AuditEvent.client_id == Client.id, AuditEvent.action == ERASED_ACTION),
         )
     )
 

@@ -49,12 +49,21 @@ def approvers(invocation: Invocation) -> Reply:
     action = invocation.args.split(" ")[0].lower()
     service = invocation.bot.approvals
     if action in ("add", "remove"):
-        client, current = service.change_approvers(
-            invocation.channel_id, action == "add", invocation.users(), invocation.cause
+        change = service.change_approvers(
+            invocation.channel_id,
+            action == "add",
+            invocation.users(),
+            invocation.cause,
         )
-    else:
-        reference, channel = invocation.client_reference(invocation.args)
-        client, current = service.approvers(reference, channel)
+        return render_message(
+            "approvers",
+            client=change.client,
+            approvers=change.approvers,
+            settled=change.settled,
+            stranded=change.stranded,
+        )
+    reference, channel = invocation.client_reference(invocation.args)
+    client, current = service.approvers(reference, channel)
     return render_message("approvers", client=client, approvers=current)
 
 
@@ -78,7 +87,12 @@ def register(bot: Onboard) -> None:
     @on_click(bot, "approve")
     def approve(click: Click) -> None:
         try:
-            verdict = bot.approvals.decide(int(click.action["value"]), "approved", "", click.cause)
+            verdict = bot.approvals.decide(
+                int(click.action["value"]),
+                "approved",
+                "",
+                click.cause,
+            )
             text = verdict.text
         except (OnboardError, ValueError) as exc:
             text = words_for(exc)
@@ -88,19 +102,13 @@ def register(bot: Onboard) -> None:
     def ask_what_changes(click: Click) -> None:
         try:
             version_id = int(click.action["value"])
-            bot.approvals.check_can_decide(version_id, click.cause.actor)
+            # The title as typed, from the database: the message's text is escaped mrkdwn,
+            # which the modal would escape again ("R&amp;D").
+            title = bot.approvals.check_can_decide(version_id, click.cause.actor)
         except (OnboardError, ValueError) as exc:
             tell(bot, click.body, click.cause.actor, words_for(exc))
             return
-        title = next(
-            (
-                b["text"]["text"]
-                for b in (click.body.get("message") or {}).get("blocks", [])
-                if b.get("type") == "section"
-            ),
-            "this deliverable",
-        )
-        view = render_view("changes_modal", version_id=version_id, title=title.split("\n")[0])
+        view = render_view("changes_modal", version_id=version_id, title=title)
         open_modal(bot, click.client, click.body, click.cause.actor, view)
 
     @bot.bolt.view("request_changes")
@@ -111,13 +119,20 @@ def register(bot: Onboard) -> None:
         reason = str(form_values(view).get("reason") or "")
         try:
             verdict = bot.approvals.decide(
-                int(view["private_metadata"]), "changes_requested", reason, cause
+                int(view["private_metadata"]),
+                "changes_requested",
+                reason,
+                cause,
             )
         except InvalidInput as exc:
             ack(response_action="errors", errors={"reason": next(iter(exc.fields.values()))})
             return
         except Exception as exc:
             ack(response_action="errors", errors={"reason": explain(exc)})
+            return
+        if verdict.outcome != "recorded":
+            # Nothing recorded (a decision of theirs stands): say so where they typed.
+            ack(response_action="errors", errors={"reason": verdict.text})
             return
         ack(response_action="clear")
         log.info("changes requested: %s", verdict.outcome)

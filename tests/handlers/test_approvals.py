@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from pathlib import Path
@@ -10,9 +11,18 @@ import pytest
 from sqlalchemy import func, select, text
 
 from onboard.bot import approvals as approvals_service
+from onboard.bot import erasure
+from onboard.standin.workspace import Workspace
 from onboard.storage.audit import Cause
-from onboard.storage.models import AuditEvent, Client, Decision, DeliverableVersion, GateState
-from tests.conftest import BotFactory, People, Running
+from onboard.storage.models import (
+    Approver,
+    AuditEvent,
+    Client,
+    Decision,
+    DeliverableVersion,
+    GateState,
+)
+from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_journey import TINY, channel_of, say
 from tests.handlers.test_new_client import onboard_client
 
@@ -304,3 +314,265 @@ def test_bad_deliverable_input_stays_in_the_modal(shared: Running, people: Peopl
     with shared.bot.db.transaction() as session:
         assert session.scalars(select(DeliverableVersion)).all() == []
         assert session.scalars(select(Client.status)).one() == "active"
+
+
+def told(onboard: Running, user: str) -> str:
+    """The newest private answer `user` got (a click is answered after its ack)."""
+    found = onboard.wait_until(lambda: [e for e in onboard.workspace.ephemerals if e.user == user])
+    return found[-1].text
+
+
+def statuses(onboard: Running) -> list[str]:
+    with onboard.bot.db.transaction() as session:
+        return list(
+            session.scalars(select(DeliverableVersion.status).order_by(DeliverableVersion.id))
+        )
+
+
+def gate_status(onboard: Running, key: str) -> str:
+    with onboard.bot.db.transaction() as session:
+        return session.scalars(select(GateState.status).where(GateState.gate_key == key)).one()
+
+
+def refusals(onboard: Running) -> list[object]:
+    with onboard.bot.db.transaction() as session:
+        return [
+            e.details["why"]
+            for e in session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action == "decision.refused")
+                .order_by(AuditEvent.seq)
+            )
+        ]
+
+
+def second_approver(onboard: Running, people: People, workspace: Workspace) -> str:
+    """Sam, a second person at the client, in the channel and designated as an approver."""
+    sam = workspace.add_user("sam.client", team_id="T0CLIENT")
+    onboard.workspace.channels[channel_of(onboard)].members.append(sam.id)
+    say(onboard, people.am.id, f"approvers add <@{sam.id}|sam>")
+    return sam.id
+
+
+def test_when_an_approver_leaves_the_client_the_others_still_pass_the_sign_off(
+    shared: Running, people: People, workspace: Workspace
+) -> None:
+    sam = second_approver(shared, people, workspace)
+    post_deliverable(shared, people, approvers=[people.client.id, sam], gate="scope-agreed")
+    # Sam leaves the client: the team removes him. Carla, the one approver left, approves.
+    say(shared, people.am.id, f"approvers remove <@{sam}|sam>")
+    shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+    assert "Recorded" in told(shared, people.client.id)
+    shared.deliver()
+    assert statuses(shared) == ["approved"]
+    assert gate_status(shared, "scope-agreed") == "passed"
+    assert decisions(shared) == [(people.client.id, "approved")]
+
+
+def test_removing_the_last_approver_who_had_not_decided_settles_the_sign_off(
+    shared: Running, people: People, workspace: Workspace
+) -> None:
+    sam = second_approver(shared, people, workspace)
+    post_deliverable(shared, people, approvers=[people.client.id, sam], gate="scope-agreed")
+    shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+    told(shared, people.client.id)
+    assert statuses(shared) == ["pending"]  # waiting for Sam
+    answer = say(shared, people.am.id, f"approvers remove <@{sam}|sam>")
+    assert "is now approved" in answer
+    shared.deliver()
+    assert statuses(shared) == ["approved"]
+    assert gate_status(shared, "scope-agreed") == "passed"
+    assert "Approved" in newest_message(shared)
+    assert decisions(shared) == [(people.client.id, "approved")]
+
+
+def test_removing_every_approver_of_a_version_keeps_it_pending_and_tells_the_team(
+    shared: Running, people: People
+) -> None:
+    post_deliverable(shared, people, approvers=[people.client.id], gate="scope-agreed")
+    answer = say(shared, people.am.id, f"approvers remove <@{people.client.id}|carla>")
+    # "Every approver" of nobody is not an approval: it waits for a new version.
+    assert "Nobody left can sign off" in answer and "Solution design v1" in answer
+    assert statuses(shared) == ["pending"]
+    assert gate_status(shared, "scope-agreed") == "open"
+    shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+    assert "Nobody who may still decide" in told(shared, people.client.id)
+    assert decisions(shared) == []
+
+
+def test_a_removed_approver_is_not_named_in_the_daily_nudge(
+    start_bot: BotFactory, tmp_path: Path, people: People, workspace: Workspace
+) -> None:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(SIGNOFF)
+    monday = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
+    onboard = start_bot(clock=FixedClock(monday), playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny")
+    onboard.workspace.channels[channel_of(onboard)].members.append(people.client.id)
+    sam = second_approver(onboard, people, workspace)
+    post_deliverable(onboard, people, approvers=[people.client.id, sam])
+    say(onboard, people.am.id, f"approvers remove <@{sam}|sam>")
+    # Wednesday: two business days waiting, Carla has not decided; Sam no longer may.
+    assert onboard.bot.nudges.approvals(dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC)) == 1
+    onboard.deliver()
+    nudge = next(
+        m for m in onboard.workspace.messages_in(channel_of(onboard)) if m.text.startswith("Wait")
+    )
+    assert f"<@{people.client.id}>" in str(nudge.blocks) and sam not in str(nudge.blocks)
+    # Carla approves: nothing is left to nudge anyone about.
+    onboard.driver.click_button(people.client.id, channel_of(onboard), "approve")
+    told(onboard, people.client.id)
+    onboard.deliver()
+    days = (26, 27, 30)
+    sent = [onboard.bot.nudges.approvals(dt.datetime(2026, 11, d, 10, tzinfo=dt.UTC)) for d in days]
+    assert sent == [0, 0, 0]
+
+
+def test_the_team_cannot_make_itself_an_approver_and_sign_off_for_the_client(
+    shared: Running, people: People
+) -> None:
+    answer = say(shared, people.am.id, f"approvers add <@{people.am.id}|alice>")
+    assert "on the onboarding team" in answer and "Nobody was added" in answer
+    assert f"<@{people.am.id}>" not in say(shared, people.am.id, "approvers")
+    with shared.bot.db.transaction() as session:
+        added = session.scalars(
+            select(AuditEvent.subject).where(AuditEvent.action == "approver.added")
+        )
+        assert people.am.id not in list(added)
+    # Alice was made an approver before this was refused: her click is refused all the same.
+    with shared.bot.db.transaction() as session:
+        client_id = session.scalars(select(Client.id)).one()
+        session.add(
+            Approver(
+                client_id=client_id,
+                user_id=people.am.id,
+                added_by=people.am.id,
+                added_at=dt.datetime.now(dt.UTC),
+            )
+        )
+    post_deliverable(shared, people, approvers=[people.am.id], rule="any", gate="scope-agreed")
+    shared.driver.click_button(people.am.id, channel_of(shared), "approve")
+    assert "onboarding team cannot decide" in told(shared, people.am.id)
+    shared.deliver()
+    assert decisions(shared) == []
+    assert statuses(shared) == ["pending"]
+    assert gate_status(shared, "scope-agreed") == "open"
+    assert refusals(shared) == ["team_member"]
+
+
+def test_a_new_version_keeps_the_sign_off_gate_of_the_one_it_replaces(
+    shared: Running, people: People
+) -> None:
+    post_deliverable(shared, people, approvers=[people.client.id], gate="scope-agreed")
+    with shared.bot.db.transaction() as session:
+        deliverable_id = session.scalars(select(DeliverableVersion.deliverable_id)).one()
+    # The account manager posts v2 and leaves the gate empty (the form does not show v1's).
+    post_deliverable(
+        shared,
+        people,
+        title="Solution design v2",
+        approvers=[people.client.id],
+        replaces=str(deliverable_id),
+    )
+    shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+    told(shared, people.client.id)
+    shared.deliver()
+    assert statuses(shared) == ["superseded", "approved"]
+    assert gate_status(shared, "scope-agreed") == "passed"
+
+
+def test_an_approver_who_already_approved_is_told_so_when_asking_for_changes(
+    shared: Running, people: People, workspace: Workspace
+) -> None:
+    sam = second_approver(shared, people, workspace)
+    post_deliverable(shared, people, approvers=[people.client.id, sam])
+    # Carla opens the Request changes form, and approves from another device meanwhile.
+    shared.driver.click_button(people.client.id, channel_of(shared), "request_changes")
+    view_id = shared.wait_for_view(people.client.id)
+    shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+    assert "Recorded" in told(shared, people.client.id)
+    answer = shared.driver.submit_view(
+        people.client.id, view_id, {"reason": "Actually, the DR runbook is missing"}
+    ).json()
+    # The form stays open and says why nothing was sent, instead of closing as if it was.
+    assert answer["response_action"] == "errors"
+    assert "You already approved this version" in answer["errors"]["reason"]
+    # The button says so at once, rather than opening a form that cannot be sent.
+    shown = len(shared.workspace.open_views_for(people.client.id))
+    shared.driver.click_button(people.client.id, channel_of(shared), "request_changes")
+    shared.wait_until(
+        lambda: len([e for e in shared.workspace.ephemerals if e.user == people.client.id]) >= 2
+    )
+    assert "You already approved this version" in told(shared, people.client.id)
+    shared.settle()
+    assert len(shared.workspace.open_views_for(people.client.id)) == shown
+    assert decisions(shared) == [(people.client.id, "approved")]
+
+
+def test_an_approval_waits_for_its_stage_when_the_journey_went_back(
+    shared: Running, people: People
+) -> None:
+    say(shared, people.admin.id, "advance --force kickoff done offline")
+    say(shared, people.admin.id, "advance --force build done")
+    post_deliverable(
+        shared, people, approvers=[people.client.id], gate="handed-over", title="Handover pack"
+    )
+    say(shared, people.am.id, "back build one more fix")
+    # Approved now, it would pass a gate Handover opens afresh: it is on hold, not lost.
+    shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+    assert "on hold until Handover" in told(shared, people.client.id)
+    shared.deliver()
+    assert decisions(shared) == [] and statuses(shared) == ["pending"]
+    assert refusals(shared) == ["on_hold"]
+    # Back in Handover, the same message takes the approval, and the gate passes.
+    say(shared, people.admin.id, "advance --force fixed")
+    shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+    shared.wait_until(lambda: decisions(shared))
+    shared.deliver()
+    assert statuses(shared) == ["approved"]
+    assert gate_status(shared, "handed-over") == "passed"
+
+
+def test_no_decision_is_taken_once_the_clients_data_is_erased(
+    shared: Running, people: People
+) -> None:
+    post_deliverable(shared, people, approvers=[people.client.id], title="Design for Carla")
+    # Carla opens the form before the erasure; her message keeps its buttons afterwards.
+    shared.driver.click_button(people.client.id, channel_of(shared), "request_changes")
+    view_id = shared.wait_for_view(people.client.id)
+    with shared.bot.db.transaction() as session:
+        slug = session.scalars(select(Client.slug)).one()
+    erasure.erase(
+        shared.bot.db, slug, Cause("U0OPERATOR"), reason="request", now=dt.datetime.now(dt.UTC)
+    )
+    answer = shared.driver.submit_view(
+        people.client.id, view_id, {"reason": "Call me on +44 7700 900123, Carla"}
+    ).json()
+    assert answer["response_action"] == "errors"
+    assert "erased" in answer["errors"]["reason"]
+    shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+    assert "erased" in told(shared, people.client.id)
+    shared.deliver()
+    with shared.bot.db.transaction() as session:
+        assert list(session.scalars(select(Decision.reason))) == []
+    assert decisions(shared) == [] and statuses(shared) == ["pending"]
+
+
+def test_no_decision_is_taken_once_the_client_completed(shared: Running, people: People) -> None:
+    post_deliverable(shared, people, approvers=[people.client.id], gate="scope-agreed")
+    for _ in range(3):
+        say(shared, people.admin.id, "advance --force wrapping up")
+    shared.driver.click_button(people.client.id, channel_of(shared), "approve")
+    assert "has completed onboarding" in told(shared, people.client.id)
+    shared.deliver()
+    assert decisions(shared) == [] and statuses(shared) == ["pending"]
+    assert refusals(shared) == ["client_closed"]
+
+
+def test_the_request_changes_form_shows_the_title_as_typed(shared: Running, people: People) -> None:
+    post_deliverable(shared, people, approvers=[people.client.id], title="R&D plan <draft>")
+    shared.driver.click_button(people.client.id, channel_of(shared), "request_changes")
+    view_id = shared.wait_for_view(people.client.id)
+    shown = shared.workspace.views[view_id].blocks[0]["text"]["text"]
+    assert shown.startswith("*R&amp;D plan &lt;draft&gt;*"), shown  # escaped once, for mrkdwn
