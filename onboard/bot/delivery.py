@@ -102,7 +102,13 @@ class Delivery:
         with self.db.transaction() as session:
             claimed_at = self.clock()
             claimed = outbox.claim(
-                session, self.worker, claimed_at, limit=limit, lease_seconds=self.lease_seconds
+                session,
+                self.worker,
+                claimed_at,
+                limit=limit,
+                lease_seconds=self.lease_seconds,
+                # A live message is refreshed by one worker at a time, the newest view last.
+                one_at_a_time=self.coalesced,
             )
             rows = self._coalesce(session, claimed, claimed_at)
             session.expunge_all()

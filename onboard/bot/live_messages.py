@@ -42,6 +42,9 @@ def make_executor(
     db: Database, load: Load, remember: Remember
 ) -> Callable[[SlackGateway, OutboxMessage], Outcome]:
     def send(gateway: SlackGateway, row: OutboxMessage) -> Outcome:
+        # Registered with `coalesce`, so no other worker refreshes this message meanwhile
+        # (outbox.claim, `one_at_a_time`): a newer row is claimed, and loads, only after this
+        # update is sent, and the last update Slack gets shows the newest state.
         with db.transaction() as session:
             shown = load(session, row.payload)
         if shown.ts is not None:

@@ -152,7 +152,11 @@ class OutboxMessage(Base):
     """A Slack call that must not be lost, written in the transaction that decided it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # A live message's rows in flight (outbox.claim): the few with a lease still running.
+        Index("ix_outbox_claimed", "operation", "claimed_until"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)

@@ -1,16 +1,21 @@
 """The transactional outbox: Slack calls written with the change that decided them.
 
 Rows are keyed (unique), claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+Rows of a live message (one message, refreshed from the state current when sent) are claimed
+one message at a time across workers: see `claim`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from onboard.storage.models import OutboxMessage
 
@@ -63,8 +68,16 @@ def claim(
     *,
     limit: int = 20,
     lease_seconds: float = LEASE_SECONDS,
+    one_at_a_time: Collection[str] = (),
 ) -> list[OutboxMessage]:
-    """Take up to `limit` due rows for `worker` for `lease_seconds`; counts the attempt."""
+    """Take up to `limit` due rows for `worker` for `lease_seconds`; counts the attempt.
+
+    `one_at_a_time`: operations whose rows with the same payload refresh one live message.
+    Such a row is not claimed while another row of its message is claimed with a live lease:
+    two workers each rendering and sending the message could have the older view land last
+    (a deliverable shown waiting, with its buttons, once approved). It is left pending, and
+    the next round after that refresh ends claims it, rendering the state current then.
+    """
     due = (
         select(OutboxMessage)
         .where(
@@ -76,13 +89,77 @@ def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if one_at_a_time:
+        # In the query, not after it: a burst queued behind a slow refresh must not fill the
+        # batch and hold up every other row.
+        due = due.where(
+            or_(
+                OutboxMessage.operation.not_in(one_at_a_time),
+                ~_in_flight(session, OutboxMessage, now),
+            )
+        )
     rows = list(session.scalars(due))
+    if one_at_a_time and session.get_bind().dialect.name == "postgresql":
+        live = [r for r in rows if r.operation in one_at_a_time]
+        if live:
+            first = _first(session, live, now)
+            rows = [r for r in rows if r.operation not in one_at_a_time or r.id in first]
     for row in rows:
         row.claimed_by = worker
         row.claimed_until = now + dt.timedelta(seconds=lease_seconds)
         row.attempts += 1
     session.flush()
     return rows
+
+
+def _in_flight(session: Session, row: type[OutboxMessage], now: dt.datetime) -> ColumnElement[bool]:
+    """Whether a row of the same live message as `row` is claimed with a live lease."""
+    other = aliased(OutboxMessage)
+    if session.get_bind().dialect.name == "postgresql":
+        # `json` has no `=`; jsonb compares values, whatever the key order or spacing.
+        same = other.payload.cast(postgresql.JSONB) == row.payload.cast(postgresql.JSONB)
+    else:  # the stored text: one code path queues a message's rows, so it is alike
+        same = other.payload == row.payload
+    return exists().where(
+        other.operation == row.operation,
+        same,
+        other.status == "pending",
+        other.claimed_until >= now,
+    )
+
+
+def _first(session: Session, rows: list[OutboxMessage], now: dt.datetime) -> set[int]:
+    """On PostgreSQL: the IDs of `rows` this claim may take, no other claim taking their
+    message.
+
+    Two claims running together do not see each other's leases (not committed yet), and
+    SKIP LOCKED lets each take a different row of one message. So a claim takes a lock on
+    each message until it commits (re-entrant: sibling rows in one claim take it again), and
+    then looks again for a lease committed meanwhile. Busy: the row is left for a later
+    round, not waited for. Two round trips for the whole batch, not two a row.
+    """
+    # Two messages whose keys collide only wait for each other's claims: harmless.
+    keys = {row.id: _message_lock(row) for row in rows}
+    locked = session.execute(
+        text("SELECT k, pg_try_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) k"),
+        {"keys": sorted(set(keys.values()))},
+    ).all()
+    held = {key for key, ok in locked if ok}
+    mine = [row_id for row_id, key in keys.items() if key in held]
+    if not mine:
+        return set()
+    this = aliased(OutboxMessage)
+    taken = session.scalars(
+        select(this.id).where(this.id.in_(mine), _in_flight(session, this, now))
+    ).all()
+    return set(mine) - set(taken)
+
+
+def _message_lock(row: OutboxMessage) -> int:
+    identity = f"outbox:{row.operation}:{json.dumps(row.payload, sort_keys=True)}"
+    return int.from_bytes(
+        hashlib.blake2b(identity.encode(), digest_size=8).digest(), "big", signed=True
+    )
 
 
 def renew(
