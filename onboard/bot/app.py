@@ -17,6 +17,7 @@ from onboard.bot import (
     approvals,
     cards,
     channels,
+    deliverable_versions,
     intake,
     journey,
     onboarding,
@@ -152,7 +153,10 @@ def build(
     checklist = tasks.Tasks(db, clock, delivery.wake)
     signoffs = approvals.Approvals(db, gateway, clock, delivery.wake, directory.is_internal)
     delivery.register(
-        approvals.MESSAGE, approvals.make_executor(db), outbound.on_call_refused, coalesce=True
+        deliverable_versions.MESSAGE,
+        deliverable_versions.make_executor(db),
+        outbound.on_call_refused,
+        coalesce=True,
     )
     nudges = reminders.Nudges(
         db,

@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session, defer
 
 from onboard.bot import outbound
 from onboard.bot.active_clients import each_active_client
-from onboard.bot.approvals import stage_on_hold, still_designated
+from onboard.bot.approvers import still_designated
 from onboard.bot.calendar import latest_local_date
 from onboard.bot.erasure import ERASED_ACTION
 from onboard.bot.errors import InvalidInput
 from onboard.bot.journey import calendar_of, find_client, playbook_of
 from onboard.bot.playbooks import Reminders as ReminderRules
+from onboard.bot.settlement import stage_on_hold
 from onboard.bot.visits import Failures
 from onboard.messages.render import render_message
 from onboard.storage import audit

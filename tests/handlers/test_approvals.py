@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from onboard.bot import approvals as approvals_service
 from onboard.bot import erasure
+from onboard.bot import settlement as approvals_service
 from onboard.standin.workspace import Workspace
 from onboard.storage.audit import Cause
 from onboard.storage.models import (
