@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,24 +17,14 @@ from onboard.storage import outbox
 from onboard.storage.db import Database
 from onboard.storage.models import DeliverableVersion, OutboxMessage
 from onboard.storage.schema import upgrade
-from tests.conftest import BotFactory, People, Running
-from tests.handlers.test_approvals import SIGNOFF, post_deliverable
+from tests.conftest import People, Running
+from tests.handlers import test_approvals
+from tests.handlers.test_approvals import post_deliverable
 from tests.handlers.test_journey import channel_of, say
-from tests.handlers.test_new_client import onboard_client
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 LIVE = "test.live"
-
-
-@pytest.fixture
-def shared(start_bot: BotFactory, tmp_path: Path, people: People) -> Running:
-    folder = tmp_path / "playbooks"
-    folder.mkdir()
-    (folder / "tiny.yaml").write_text(SIGNOFF)
-    onboard = start_bot(playbook_dir=folder)
-    onboard_client(onboard, people, playbook="tiny")
-    onboard.workspace.channels[channel_of(onboard)].members.append(people.client.id)
-    return onboard
+shared = test_approvals.shared  # the fixture: a client channel with its approver in it
 
 
 class SlowUpdates:
