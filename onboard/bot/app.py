@@ -166,7 +166,12 @@ def build(
         archive_after_days=settings.archive_after_days,
     )
     hypercare = standups.Standups(
-        db, clock, delivery.wake, team=settings.team, reminder_hour=settings.reminder_hour
+        db,
+        clock,
+        delivery.wake,
+        team=settings.team,
+        admins=settings.admins,
+        reminder_hour=settings.reminder_hour,
     )
     delivery.register(
         standups.MESSAGE,

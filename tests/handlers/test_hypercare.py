@@ -391,8 +391,27 @@ def test_red_health_reaches_the_team_in_the_thread_when_the_account_managers_dm_
     assert f"<@{admin}>, can one of you pick this up?" in shown
     assert f"<@{engineer}>, " not in shown  # not asked to pick up their own alarm
     assert [t for t in dms(live, am) if "reported" in t] == []
+    # And the admins hear of it as the account manager would have.
+    assert [t for t in dms(live, admin) if "reported" in t] == [
+        f"<@{engineer}> reported Red health at the stand-up of Acme Rockets"
+    ]
     recorded = actions(live)
     assert "standup.escalated.refused" in recorded and "standup.escalated_in_thread" in recorded
+
+
+def test_red_health_the_account_manager_reports_reaches_the_admins(
+    live: Running, people: People, clock: FixedClock
+) -> None:
+    am, admin = people.am.id, people.admin.id
+    sweep(live, clock, at("2027-03-25T08:01"))
+    sweep(live, clock, at("2027-03-25T09:30"))
+
+    answer(live, am, health="red", blockers="The client's firewall blocks our monitoring")
+
+    assert [t for t in dms(live, admin) if "reported" in t] == [
+        f"<@{am}> reported Red health at the stand-up of Acme Rockets"
+    ]
+    assert [t for t in dms(live, am) if "reported" in t] == []  # not told of their own alarm
 
 
 def test_a_blocker_reworded_raises_no_second_alarm_but_red_health_does(

@@ -8,7 +8,7 @@ Only open daily stand-ups take answers; after the cut-off people reply in the th
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ class Answering:
     clock: Callable[[], dt.datetime]
     wake: Callable[[], None]
     cares: Cares
+    admins: tuple[str, ...] = ()  # told when the account manager cannot be, or is the one
 
     def answer_form(
         self, prompt_id: int, channel_id: str | None, user: str, message_ts: str | None = None
@@ -114,8 +115,8 @@ class Answering:
                 client_id=client.id,
                 now=now,
             )
-            if _newly_alarming(before, mine) and cause.actor != client.account_manager:
-                _escalate(session, client, prompt, mine, f"{key}:escalate", now)
+            if _newly_alarming(before, mine):
+                _escalate(session, client, prompt, mine, f"{key}:escalate", now, self.admins)
             audit.record(
                 session,
                 cause,
@@ -190,15 +191,32 @@ def _escalate(
     answer: StandupAnswer,
     key: str,
     now: dt.datetime,
+    admins: Sequence[str],
 ) -> None:
-    """Tell the account manager of Red health or a blocker now, not at the cut-off.
+    """Tell the account manager of Red health or a blocker now, not at the cut-off; the
+    admins when the account manager is the one reporting it.
 
     If Slack refuses the DM (the account manager deactivated, say), the alarm goes to the
-    stand-up's thread instead, naming the others it asks: the hypercare channel is where
-    escalations happen, and the update it is about is already shown there.
+    stand-up's thread instead, naming the others it asks (the hypercare channel is where
+    escalations happen, and the update it is about is already shown there), and to the admins.
     """
     details = {"user": answer.user_id, "health": answer.health}
     message = render_message("standup_escalation", client=client, prompt=prompt, answer=answer)
+    told = [a for a in dict.fromkeys(admins) if a not in (client.account_manager, answer.user_id)]
+
+    if answer.user_id == client.account_manager:
+        for admin in told:
+            outbound.enqueue_call(
+                session,
+                f"{key}:{admin}",
+                "chat.postMessage",
+                {"channel": admin, **message},
+                client_id=client.id,
+                audit_action="standup.escalated",
+                audit_details={**details, "to": admin},
+                not_before=now,
+            )
+        return
     others = [u for u in prompt.expected if u not in (client.account_manager, answer.user_id)]
     in_thread = render_message(
         "standup_escalation",
@@ -224,7 +242,17 @@ def _escalate(
                 {"channel": client.channel_id, "thread_ts": prompt.message_ts, **in_thread},
                 audit_action="standup.escalated_in_thread",
                 audit_details=details,
-            )
+            ),
+            *(
+                outbound.fallback(
+                    f"{key}:{admin}",
+                    "chat.postMessage",
+                    {"channel": admin, **message},
+                    audit_action="standup.escalated",
+                    audit_details={**details, "to": admin},
+                )
+                for admin in told
+            ),
         ],
         not_before=now,
     )

@@ -40,6 +40,7 @@ class Standups:
         wake: Callable[[], None],
         *,
         team: Sequence[str] = (),
+        admins: Sequence[str] = (),
         reminder_hour: int = 9,
         pacer: Pacer | None = None,
     ) -> None:
@@ -52,7 +53,7 @@ class Standups:
         self.cares = Cares(db)
         self._sweep = Sweep(db, self.cares, self.team)
         self._reviews = ServiceReviews(db, reminder_hour)
-        self._answering = Answering(db, clock, wake, self.cares)
+        self._answering = Answering(db, clock, wake, self.cares, tuple(admins))
         self._options = Options(db, clock, wake, self.cares, self.team)
         self._reports = Reports(db, clock, self.cares, self.team)
 
