@@ -382,6 +382,7 @@ CASES: dict[str, Case] = {
             "criteria": CRITERIA,
             "row": NS(end_date=DAY),
         },
+        {"client": CLIENT, "care": NS(rules=NS(days=30)), "criteria": [], "row": NS(end_date=DAY)},
     ),
     "hypercare_started": lambda: messages(
         "hypercare_started",
@@ -678,3 +679,25 @@ def test_a_template_fed_its_longest_input_renders_what_slack_takes(template: str
         elif "blocks" in rendered:
             assert block_problems(rendered["blocks"]) == []
             assert len(rendered["blocks"]) <= 50
+
+
+def test_a_hypercare_window_without_exit_criteria_ends_without_naming_any() -> None:
+    # A playbook may give hypercare no exit criteria: the message must not list "open" ones.
+    message = render_message(
+        "hypercare_overrun",
+        client=CLIENT,
+        care=NS(rules=NS(days=30)),
+        criteria=[],
+        row=NS(end_date=DAY),
+    )
+    assert "exit criteria open" not in message["text"]
+    assert "sets no exit criteria" in message["blocks"][0]["text"]["text"]
+    passed_and_open = [("a", "Runbook", "passed"), ("b", "SLA met", "open")]
+    listed = render_message(
+        "hypercare_overrun",
+        client=CLIENT,
+        care=NS(rules=NS(days=30)),
+        criteria=passed_and_open,
+        row=NS(end_date=DAY),
+    )["blocks"][0]["text"]["text"]
+    assert "SLA met" in listed and "Runbook" not in listed
