@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from onboard.bot.errors import InvalidInput, NotAllowed
 from onboard.bot.gateway import SlackCallError, SlackGateway
+from onboard.bot.identity import on_the_team
 from onboard.messages.render import Mrkdwn
 from onboard.storage import audit
 from onboard.storage.models import Approver, AuditEvent, Client, Deliverable, DeliverableVersion
@@ -58,7 +59,7 @@ def refuse_unless_may_change(
     if not users:
         raise InvalidInput({"users": "Mention who: `/onboard approvers add @someone`."})
     if add:
-        team = [u for u in dict.fromkeys(users) if _on_the_team(is_internal, u)]
+        team = [u for u in dict.fromkeys(users) if on_the_team(is_internal, u)]
         if team:
             who = ", ".join(f"<@{u}>" for u in team if USER_ID.fullmatch(u))
             raise NotAllowed(
@@ -149,10 +150,3 @@ def adopt_contacts(
             )
             known.add(contact.slack_user_id)
     session.flush()
-
-
-def _on_the_team(is_internal: Callable[[str], bool], user: str) -> bool:
-    try:
-        return is_internal(user)
-    except NotAllowed:  # Slack knows no such user here: not one of the team, at least
-        return False

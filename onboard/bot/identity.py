@@ -6,6 +6,7 @@ Decided on the server from `auth.test` and `users.info`, never from what a paylo
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cachetools import TTLCache
@@ -91,3 +92,13 @@ class Directory:
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins and self.is_internal(user_id)
+
+
+def on_the_team(is_internal: Callable[[str], bool], user_id: str) -> bool:
+    """Whether someone *named* (an approver, a service delivery manager) is on the team.
+    `is_internal` raises NotAllowed for a user Slack does not know, words meant for the asker;
+    someone named whom Slack does not know is simply not on the team."""
+    try:
+        return is_internal(user_id)
+    except NotAllowed:
+        return False

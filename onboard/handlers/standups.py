@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack
 from slack_bolt.request import BoltRequest
 
-from onboard.bot.errors import InvalidInput, NotAllowed, OnboardError
+from onboard.bot.errors import InvalidInput, OnboardError
+from onboard.bot.identity import on_the_team
 from onboard.handlers.clicks import Click, channel_of, on_click, open_modal, tell
 from onboard.handlers.commands import Invocation, Reply, notice, subcommand
 from onboard.handlers.failures import explain
@@ -108,7 +109,7 @@ def sdm(invocation: Invocation) -> Reply:
         reference, where = invocation.client_reference(invocation.args)
         status = invocation.bot.standups.status(reference, where)
         return render_message("standup_status", status=status)
-    if not _on_the_team(invocation, users[0]):
+    if not on_the_team(invocation.bot.directory.is_internal, users[0]):
         # The BAU review reminders are the agency's own: never a client's (or guest's) to get.
         return render_message(
             "notice",
@@ -127,14 +128,6 @@ def sdm(invocation: Invocation) -> Reply:
         ),
         icon=":bust_in_silhouette:",
     )
-
-
-def _on_the_team(invocation: Invocation, user: str) -> bool:
-    """A full member of the workspace; one Slack does not know here is not."""
-    try:
-        return invocation.bot.directory.is_internal(user)
-    except NotAllowed:  # "Slack does not know you": said of the asker, not of this user
-        return False
 
 
 def _who(invocation: Invocation, rest: str) -> Reply:

@@ -41,12 +41,17 @@ def glibc_with_mallinfo2() -> bool:
     return True
 
 
-def heap_kept(how: str) -> int:
+def in_fresh_interpreter(script: str, how: str) -> int:
+    """What `script` prints (bytes), run `how`, with glibc's malloc at its own defaults."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     done = subprocess.run(
-        [sys.executable, "-c", BURST, how], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", script, how], capture_output=True, text=True, env=env, check=True
     )
     return int(done.stdout)
+
+
+def heap_kept(how: str) -> int:
+    return in_fresh_interpreter(BURST, how)
 
 
 @pytest.mark.skipif(not glibc_with_mallinfo2(), reason="glibc's malloc only")
@@ -128,11 +133,7 @@ print(before - resident())
 
 
 def given_back(how: str) -> int:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    done = subprocess.run(
-        [sys.executable, "-c", JOB, how], capture_output=True, text=True, env=env, check=True
-    )
-    return int(done.stdout)
+    return in_fresh_interpreter(JOB, how)
 
 
 @pytest.mark.skipif(not glibc_with_mallinfo2(), reason="glibc's malloc only")

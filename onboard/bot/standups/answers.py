@@ -203,19 +203,19 @@ def _escalate(
     details = {"user": answer.user_id, "health": answer.health}
     message = render_message("standup_escalation", client=client, prompt=prompt, answer=answer)
     told = [a for a in dict.fromkeys(admins) if a not in (client.account_manager, answer.user_id)]
-
+    to_admins = [
+        outbound.fallback(
+            f"{key}:{admin}",
+            "chat.postMessage",
+            {"channel": admin, **message},
+            audit_action="standup.escalated",
+            audit_details={**details, "to": admin},
+        )
+        for admin in told
+    ]
     if answer.user_id == client.account_manager:
-        for admin in told:
-            outbound.enqueue_call(
-                session,
-                f"{key}:{admin}",
-                "chat.postMessage",
-                {"channel": admin, **message},
-                client_id=client.id,
-                audit_action="standup.escalated",
-                audit_details={**details, "to": admin},
-                not_before=now,
-            )
+        for call in to_admins:
+            outbound.enqueue_call(session, **call, client_id=client.id, not_before=now)
         return
     others = [u for u in prompt.expected if u not in (client.account_manager, answer.user_id)]
     in_thread = render_message(
@@ -243,16 +243,7 @@ def _escalate(
                 audit_action="standup.escalated_in_thread",
                 audit_details=details,
             ),
-            *(
-                outbound.fallback(
-                    f"{key}:{admin}",
-                    "chat.postMessage",
-                    {"channel": admin, **message},
-                    audit_action="standup.escalated",
-                    audit_details={**details, "to": admin},
-                )
-                for admin in told
-            ),
+            *to_admins,
         ],
         not_before=now,
     )
