@@ -13,7 +13,7 @@ from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
-from onboard.standin import SlackStandIn
+from onboard.standin import SlackStandIn, Workspace
 from onboard.standin.socket_mode import SocketModeDriver
 
 
@@ -102,6 +102,11 @@ def modal(callback_id: str) -> dict[str, Any]:
     return {"type": "modal", "callback_id": callback_id, "title": text, "blocks": blocks}
 
 
+def shown_now(workspace: Workspace, view_id: str) -> str | None:
+    view = workspace.view(view_id)
+    return view.callback_id if view is not None else None
+
+
 @pytest.mark.parametrize(
     ("update_first", "shown"), [(True, "saving"), (False, "saved")], ids=["update", "ack"]
 )
@@ -123,6 +128,12 @@ def test_an_ack_that_replaces_a_modal_counts_from_when_it_arrives_like_a_views_u
                 web.views_update(view_id=view_id, view=modal("saved"))
             client.send_socket_mode_response(SocketModeResponse(request.envelope_id, saving))
             if not update_first:
+                # The ack goes over the WebSocket and the update over HTTP: which reaches the
+                # stand-in first is a race of its two threads, as at Slack. Sent once the ack
+                # has landed, the update is the later of the two.
+                deadline = time.monotonic() + 10
+                while shown_now(workspace, view_id) != "saving" and time.monotonic() < deadline:
+                    time.sleep(0.01)
                 web.views_update(view_id=view_id, view=modal("saved"))
 
         client.socket_mode_request_listeners.append(answer)  # type: ignore[arg-type]
