@@ -61,7 +61,7 @@ class Decisions:
                     raise NotAllowed(_already(already))
                 _refuse_unless_pending(version, deliverable)
                 _refuse_unless_may_decide(session, version, deliverable, user, internal)
-                return deliverable.title
+                return version.title
         except Refused as exc:
             self._audit_refused(version_id, user, exc.code)
             raise
@@ -95,7 +95,7 @@ class Decisions:
                 held = stage_on_hold(client, deliverable.gate_key)
                 if outcome == "approved" and held is not None:
                     raise Refused(
-                        f"“{deliverable.title}” v{version.number} is on hold until "
+                        f"“{version.title}” v{version.number} is on hold until "
                         f"{held.name}: the journey went back, and its sign-off “"
                         f"{_gate_name(held, deliverable.gate_key)}” opens again when "
                         f"{held.name} begins. Approve it then.",
@@ -212,7 +212,7 @@ def _refuse_unless_pending(version: DeliverableVersion, deliverable: Deliverable
             f"This is an old version of “{deliverable.title}”: decide on the newest.", "superseded"
         )
     if version.status != "pending":
-        raise Refused(f"“{deliverable.title}” v{version.number} is already decided.", "decided")
+        raise Refused(f"“{version.title}” v{version.number} is already decided.", "decided")
 
 
 def _words(outcome: str) -> str:

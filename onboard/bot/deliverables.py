@@ -117,6 +117,9 @@ class Deliverables:
             version = DeliverableVersion(
                 deliverable_id=deliverable.id,
                 number=number,
+                title=valid.title,
+                rule=valid.rule,
+                required=valid.required,
                 link=valid.link,
                 description=valid.description,
                 approvers=valid.approvers,

@@ -44,7 +44,7 @@ def settle(
     changes = sum(1 for d in decisions if d.outcome == "changes_requested")
     size = len(eligible)
     # N of M with fewer than N left: every one left, as "all" of those left.
-    needed = {"all": size, "any": 1, "n": min(deliverable.required, size)}[deliverable.rule]
+    needed = {"all": size, "any": 1, "n": min(version.required, size)}[version.rule]
     client = session.get_one(Client, deliverable.client_id)
     if approved >= needed:
         if stage_on_hold(client, deliverable.gate_key) is not None:
@@ -60,7 +60,7 @@ def settle(
         f"deliverable.{version.status}",
         client_id=client.id,
         subject=f"deliverable:{deliverable.id}:v{version.number}",
-        details={"approved": approved, "changes_requested": changes, "rule": deliverable.rule},
+        details={"approved": approved, "changes_requested": changes, "rule": version.rule},
         at=now,
     )
     if version.status == "approved" and deliverable.gate_key:
@@ -97,7 +97,7 @@ def resettle(
     for version, deliverable in pending:
         if removed.isdisjoint(version.approvers):
             continue
-        shown = f"“{deliverable.title}” v{version.number}"
+        shown = f"“{version.title}” v{version.number}"
         if not still_designated(session, version, deliverable):
             stranded.append(shown)
             continue

@@ -278,6 +278,10 @@ class DeliverableVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     deliverable_id: Mapped[int] = mapped_column(ForeignKey("deliverables.id", ondelete="CASCADE"))
     number: Mapped[int]
+    # The terms this version was posted with; the deliverable holds the newest version's.
+    title: Mapped[str] = mapped_column(String(150))
+    rule: Mapped[str] = mapped_column(String(8))  # all | any | n
+    required: Mapped[int] = mapped_column(default=1)
     link: Mapped[str | None] = mapped_column(String(3000))
     description: Mapped[str | None] = mapped_column(Text)
     approvers: Mapped[list[str]] = mapped_column(JSON)

@@ -337,6 +337,8 @@ def test_seventeen_clients_at_risk_with_the_longest_names_and_reasons_still_reac
                     DeliverableVersion(
                         deliverable_id=deliverable.id,
                         number=1,
+                        title=title,
+                        rule="all",
                         approvers=[people.client.id],
                         status="pending",
                         posted_at=START,

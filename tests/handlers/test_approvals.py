@@ -185,6 +185,30 @@ def test_a_new_version_supersedes_the_old_one(shared: Running, people: People) -
     assert refused.details == {"why": "superseded"}
 
 
+def test_a_superseded_version_still_shows_the_title_and_rule_it_was_posted_with(
+    shared: Running, people: People
+) -> None:
+    post_deliverable(shared, people, approvers=[people.client.id])
+    first_ts = shared.workspace.messages_in(channel_of(shared))[-1].ts
+    with shared.bot.db.transaction() as session:
+        deliverable_id = session.scalars(select(DeliverableVersion.deliverable_id)).one()
+    post_deliverable(
+        shared,
+        people,
+        title="Solution design, revised",
+        approvers=[people.client.id],
+        rule="any",
+        replaces=str(deliverable_id),
+    )
+    messages = shared.workspace.messages_in(channel_of(shared))
+    old = str(next(m for m in messages if m.ts == first_ts).blocks)
+    new = str(messages[-1].blocks)
+    assert "Superseded by v2" in old
+    assert "Solution design v1" in old and "every approver" in old
+    assert "revised" not in old and "any one approver" not in old
+    assert "Solution design, revised" in new and "any one approver" in new
+
+
 def test_a_new_version_posted_while_the_old_one_is_being_approved_leaves_the_approval(
     shared: Running, people: People, monkeypatch: pytest.MonkeyPatch
 ) -> None:

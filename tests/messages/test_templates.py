@@ -286,10 +286,13 @@ CASES: dict[str, Case] = {
         "deliverable",
         *(
             {
-                "deliverable": NS(title=typed(150), rule=rule, required=20),
+                "deliverable": NS(title=typed(150)),
                 "version": NS(
                     id=2**31,
                     number=999,
+                    title=typed(150),
+                    rule=rule,
+                    required=20,
                     status=status,
                     link="https://example.com/" + typed(480),
                     description=typed(2500),

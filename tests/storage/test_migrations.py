@@ -213,3 +213,39 @@ def test_a_downgrade_keeps_each_clients_country_without_its_region(database_url:
         _add_client(connection, 3, "initech", country="FR")
     _downgrade(db, "0011")
     assert _countries(db) == {"acme": "GB", "globex": "DE", "initech": "FR"}
+
+
+def test_versions_posted_before_the_upgrade_keep_their_deliverables_terms(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    upgrade(db, "0014")
+    with db.engine.begin() as connection:
+        _add_client(connection, 1, "acme")
+        connection.execute(
+            text(
+                "INSERT INTO deliverables (id, client_id, title, rule, required, created_by,"
+                " created_at) VALUES (1, 1, 'Homepage', 'n', 2, 'U1', '2026-11-23 09:00:00')"
+            )
+        )
+        for version in (1, 2):
+            connection.execute(
+                text(
+                    "INSERT INTO deliverable_versions (id, deliverable_id, number, approvers,"
+                    " status, posted_at) VALUES (:v, 1, :v, '[]', 'pending',"
+                    " '2026-11-23 09:00:00')"
+                ),
+                {"v": version},
+            )
+    upgrade(db)
+    with db.engine.connect() as connection:
+        terms = connection.execute(
+            text("SELECT number, title, rule, required FROM deliverable_versions ORDER BY id")
+        ).all()
+    assert [tuple(row) for row in terms] == [(1, "Homepage", "n", 2), (2, "Homepage", "n", 2)]
+    # And back: the columns go, the versions stay.
+    _downgrade(db, "0014")
+    with db.engine.connect() as connection:
+        kept = connection.execute(text("SELECT count(*) FROM deliverable_versions")).scalar()
+    assert kept == 2
+    upgrade(db)
