@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from onboard.bot.gateway import SlackGateway, SlackRefused, SlackRetryLater
+from onboard.bot.gateway import PatientGateway, SlackGateway, SlackRefused, SlackRetryLater
 from onboard.bot.leases import LeaseKeeper
 from onboard.bot.logs import brief
 from onboard.storage import audit, outbox
@@ -26,6 +26,9 @@ from onboard.storage.models import OutboxMessage, claimant
 log = logging.getLogger(__name__)
 
 FollowUp = Callable[[Session], None]
+
+# "Retry later" errors that are Slack's (or our pacing's) pace, not a failure.
+WAITS = frozenset({"ratelimited", "paced"})
 
 
 @dataclass
@@ -55,11 +58,11 @@ class Delivery:
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.db = db
-        self.gateway = gateway
         self.max_attempts = max_attempts
         self.poll_seconds = poll_seconds
         self.gather_seconds = gather_seconds
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.gateway = PatientGateway(gateway, self.clock)
         self.worker = claimant(self)
         self.lease_seconds = lease_seconds
         self.leases = LeaseKeeper(
@@ -228,7 +231,10 @@ class Delivery:
             log.info("outbox sent", extra={"key": row.key, "operation": row.operation})
 
     def _retry(self, row: OutboxMessage, error: str, retry_after: float | None) -> None:
-        if row.attempts >= self.max_attempts:
+        # Slack asking us to wait (or our own pacing) is no failed attempt: such a row is
+        # never given up on, however long a burst keeps the method limited.
+        counted = error not in WAITS
+        if counted and row.attempts >= self.max_attempts:
             self._fail(row, f"gave up after {row.attempts} attempts: {error}")
             return
         if retry_after is not None:
@@ -236,8 +242,10 @@ class Delivery:
         else:
             delay = min(300.0, 2.0 ** (row.attempts - 1)) * random.uniform(0.5, 1.0)
         with self.db.transaction() as session:
-            outbox.mark_retry(session, row.id, error, self.clock() + dt.timedelta(seconds=delay))
-        log.warning("outbox retry", extra={"key": row.key, "error": error, "delay": delay})
+            at = self.clock() + dt.timedelta(seconds=delay)
+            outbox.mark_retry(session, row.id, error, at, counted=counted)
+        level = logging.WARNING if counted else logging.INFO  # waiting is no fault
+        log.log(level, "outbox retry", extra={"key": row.key, "error": error, "delay": delay})
 
     def _fail(self, row: OutboxMessage, error: str) -> None:
         with self.db.transaction() as session:

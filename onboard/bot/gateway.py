@@ -5,7 +5,9 @@ It classifies every failure as "retry later" (429, 5xx, network) or "refused" (S
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -75,6 +77,35 @@ class SlackGateway:
             self.on_error(method, "network")
             raise SlackRetryLater(method, f"network: {type(exc).__name__}") from None
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+class PatientGateway(SlackGateway):
+    """The outbox's gateway: once Slack answers 429 for a method, further calls of it are
+    answered "retry later" here until its Retry-After has passed. Without this, every other
+    row of a batch calling that method spent a call and an attempt on another 429 (a burst
+    of posts under chat.postMessage's one a second ran out of attempts and was dropped)."""
+
+    def __init__(self, inner: SlackGateway, clock: Callable[[], dt.datetime]) -> None:
+        super().__init__(inner.client)
+        self.inner = inner
+        self.clock = clock
+        self._held: dict[str, dt.datetime] = {}  # method → no call before
+        self._lock = threading.Lock()
+
+    def call(self, method: str, **args: Any) -> dict[str, Any]:
+        now = self.clock()
+        with self._lock:
+            until = self._held.get(method)
+        if until is not None and now < until:
+            raise SlackRetryLater(method, "ratelimited", (until - now).total_seconds())
+        try:
+            return self.inner.call(method, **args)
+        except SlackRetryLater as exc:
+            if exc.error == "ratelimited" and exc.retry_after:
+                until = self.clock() + dt.timedelta(seconds=exc.retry_after)
+                with self._lock:
+                    self._held[method] = max(until, self._held.get(method, until))
+            raise
 
 
 def _classify(method: str, exc: SlackApiError) -> SlackCallError:

@@ -190,9 +190,14 @@ def mark_sent(session: Session, row_id: int, result: dict[str, Any], now: dt.dat
     row.claimed_by = row.claimed_until = row.last_error = None
 
 
-def mark_retry(session: Session, row_id: int, error: str, at: dt.datetime) -> None:
+def mark_retry(
+    session: Session, row_id: int, error: str, at: dt.datetime, *, counted: bool = True
+) -> None:
+    """`counted`: False gives back the attempt its claim counted (it only waited its turn)."""
     row = session.get_one(OutboxMessage, row_id)
     row.next_attempt_at, row.last_error = at, error[:500]
+    if not counted:
+        row.attempts -= 1
     row.claimed_by = row.claimed_until = None
 
 

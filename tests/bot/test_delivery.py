@@ -8,8 +8,10 @@ import time
 import pytest
 from sqlalchemy import select
 
+from onboard.bot import outbound
 from onboard.bot.delivery import Delivery, Outcome
 from onboard.bot.gateway import SlackRetryLater
+from onboard.standin.workspace import Workspace
 from onboard.storage.models import AuditEvent, Client, OutboxMessage
 from onboard.storage.outbox import enqueue
 from tests.conftest import BotFactory, FixedClock, People, Running
@@ -395,8 +397,9 @@ def test_a_card_post_refused_with_429_is_retried_without_searching_the_channel(
     onboard = start_bot(clock=clock)
     onboard.workspace.inject("chat.postMessage", status=429, retry_after=0, times=3)
     onboard_client(onboard, people)
-    clock.now += dt.timedelta(minutes=10)
-    onboard.deliver()
+    for _ in range(3):  # each 429 holds the method back a second
+        clock.now += dt.timedelta(seconds=1)
+        onboard.deliver()
 
     assert onboard.workspace.calls_to("conversations.history") == []
     cards = [
@@ -405,3 +408,44 @@ def test_a_card_post_refused_with_429_is_retried_without_searching_the_channel(
         if str((m.metadata or {}).get("event_payload", {}).get("key", "")).endswith(":card")
     ]
     assert len(cards) == 1
+
+
+def test_a_burst_of_posts_under_slacks_rate_limit_is_all_delivered_once(
+    start_bot: BotFactory, workspace: Workspace
+) -> None:
+    # Slack allows about one post a second in a channel and answers 429 beyond it. Fifteen
+    # updates queued at once all land, each once, and the 429s do not use up their attempts.
+    clock = FixedClock(NOW)
+    onboard = start_bot(clock=clock)
+    channel = workspace.add_channel("client-busy")
+    last_post: list[float] = []
+
+    def one_post_a_second(method: str, now: float) -> float | None:
+        if method != "chat.postMessage":
+            return None
+        if last_post and now - last_post[-1] < 1.0:
+            return 1.0
+        last_post.append(now)
+        return None
+
+    workspace.clock = lambda: clock.now.timestamp()
+    workspace.rate_limiter = one_post_a_second
+    with onboard.bot.db.transaction() as session:
+        for n in range(15):
+            outbound.enqueue_call(
+                session,
+                f"update:{n}",
+                "chat.postMessage",
+                {"channel": channel.id, "text": f"Update {n}"},
+                client_id=None,
+            )
+    for _ in range(30):
+        onboard.deliver()
+        clock.now += dt.timedelta(seconds=1)
+
+    assert [r.status for r in outbox(onboard)] == ["sent"] * 15
+    texts = [m.text for m in workspace.messages_in(channel.id)]
+    assert sorted(texts) == sorted(f"Update {n}" for n in range(15))
+    # Once Slack said wait, the other rows waited too rather than each earning a 429.
+    posts = workspace.calls_to("chat.postMessage")
+    assert len(posts) < 15 * 2
