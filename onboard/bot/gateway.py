@@ -115,7 +115,8 @@ def _classify(method: str, exc: SlackApiError) -> SlackCallError:
     if status == 429:
         header = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
         retry_after = _seconds(header)
-        return SlackRetryLater(method, "ratelimited", retry_after if retry_after else 1.0)
+        # Without the header, a second; "Retry-After: 0" is taken at its word.
+        return SlackRetryLater(method, "ratelimited", 1.0 if retry_after is None else retry_after)
     if status >= 500:
         return SlackRetryLater(method, f"http_{status}")  # the body is an HTML page, not a code
     if error in _TRANSIENT:
