@@ -44,7 +44,12 @@ class SlackRetryLater(SlackCallError):
 
 
 class SlackRefused(SlackCallError):
-    """Slack answered `ok: false` with a permanent error (`name_taken`, `not_in_channel`…)."""
+    """Slack answered `ok: false` with a permanent error (`name_taken`, `not_in_channel`…);
+    `errors`: the answer's list of errors per item, when it has one (conversations.invite)."""
+
+    def __init__(self, method: str, error: str, errors: list[dict[str, Any]] | None = None):
+        super().__init__(method, error)
+        self.errors = errors or []
 
 
 LOOKUP_TIMEOUT = 2  # seconds: for calls made before an ack, which Slack awaits 3 s at most
@@ -121,7 +126,8 @@ def _classify(method: str, exc: SlackApiError) -> SlackCallError:
         return SlackRetryLater(method, f"http_{status}")  # the body is an HTML page, not a code
     if error in _TRANSIENT:
         return SlackRetryLater(method, error)
-    return SlackRefused(method, error)
+    errors = data.get("errors")
+    return SlackRefused(method, error, errors if isinstance(errors, list) else None)
 
 
 def _seconds(header: Any) -> float | None:

@@ -91,10 +91,22 @@ def execute_call(gateway: SlackGateway, row: OutboxMessage) -> Outcome:
     try:
         result = gateway.call(method, **args)
     except SlackRefused as exc:
-        if exc.error not in ALREADY_DONE.get(method, set()):
+        if exc.error in ALREADY_DONE.get(method, set()):
+            result = {"ok": True, "already": exc.error}
+        elif method == "conversations.invite" and _invited_but_the_skipped(args, exc.errors):
+            result = {"ok": True, "already": "already_in_channel", "errors": exc.errors}
+        else:
             raise
-        result = {"ok": True, "already": exc.error}
     return _outcome(row, result)
+
+
+def _invited_but_the_skipped(args: dict[str, Any], errors: list[dict[str, Any]]) -> bool:
+    """An invite (with force) refused as a whole although everyone it could invite is in the
+    channel: a retry after an answer lost, once the others were added. Slack refuses it with
+    the error of the ones it cannot invite (deactivated), which the first answer skipped."""
+    users = {u.strip() for u in str(args.get("users", "")).split(",") if u.strip()}
+    why = {str(e.get("user")): e.get("error") for e in errors if isinstance(e, dict)}
+    return bool(users) and users <= why.keys() and "already_in_channel" in why.values()
 
 
 def _outcome(row: OutboxMessage, result: dict[str, Any]) -> Outcome:

@@ -306,6 +306,46 @@ def test_a_team_member_slack_skips_in_the_invite_is_not_recorded_as_invited(
     assert len(told) == 1 and "U0GONE: user_not_found" in told[0]
 
 
+def test_an_invite_retried_after_its_answer_was_lost_is_done_but_for_the_one_skipped(
+    start_bot: BotFactory, people: People
+) -> None:
+    # The engineer has left (deactivated): with force, Slack invites the others and skips
+    # them. That answer is lost; the retry finds the others in, and Slack refuses it whole.
+    clock = FixedClock(NOW)
+    onboard = start_bot(clock=clock, team=(people.engineer.id, people.admin.id))
+    people.engineer.deleted = True
+    submit_new_client(onboard, people)
+    slack = onboard.bot.gateway.call
+    lost: list[str] = []
+
+    def lose_the_first_invites_answer(method: str, **args: object) -> dict[str, object]:
+        answer = slack(method, **args)
+        if method == "conversations.invite" and not lost:
+            lost.append(method)
+            raise SlackRetryLater(method, "network: TimeoutError")
+        return answer
+
+    onboard.bot.gateway.call = lose_the_first_invites_answer  # type: ignore[method-assign]
+    for _ in range(3):
+        onboard.deliver()
+        clock.now += dt.timedelta(minutes=1)
+
+    invite = next(r for r in outbox(onboard) if r.key.endswith(":invite:0"))
+    assert (invite.status, invite.attempts) == ("sent", 2)
+    with onboard.bot.db.transaction() as session:
+        invited = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "channel.invited")
+        ).one()
+    assert invited.details["not_invited"] == {people.engineer.id: "cant_invite"}
+    assert people.engineer.id not in invited.details["users"]
+    told = [
+        c.args["text"]
+        for c in onboard.workspace.calls_to("chat.postMessage")
+        if c.args.get("channel") == people.am.id and "refused" in c.args["text"]
+    ]
+    assert len(told) == 1 and f"{people.engineer.id}: cant_invite" in told[0]
+
+
 def test_a_row_whose_lease_ran_out_in_its_batch_is_sent_by_the_worker_that_took_it_only(
     start_bot: BotFactory,
 ) -> None:
