@@ -27,10 +27,11 @@ LIVE = "test.live"
 shared = test_approvals.shared  # the fixture: a client channel with its approver in it
 
 
-class SlowUpdates:
+class SlowUpdates(SlackGateway):
     """A replica's connection to Slack on which chat.update is slow to arrive."""
 
     def __init__(self, inner: SlackGateway) -> None:
+        super().__init__(inner.client)
         self.inner, self.sending, self.go = inner, threading.Event(), threading.Event()
 
     def call(self, method: str, **kwargs: Any) -> Any:

@@ -16,8 +16,18 @@ def deliverable(approvers: int, decisions: int, reason: str = "Fix the logo") ->
     people = [f"U0APPROVER{n:03d}" for n in range(approvers)]
     return render_message(
         "deliverable",
-        deliverable=NS(title="Brand guidelines", rule="all", required=approvers),
-        version=NS(id=7, number=2, status="pending", link=None, description=None, approvers=people),
+        deliverable=NS(title="Brand guidelines"),
+        version=NS(
+            id=7,
+            number=2,
+            title="Brand guidelines",
+            rule="all",
+            required=approvers,
+            status="pending",
+            link=None,
+            description=None,
+            approvers=people,
+        ),
         decisions=[
             NS(
                 approver=people[n % approvers],
