@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
 import typer
-from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy import ColumnElement, Exists, delete, exists, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from onboard.bot import weekly
+from onboard.bot.intake_state import close_erased_intake
 from onboard.bot.settings import SettingsError, load_settings
 from onboard.bot.standups import records
 from onboard.storage import audit
@@ -68,6 +69,13 @@ def erased_name(client_id: int) -> str:
     return f"erased client {client_id}"
 
 
+def was_erased(client_id: ColumnElement[int] | int) -> Exists:
+    """SQL: the client's data was erased. The erasure's event in the audit chain is what says
+    so (the client row itself stays as it was). `client_id` is `Client.id` in a query over
+    clients, or one client's ID: `session.scalar(select(was_erased(client.id)))`."""
+    return exists().where(AuditEvent.client_id == client_id, AuditEvent.action == ERASED_ACTION)
+
+
 def erase_client(
     session: Session, client: Client, cause: audit.Cause, *, reason: str, now: dt.datetime
 ) -> Erasure:
@@ -81,6 +89,7 @@ def erase_client(
     are given up first (a call a worker had already claimed may still go out, once).
     Rows of no one client (the managers' digests) may name this one too: those sent or given up
     are blanked whoever they name, and a digest still pending is rendered again without it.
+    The client's intake is closed: it takes no more answers, and its message loses its button.
     Kept: the slug and channel name (identifiers the chain refers to), Slack user IDs, and what
     Slack already shows in the client's channel. On SQLite freed pages are overwritten and the
     WAL is truncated after the commit; on PostgreSQL the old row versions stay in the table
@@ -138,6 +147,10 @@ def erase_client(
         update(Intake).where(Intake.client_id == client.id).values(review_note=None),
         execution_options={"synchronize_session": False},
     )
+    # Closed for good, its message refreshed without its Start button: queued after the
+    # outbox rows above were given up and blanked, and carrying only the intake's ID.
+    for intake in session.scalars(select(Intake).where(Intake.client_id == client.id)):
+        close_erased_intake(session, intake)
     session.execute(
         delete(ClientFact).where(ClientFact.client_id == client.id),
         execution_options={"synchronize_session": False},
@@ -245,7 +258,7 @@ def due_for_retention(
 ) -> list[Due]:
     """Completed clients whose completion is older than `days`, not erased yet."""
     cutoff = now - dt.timedelta(days=days)
-    already = exists().where(AuditEvent.client_id == Client.id, AuditEvent.action == ERASED_ACTION)
+    already = was_erased(Client.id)
     contacts = (
         select(func.count(Contact.id)).where(Contact.client_id == Client.id).scalar_subquery()
     )

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from onboard.bot import intake_fields, intake_messages, places
 from onboard.bot.delivery import Delivery
+from onboard.bot.erasure import was_erased
 from onboard.bot.errors import InvalidInput, NotAllowed, NotFound, Refused
 from onboard.bot.gateway import SlackCallError, SlackGateway
 from onboard.bot.identity import Directory
@@ -100,6 +101,7 @@ class Intakes(Reviewing):
         now = self.clock()
         with self.db.transaction() as session:
             client = find_client(session, reference, channel_id)
+            _refuse_unless_under_way(session, client)
             if client.channel_id is None:
                 raise NotFound(f"{client.name}'s channel is not ready yet: try again in a minute.")
             intake = open_intake(session, client, now)
@@ -176,6 +178,7 @@ class Intakes(Reviewing):
         if intake is None:
             raise NotFound("This intake no longer exists.")
         client = session.get_one(Client, intake.client_id)
+        _refuse_unless_under_way(session, client)
         refusal = self._filler_refusal(session, client, user)
         if refusal:
             raise refusal
@@ -234,14 +237,19 @@ class Intakes(Reviewing):
         )
 
     def back(self, ref: PageRef, values: dict[str, Any], cause: audit.Cause) -> Screen:
-        """Back: keep what is valid on this page (nothing required yet), show the one before."""
+        """Back: keep what is valid on this page (nothing required yet), show the one before;
+        an answer typed wrong keeps the person on this page, told how to fix it."""
 
         def run() -> Screen:
-            self._save(ref, values, cause, lenient=True)
+            saved = self._save(ref, values, cause, lenient=True)
             with self.db.transaction() as session:
                 intake, client = self._writable(session, ref.intake, cause.actor)
                 if intake.status not in OPEN:
                     return self._review(session, intake, client)
+                if saved.errors:
+                    # The same page, its inputs unchanged: Slack keeps what was typed in them
+                    # (views.update keeps inputs whose block and action IDs stay the same).
+                    return self._page(session, intake, client, ref, saved.errors)
                 target = PageRef(intake=ref.intake, page=max(0, ref.page - 1))
                 return self._page(session, intake, client, target)
 
@@ -334,6 +342,11 @@ class Intakes(Reviewing):
                     following = self._page(
                         session, intake, client, PageRef(intake=intake.id, page=ref.page + 1)
                     )
+                elif ref.mode == "changes" and intake.reopened:
+                    # More reopened than a page holds (see page_questions): the next ones.
+                    following = self._page(
+                        session, intake, client, PageRef(intake=intake.id, mode="changes")
+                    )
                 else:
                     following = self._review(session, intake, client)
         self.wake()
@@ -375,8 +388,17 @@ class Intakes(Reviewing):
 
     # -- screens ---------------------------------------------------------------------------------
 
-    def _page(self, session: Session, intake: Intake, client: Client, ref: PageRef) -> Screen:
+    def _page(
+        self,
+        session: Session,
+        intake: Intake,
+        client: Client,
+        ref: PageRef,
+        errors: dict[str, str] | None = None,
+    ) -> Screen:
+        """A page of questions; `errors` (by question) are shown under their fields."""
         questionnaire = questionnaire_of(client)
+        errors = errors or {}
         ref = PageRef(
             intake=ref.intake,
             page=min(max(ref.page, 0), len(questionnaire.pages) - 1),
@@ -411,8 +433,10 @@ class Intakes(Reviewing):
                 "mode": ref.mode,
                 "note": intake.review_note if ref.mode == "changes" else None,
                 "first": ref.mode == "changes" or ref.page == 0,
-                "last": ref.mode == "changes" or ref.page + 1 == len(questionnaire.pages),
-                "items": [item(q, answers.get(q.key)) for q in questions],
+                "last": len(intake.reopened) <= len(questions)
+                if ref.mode == "changes"
+                else ref.page + 1 == len(questionnaire.pages),
+                "items": [item(q, answers.get(q.key), errors.get(q.key)) for q in questions],
             },
         )
 
@@ -433,3 +457,16 @@ class Intakes(Reviewing):
                 and not missing_required(questionnaire, answers),
             },
         )
+
+
+def _refuse_unless_under_way(session: Session, client: Client) -> None:
+    """An intake is for an onboarding under way: never after the client's data was erased
+    (an answer would be new personal data), nor once the onboarding completed."""
+    if session.scalar(select(was_erased(client.id))):
+        raise Refused(
+            "This client's records were erased: its intake takes no more answers.",
+            "client_erased",
+        )
+    if client.status != "active":
+        done = "has completed onboarding" if client.status == "completed" else "is not under way"
+        raise Refused(f"{client.name} {done}: its intake takes no more answers.", "client_closed")

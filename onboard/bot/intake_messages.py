@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from onboard.bot import live_messages, outbound
 from onboard.bot.active_clients import each_active_client
 from onboard.bot.delivery import Outcome
+from onboard.bot.erasure import was_erased
 from onboard.bot.gateway import SlackCallError, SlackGateway
 from onboard.bot.intake_state import (
     OPEN,
@@ -30,7 +31,7 @@ from onboard.bot.journey import calendar_of, playbook_of
 from onboard.messages.render import render_message
 from onboard.storage import audit
 from onboard.storage.db import Database
-from onboard.storage.models import Client, Intake, OutboxMessage
+from onboard.storage.models import Client, GateState, Intake, OutboxMessage
 
 Executor = Callable[[SlackGateway, OutboxMessage], Outcome]
 _ENTERED = "intake.stage_entries"
@@ -160,6 +161,8 @@ def stage_begins(session: Session, client: Client, now: dt.datetime) -> bool:
         or client.stage_key != questionnaire.stage
         or client.status != "active"
         or client.channel_id is None
+        # An erased client's intake is closed for good: nothing to post, nothing to ask.
+        or session.scalar(select(was_erased(client.id)))
     ):
         return False
     intake = session.scalars(select(Intake).where(Intake.client_id == client.id)).first()
@@ -200,14 +203,22 @@ def sweep(db: Database, gateway: SlackGateway, at: dt.datetime, *, reminder_hour
             queued += _remind(session, gateway, intake, client, at, reminder_hour)
         return queued
 
-    # The clients with an intake open, or with none yet in the stage their playbook's intake
-    # belongs to (stage_begins_missed, in SQL: the snapshot is read only for clients without
-    # an intake).
+    # The clients in the stage their playbook's intake belongs to, its gate not passed (the
+    # team may pass it on details taken on a call), with an intake open or none yet
+    # (stage_begins_missed). An erased client's intake is closed, and each_active_client
+    # lists no erased client.
     mine = Intake.client_id == Client.id
     intake_stage = Client.playbook[("intake", "stage")].as_string()
-    awaited = or_(
-        exists().where(mine, Intake.status.in_(OPEN)),
-        and_(~exists().where(mine), intake_stage == Client.stage_key),
+    intake_gate = Client.playbook[("intake", "gate")].as_string()
+    gate_passed = exists().where(
+        GateState.client_id == Client.id,
+        GateState.gate_key == intake_gate,
+        GateState.status == "passed",
+    )
+    awaited = and_(
+        intake_stage == Client.stage_key,
+        ~gate_passed,
+        or_(exists().where(mine, Intake.status.in_(OPEN)), ~exists().where(mine)),
     )
     return each_active_client(db, sweep_client, where=awaited)
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
 from onboard.bot.identity import Directory
 from onboard.bot.intake_state import (
+    CLOSED,
     MAX_NOTE,
     Screen,
     answers_of,
@@ -30,6 +31,7 @@ from onboard.bot.intake_state import (
     sections,
 )
 from onboard.bot.journey import find_client
+from onboard.bot.playbooks import MAX_PAGE_QUESTIONS
 from onboard.storage import audit
 from onboard.storage.db import Database
 from onboard.storage.models import Client, Intake
@@ -76,6 +78,7 @@ class Reviewing:
                     "intake_id": intake.id,
                     "client": client,
                     "sections": sections(questionnaire_of(client), answers),
+                    "most": MAX_PAGE_QUESTIONS,
                 },
             )
 
@@ -89,6 +92,12 @@ class Reviewing:
         errors = {}
         if not keys:
             errors["fields"] = "Choose the answers the client should change."
+        elif len(set(keys)) > MAX_PAGE_QUESTIONS:
+            # The reopened answers are asked on one modal page, which holds no more.
+            errors["fields"] = (
+                f"Choose at most {MAX_PAGE_QUESTIONS} answers: the client updates them on one "
+                f"page. Ask for the others once they resubmit."
+            )
         if not note:
             errors["note"] = "Tell the client what to change."
         elif len(note) > MAX_NOTE:
@@ -202,6 +211,8 @@ def _reviewed(session: Session, intake_id: int, *, lock: bool = False) -> tuple[
 
 
 def _not_waiting(intake: Intake) -> str:
+    if intake.status == CLOSED:
+        return "This client's records were erased: its intake is closed."
     if intake.status == "verified":
         return "This intake is already verified."
     if intake.status == "changes_requested":

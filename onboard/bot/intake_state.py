@@ -21,7 +21,7 @@ from onboard.bot import intake_fields, outbound, places
 from onboard.bot.errors import NotFound
 from onboard.bot.gateway import SlackCallError, SlackGateway
 from onboard.bot.journey import playbook_of, refresh_card, set_gate
-from onboard.bot.playbooks import Question, Questionnaire, QuestionPage
+from onboard.bot.playbooks import MAX_PAGE_QUESTIONS, Question, Questionnaire, QuestionPage
 from onboard.messages.render import render_message
 from onboard.storage import audit, outbox
 from onboard.storage.models import (
@@ -37,6 +37,7 @@ from onboard.storage.models import (
 MESSAGE = "intake.message"  # the intake message in the client channel, kept current
 REVIEW = "intake.review"  # the reviewer's summary with its buttons, kept current
 OPEN = ("open", "changes_requested")  # statuses in which the client may still write
+CLOSED = "closed"  # the client's data was erased: the intake asks and takes nothing more
 MAX_NOTE = 2000
 
 
@@ -157,6 +158,17 @@ def open_intake(session: Session, client: Client, now: dt.datetime) -> Intake:
     return intake
 
 
+def close_erased_intake(session: Session, intake: Intake) -> None:
+    """Close an erased client's intake for good (in the erasure's transaction): a posted
+    message loses its Start button, a posted summary its review buttons. Refreshed only once
+    posted: a post still pending was given up by the erasure."""
+    intake.status, intake.reopened = CLOSED, []
+    if intake.message_ts is not None:
+        refresh_message(session, intake, "closed")
+    if intake.review_ts is not None:
+        refresh_review(session, intake, "closed")
+
+
 @dataclass(frozen=True)
 class Line:
     """One answer as a summary shows it."""
@@ -199,15 +211,21 @@ def page_questions(
 ) -> tuple[str, list[Question]]:
     """(page key for the record, the questions this page asks)."""
     if ref.mode == "changes":
-        return "changes", [q for _, q in questionnaire.questions() if q.key in intake.reopened]
+        # A page at most: more would not fit one modal. A reviewer reopens no more than that
+        # (request_changes); an intake reopened wider before that rule goes a page at a time.
+        reopened = [q for _, q in questionnaire.questions() if q.key in intake.reopened]
+        return "changes", reopened[:MAX_PAGE_QUESTIONS]
     if not 0 <= ref.page < len(questionnaire.pages):
         raise NotFound("This page no longer exists: click the intake button again.")
     page = questionnaire.pages[ref.page]
     return page.key, list(page.questions)
 
 
-def item(question: Question, answer: IntakeAnswer | None) -> dict[str, Any]:
-    """What the page template needs for one question: its current answer, ready to prefill."""
+def item(
+    question: Question, answer: IntakeAnswer | None, error: str | None = None
+) -> dict[str, Any]:
+    """What the page template needs for one question: its current answer, ready to prefill,
+    and what was wrong with what was typed (Back shows it under the field)."""
     value = answer.value if answer is not None else None
     initial: Any = value
     if value is not None and question.kind == "number":
@@ -227,6 +245,7 @@ def item(question: Question, answer: IntakeAnswer | None) -> dict[str, Any]:
         "checkboxes": question.kind == "multi_choice" and len(question.options) <= 10,
         "min": _bound(question.min),
         "max": _bound(question.max),
+        "error": error,
     }
 
 
@@ -238,6 +257,8 @@ def _bound(number: float | None) -> str | None:
 
 
 def closed_reason(intake: Intake) -> str:
+    if intake.status == CLOSED:
+        return "This client's records were erased: its intake is closed."
     if intake.status == "verified":
         return "This intake is verified and closed. Ask your account manager to reopen a field."
     return "This intake was sent for review: you can change it if the reviewer asks."
@@ -269,6 +290,7 @@ def apply_to_record(
     questionnaire = questionnaire_of(client)
     answers = answers_of(session, intake.id)
     applied: list[str] = []
+    people: dict[str, dict[str, Any]] = {}  # role → attribute → answer, applied together
     for question, target in fact_targets(questionnaire):
         answer = answers.get(question.key)
         if answer is None:
@@ -283,17 +305,7 @@ def apply_to_record(
             if places.country_of(client.country) != value:
                 client.country = value
         elif parts[0] == "contacts":
-            role, attribute = parts[1], parts[2]
-            contact = next((c for c in client.contacts if c.role == role), None)
-            if contact is None:
-                contact = Contact(role=role[:40], name="", email="")
-                client.contacts.append(contact)
-            if attribute == "name":
-                contact.name = str(value)[:200]
-            elif attribute == "email":
-                contact.email = str(value)[:320]
-            else:
-                contact.slack_user_id = str(value)
+            people.setdefault(parts[1], {})[parts[2]] = value
         else:
             key = parts[1]
             fact = session.scalars(
@@ -305,6 +317,8 @@ def apply_to_record(
             fact.value, fact.source = value, f"intake:{question.key}"
             fact.updated_by, fact.updated_at = cause.actor, now
         applied.append(target)
+    for role, given in people.items():
+        _update_contact(client, role, given)
     if applied:
         audit.record(
             session,
@@ -316,6 +330,33 @@ def apply_to_record(
             at=now,
         )
     return applied
+
+
+def _update_contact(client: Client, role: str, given: dict[str, Any]) -> None:
+    """Update the contact in `role` from its verified answers (name, email, slack_user).
+
+    A new email may be a new person: the Slack account linked to the old address is dropped,
+    for the next lookup by email to link the right one, unless the intake names the account
+    too. Likewise a new Slack account drops an old email the intake does not replace: it is
+    the previous person's.
+    """
+    contact = next((c for c in client.contacts if c.role == role), None)
+    if contact is None:
+        contact = Contact(role=role[:40], name="", email="")
+        client.contacts.append(contact)
+    if "name" in given:
+        contact.name = str(given["name"])[:200]
+    if "email" in given:
+        email = str(given["email"])[:320]
+        if email.casefold() != contact.email.casefold():
+            contact.slack_user_id = None
+        contact.email = email
+    if "slack_user" in given:
+        user = str(given["slack_user"])
+        # An account never linked (None) says nothing about whose the email is: it stays.
+        if contact.slack_user_id not in (None, user) and "email" not in given:
+            contact.email = ""
+        contact.slack_user_id = user
 
 
 def pass_gate(

@@ -14,9 +14,11 @@ import yaml
 from sqlalchemy import select
 
 from onboard.bot import intake_fields
+from onboard.bot.erasure import erase_client
 from onboard.bot.intake_cli import as_csv, export
 from onboard.bot.playbook_files import PlaybookError, available, parse
 from onboard.bot.playbooks import Playbook, Question
+from onboard.storage import audit
 from onboard.storage.models import Client, Intake, IntakeAnswer
 from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_intake import (
@@ -319,6 +321,51 @@ def test_the_sweep_visits_a_client_without_an_intake_only_in_its_intake_stage(
     assert len(commits) == 2  # the list, then the client
     with onboard.bot.db.transaction() as session:
         assert session.scalars(select(Intake)).one().status == "open"
+
+
+def test_an_erased_client_gets_no_intake_reminders(
+    waiting: Running, people: People, clock: FixedClock
+) -> None:
+    with waiting.bot.db.transaction() as session:  # Tuesday: the client asks for erasure
+        client = session.scalars(select(Client)).one()
+        erase_client(session, client, audit.Cause.system(), reason="GDPR request", now=clock.now)
+    assert sum(sweep(waiting, clock, day) for day in days(dt.date(2026, 11, 24), 21)) == 0
+    assert reminders(waiting, people) == []
+
+    # An erasure before intakes were closed by it left the intake open: the erasure itself
+    # keeps the client out of the sweep's list.
+    with waiting.bot.db.transaction() as session:
+        session.scalars(select(Intake)).one().status = "open"
+    commits = waiting.transactions()
+    assert sum(sweep(waiting, clock, day) for day in days(dt.date(2026, 12, 15), 14)) == 0
+    assert reminders(waiting, people) == []
+    clock.now = dt.datetime(2026, 12, 30, 10, tzinfo=dt.UTC)
+    commits.clear()
+    waiting.bot.intake.sweep(clock.now)
+    assert len(commits) == 1  # the list alone: the erased client is not even visited
+
+
+@pytest.mark.parametrize(
+    "team_says",
+    [
+        # The details were taken on a call: the team passes the gate itself.
+        ["gate data-verified pass details taken on a call"],
+        # ...and moves the journey on.
+        ["gate data-verified pass details taken on a call", "advance"],
+        # The journey goes back before the intake, its gate not passed.
+        ["back kickoff the kickoff is to be held again"],
+    ],
+)
+def test_intake_reminders_stop_once_its_gate_is_passed_or_the_journey_leaves_its_stage(
+    waiting: Running, people: People, clock: FixedClock, team_says: list[str]
+) -> None:
+    clock.now = dt.datetime(2026, 11, 24, 10, tzinfo=dt.UTC)
+    for words in team_says:
+        say(waiting, people.am.id, words)
+    with waiting.bot.db.transaction() as session:
+        assert session.scalars(select(Intake.status)).one() == "open"  # nobody filled it
+    assert sum(sweep(waiting, clock, day) for day in days(dt.date(2026, 11, 25), 21)) == 0
+    assert reminders(waiting, people) == []
 
 
 def test_jobs_run_intake_reminders_is_listed() -> None:

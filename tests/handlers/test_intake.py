@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from onboard.bot.erasure import erase_client
+from onboard.bot.errors import NotAllowed
 from onboard.bot.intake_state import PageRef
+from onboard.bot.playbooks import MAX_PAGE_QUESTIONS
 from onboard.standin.driver import Answer
 from onboard.storage import audit
 from onboard.storage.models import (
@@ -580,3 +582,278 @@ def test_a_colleagues_page_opened_earlier_does_not_clear_or_overwrite_answers(
     press(shared, sam, sam_view, "intake_back")
     assert {key: value for key, value in stored(shared).items() if key in PAGE_2} == before
     assert len(before) == len(PAGE_2)
+
+
+def erase(onboard: Running) -> None:
+    """The client's data is erased (a GDPR request), as `onboard client erase` does."""
+    with onboard.bot.db.transaction() as session:
+        client = session.scalars(select(Client)).one()
+        erase_client(
+            session,
+            client,
+            audit.Cause.system(),
+            reason="GDPR request",
+            now=dt.datetime.now(dt.UTC),
+        )
+    onboard.deliver()
+
+
+def refusals(onboard: Running) -> list[str]:
+    with onboard.bot.db.transaction() as session:
+        return [
+            e.details["why"]
+            for e in session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "intake.refused")
+            )
+        ]
+
+
+def test_an_erased_clients_intake_loses_its_button_and_takes_no_more_answers(
+    shared: Running, people: People
+) -> None:
+    carla, alice = people.client.id, people.am.id
+    view_id = start(shared, carla)
+    fill(shared, carla, view_id, PAGE_1)  # she is on page 2 when the client asks for erasure
+    erase(shared)
+
+    # The intake message stays in the channel, closed: its Start button is gone.
+    assert intake_messages(shared) == []
+    closed = [m for m in shared.workspace.messages_in(channel_of(shared)) if "closed" in m.text]
+    assert closed and "takes no more answers" in json.dumps(closed[-1].blocks)
+    assert the_intake(shared).status == "closed"
+
+    # Page 2, still open, is refused where she typed it; nothing she typed is kept.
+    answer = fill(shared, carla, view_id, PAGE_2)
+    assert answer["response_action"] == "errors"
+    assert "records were erased" in next(iter(answer["errors"].values()))
+    assert stored(shared) == {}
+    # An old link to the intake (its changes message, a forged click) opens nothing.
+    with pytest.raises(NotAllowed, match="records were erased"):
+        shared.bot.intake.start(the_intake(shared).id, carla)
+    assert "client_erased" in refusals(shared)
+
+    # Nor does the team post it again; its status says why.
+    assert "records were erased" in say(shared, alice, "intake")
+    assert intake_messages(shared) == []
+    assert "closed (the client's records were erased)" in say(shared, alice, "intake status")
+
+
+def test_an_erased_clients_summary_loses_its_review_buttons(
+    shared: Running, people: People
+) -> None:
+    carla, alice = people.client.id, people.am.id
+    fill(shared, carla, fill_everything(shared, carla), {})  # submitted for review
+    shared.deliver()
+    dm = dm_of(shared, alice)
+    summary_ts = shared.workspace.messages_in(dm)[-1].ts
+    erase(shared)
+
+    summary = next(m for m in shared.workspace.messages_in(dm) if m.ts == summary_ts)
+    assert "intake_verify" not in json.dumps(summary.blocks)
+    assert "Acme Rockets Ltd" not in json.dumps(summary.blocks)  # the answers went with it
+    assert "records were erased" in json.dumps(summary.blocks)
+    # A click on the old buttons, sent before the update landed, is told why.
+    with pytest.raises(NotAllowed, match="records were erased"):
+        shared.bot.intake.verify(the_intake(shared).id, audit.Cause(alice))
+
+
+def test_a_client_erased_before_its_intake_stage_is_never_asked_for_it(
+    start_bot: BotFactory, tmp_path: Path, people: People
+) -> None:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny-intake.yaml").write_text(INTAKE_PLAYBOOK)
+    onboard = start_bot(playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny-intake")
+    erase(onboard)  # at kickoff; the team carries on with the journey all the same
+    enter_intake(onboard, people)
+    assert intake_messages(onboard) == []
+    with onboard.bot.db.transaction() as session:
+        assert session.scalars(select(Intake)).all() == []
+
+
+def test_a_completed_clients_intake_takes_no_more_answers(shared: Running, people: People) -> None:
+    carla, alice = people.client.id, people.am.id
+    view_id = start(shared, carla)
+    fill(shared, carla, view_id, PAGE_1)  # page 2 is open on her screen
+    # The team takes the rest on a call and finishes the onboarding.
+    say(shared, alice, "gate data-verified pass details taken on a call")
+    assert "moved on" in say(shared, alice, "advance")
+    assert "completed onboarding" in say(shared, alice, "advance")
+
+    answer = fill(shared, carla, view_id, PAGE_2)
+    assert answer["response_action"] == "errors"
+    assert "has completed onboarding" in next(iter(answer["errors"].values()))
+    assert not set(PAGE_2) & set(stored(shared))
+    assert "client_closed" in refusals(shared)
+    assert "has completed onboarding" in say(shared, alice, "intake")
+
+
+def test_back_with_a_mistyped_answer_stays_on_the_page_and_says_how_to_fix_it(
+    shared: Running, people: People
+) -> None:
+    carla = people.client.id
+    view_id = start(shared, carla)
+    fill(shared, carla, view_id, PAGE_1)
+    # On page 2 she types 5,000 users (at most 500) and presses Back to check page 1.
+    press(shared, carla, view_id, "intake_back", {**PAGE_2, "users": "5000"})
+    assert "Page 2 of 3" in view_text(shared, view_id)  # still here, her typing kept by Slack
+    assert "Enter a number from 1 to 500." in view_text(shared, view_id)
+    assert "users" not in stored(shared) and stored(shared)["mfa"][0] is True  # the rest kept
+
+    # Fixed, Back goes back; a required answer left empty is no reason to stay.
+    press(shared, carla, view_id, "intake_back", {**PAGE_2, "users": "50", "mfa": None})
+    assert "Page 1 of 3" in view_text(shared, view_id)
+    assert "Enter a number" not in view_text(shared, view_id)
+    assert stored(shared)["users"][0] == 50
+
+
+def test_a_contacts_new_email_unlinks_the_old_persons_slack_account(
+    shared: Running, people: People, workspace: Any
+) -> None:
+    carla, alice = people.client.id, people.am.id
+    olly = workspace.add_user("olly.ops", team_id="T0CLIENT", email="ops@acme.example").id
+    nina = workspace.add_user("nina.ops", team_id="T0CLIENT", email="nina@acme.example").id
+    view_id = fill_everything(shared, carla)  # day-to-day contact: ops@acme.example, Olly
+    fill(shared, carla, view_id, {})
+    shared.deliver()
+    dm = dm_of(shared, alice)
+    shared.driver.click_button(alice, dm, "intake_verify")
+    assert "Data verified" in told(shared, alice)
+    start(shared, carla)  # any intake action links the contacts to Slack by email
+
+    def day_to_day() -> tuple[str, str | None]:
+        with shared.bot.db.transaction() as session:
+            client = session.scalars(select(Client)).one()
+            contact = next(c for c in client.contacts if c.role == "day-to-day")
+            return contact.email, contact.slack_user_id
+
+    assert day_to_day() == ("ops@acme.example", olly)
+
+    # Olly leaves: the team sends the journey back, and asks who it is now.
+    say(shared, alice, "back intake new day-to-day contact")
+    shared.driver.click_button(alice, dm, "intake_changes")
+    changes_view = shared.wait_for_view(alice)
+    fill(shared, alice, changes_view, {"fields": ["email"], "note": "Olly left: who is it now?"})
+    shared.deliver()
+    view_id = start(shared, carla)
+    fill(shared, carla, view_id, {"email": "nina@acme.example"})
+    fill(shared, carla, view_id, {})
+    shared.deliver()
+    shared.driver.click_button(alice, dm, "intake_verify")
+    shared.wait_until(lambda: day_to_day()[0] == "nina@acme.example")
+    assert day_to_day() == ("nina@acme.example", None)  # not Olly's account any more
+
+    start(shared, carla)  # the next lookup by email finds Nina's
+    assert day_to_day() == ("nina@acme.example", nina)
+
+
+def test_a_contacts_new_slack_account_drops_the_previous_persons_email(
+    start_bot: BotFactory, tmp_path: Path, people: People, workspace: Any
+) -> None:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    sponsor = "{key: sponsor, label: Sponsor, kind: user}"
+    mapped = "{key: sponsor, label: Sponsor, kind: user, maps_to: contacts.primary.slack_user}"
+    (folder / "tiny-intake.yaml").write_text(INTAKE_PLAYBOOK.replace(sponsor, mapped))
+    onboard = start_bot(playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny-intake")
+    onboard.workspace.channels[channel_of(onboard)].members.append(people.client.id)
+    enter_intake(onboard, people)
+    carla, alice = people.client.id, people.am.id
+    sam = workspace.add_user("sam.client", team_id="T0CLIENT").id
+
+    def primary() -> tuple[str, str | None]:
+        with onboard.bot.db.transaction() as session:
+            client = session.scalars(select(Client)).one()
+            contact = next(c for c in client.contacts if c.role == "primary")
+            return contact.email, contact.slack_user_id
+
+    view_id = start(onboard, carla)  # links the primary contact, Carla, by her email
+    carla_email = primary()[0]
+    assert primary() == (carla_email, carla) and carla_email
+    # Carla names Sam as the primary contact's Slack account from now on.
+    for values in (PAGE_1, PAGE_2, {**PAGE_3, "sponsor": sam}):
+        fill(onboard, carla, view_id, values)
+    fill(onboard, carla, view_id, {})
+    onboard.deliver()
+    onboard.driver.click_button(alice, dm_of(onboard, alice), "intake_verify")
+    assert "Data verified" in told(onboard, alice)
+    assert primary() == ("", sam)  # Carla's address is not left beside Sam's account
+
+
+def big_intake(start_bot: BotFactory, tmp_path: Path, people: People) -> Running:
+    """A client whose questionnaire is as long as a playbook may make it: 5 pages of 20
+    questions, all answered and submitted for review."""
+    pages = []
+    for p in range(5):
+        questions = "\n".join(
+            f"        - {{key: q{p}-{i}, label: Question {p}-{i}, kind: text}}"
+            for i in range(MAX_PAGE_QUESTIONS)
+        )
+        pages.append(f"    - key: page{p}\n      title: Page {p}\n      questions:\n{questions}")
+    playbook = INTAKE_PLAYBOOK.split("  pages:\n")[0] + "  pages:\n" + "\n".join(pages) + "\n"
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny-intake.yaml").write_text(playbook)
+    onboard = start_bot(playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny-intake")
+    onboard.workspace.channels[channel_of(onboard)].members.append(people.client.id)
+    enter_intake(onboard, people)
+    carla = people.client.id
+    view_id = start(onboard, carla)
+    for p in range(5):
+        fill(onboard, carla, view_id, {f"q{p}-{i}": "first answer" for i in range(20)})
+    assert fill(onboard, carla, view_id, {})["view"]["callback_id"] == "intake_done"
+    onboard.deliver()
+    return onboard
+
+
+BIG_KEYS = [f"q{p}-{i}" for p in range(5) for i in range(20)]
+
+
+def test_a_reviewer_reopens_at_most_a_page_of_answers_and_is_told_so(
+    start_bot: BotFactory, tmp_path: Path, people: People
+) -> None:
+    onboard = big_intake(start_bot, tmp_path, people)
+    carla, alice = people.client.id, people.am.id
+    onboard.driver.click_button(alice, dm_of(onboard, alice), "intake_changes")
+    changes_view = onboard.wait_for_view(alice)
+    assert blocks_of(onboard, changes_view)["fields"]["max_selected_items"] == MAX_PAGE_QUESTIONS
+
+    # Every answer (from a form Slack did not limit): refused under the list, saying how many.
+    answer = fill(onboard, alice, changes_view, {"fields": BIG_KEYS, "note": "Check them all."})
+    assert answer["response_action"] == "errors"
+    assert f"at most {MAX_PAGE_QUESTIONS} answers" in answer["errors"]["fields"]
+    assert the_intake(onboard).status == "submitted"
+
+    # A page's worth opens as one page for the client, and goes back for review.
+    wanted = BIG_KEYS[10:30]
+    answer = fill(onboard, alice, changes_view, {"fields": wanted, "note": "Check these."})
+    assert answer == {"response_action": "clear"}
+    onboard.deliver()
+    view_id = start(onboard, carla)
+    assert list(blocks_of(onboard, view_id)) == wanted
+    review = fill(onboard, carla, view_id, {k: "second answer" for k in wanted})
+    assert review["view"]["submit"]["text"] == "Submit"
+
+
+def test_an_intake_reopened_wider_than_a_page_before_the_limit_is_updated_page_by_page(
+    start_bot: BotFactory, tmp_path: Path, people: People
+) -> None:
+    onboard = big_intake(start_bot, tmp_path, people)
+    carla = people.client.id
+    with onboard.bot.db.transaction() as session:  # as a reviewer could before the limit
+        intake = session.scalars(select(Intake)).one()
+        intake.status, intake.reopened, intake.review_note = "changes_requested", BIG_KEYS, "All"
+
+    view_id = start(onboard, carla)
+    for n in range(5):
+        page = BIG_KEYS[20 * n : 20 * n + 20]
+        assert list(blocks_of(onboard, view_id)) == page
+        last = n == 4
+        assert onboard.workspace.views[view_id].submit["text"] == ("Review" if last else "Next")
+        answer = fill(onboard, carla, view_id, {k: "second answer" for k in page})
+        assert answer["view"]["callback_id"] == ("intake_review" if last else "intake_page")
+    assert fill(onboard, carla, view_id, {})["view"]["callback_id"] == "intake_done"
+    assert {value for value, _ in stored(onboard).values()} == {"second answer"}
