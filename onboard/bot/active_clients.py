@@ -1,17 +1,20 @@
 """The sweeps' walk over the active clients: a transaction per client they have work for.
 
 The scheduler's sweeps (task reminders, intake reminders, surveys) run every few minutes to an
-hour over the whole portfolio; bench/sweeps.py measures them.
+hour over the whole portfolio; bench/sweeps.py measures them. Also what the sweeps share about
+a client: whether it is theirs to visit (`under_way`), and its working hours.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Exists, and_, select
 from sqlalchemy.orm import Session, defer
 
+from onboard.bot.calendar import BusinessCalendar
 from onboard.bot.visits import Failures
 from onboard.storage.db import Database
 from onboard.storage.models import Client
@@ -31,7 +34,8 @@ def each_active_client(
 
     One transaction per client because on SQLite a transaction holds the write lock every ack
     needs: a sweep over 1,600 clients in one held it for 11 s. A client that finished or
-    lost its channel since the list was read is skipped.
+    lost its channel since the list was read is skipped, and so is one erased: an erased
+    client is sent nothing more (`under_way`).
 
     A sweep with little to do says which clients it needs in the list's one query: `where`, a
     condition on the client's row in SQL, and `wanted(client)`, on the client as listed
@@ -40,7 +44,7 @@ def each_active_client(
     active client (bench/sweeps.py). A client that becomes due after the list was read is
     left to the sweep's next run.
     """
-    listed = select(Client).where(Client.status == "active", Client.channel_id.is_not(None))
+    listed = select(Client).where(under_way())
     if where is not None:
         listed = listed.where(where)
     with db.transaction() as session:
@@ -53,11 +57,42 @@ def each_active_client(
         if wanted is not None and not _wanted(wanted, listed_client):
             continue
         with failures.of(f"client {listed_client.id}"), db.transaction() as session:
-            client = session.get(Client, listed_client.id)
-            if client is not None and client.status == "active" and client.channel_id:
+            # Read again with the list's condition: it may have finished, lost its channel or
+            # been erased since.
+            client = session.scalars(
+                select(Client).where(Client.id == listed_client.id, under_way())
+            ).first()
+            if client is not None:
                 done += work(session, client)
     failures.raise_any()
     return done
+
+
+def under_way() -> ColumnElement[bool]:
+    """SQL, in a query over clients: the client's journey is under way in its channel, and its
+    data was not erased. An erased client is sent nothing more (no reminder, nudge or survey):
+    each would bring new personal data after the erasure, to people who asked for it to end."""
+    return and_(Client.status == "active", Client.channel_id.is_not(None), ~_was_erased(Client.id))
+
+
+def erased(session: Session, client_id: int) -> bool:
+    """Whether the client's data was erased: it is sent nothing more (`under_way`)."""
+    return bool(session.scalar(select(_was_erased(client_id))))
+
+
+def _was_erased(client_id: ColumnElement[int] | int) -> Exists:
+    # Imported here: erasure renders pending digests again, and the digest reads the surveys,
+    # whose sweep walks the clients with this module.
+    from onboard.bot.erasure import was_erased
+
+    return was_erased(client_id)
+
+
+def working_hours_began(calendar: BusinessCalendar, at: dt.datetime, hour: int) -> bool:
+    """Whether `at` is on one of the client's business days, at or after `hour` o'clock on its
+    wall clock: when the bot may speak up in its channel unasked (reminders, the survey)."""
+    today = calendar.local_date(at)
+    return calendar.is_business_day(today) and at >= calendar.at_local_time(today, dt.time(hour))
 
 
 def _wanted(wanted: Callable[[Client], bool], client: Client) -> bool:

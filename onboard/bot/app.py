@@ -164,6 +164,7 @@ def build(
         reminder_hour=settings.reminder_hour,
         approval_nudge_days=settings.approval_nudge_days,
         archive_after_days=settings.archive_after_days,
+        directory=directory,
     )
     hypercare = standups.Standups(
         db,

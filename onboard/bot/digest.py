@@ -5,6 +5,7 @@ Built as of any moment from the database (the audit chain for history), so re-ru
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from onboard.storage.models import (
 WEEK = dt.timedelta(days=7)
 QUARTER = dt.timedelta(days=91)
 MAX_RISKS = 15  # the template shows 8 a section: 2 of the message's 50 blocks
+NAMES_SHOWN = 8  # names listed of each of the week's movements (started, gone live, completed)
+STAGES_SHOWN = 25
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,33 @@ class Digest:
     kpis: dict[str, str] = field(default_factory=dict)
     trend: list[tuple[str, float | None]] = field(default_factory=list)  # (quarter, median days)
     total: int = 0
+    names_shown: int = NAMES_SHOWN  # of each of started, went_live, completed
+    stages_shown: int = STAGES_SHOWN
+
+    def shortened(self, risks: int, names: int, stages: int) -> Digest:
+        """The same digest listing fewer lines: at most `risks` clients at risk, `names` of
+        each week's movement and `stages` stages; the rest are counted ("…and N more")."""
+        return dataclasses.replace(
+            self,
+            risks=self.risks[:risks],
+            risks_more=self.risks_more + max(0, len(self.risks) - risks),
+            names_shown=min(names, self.names_shown),
+            stages_shown=min(stages, self.stages_shown),
+        )
+
+
+class _Calendars:
+    """Each client's business calendar, made once per place (time zone and country): the
+    digest reads every client's, and most share a few places."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[str, str], BusinessCalendar] = {}
+
+    def __call__(self, client: Client) -> BusinessCalendar:
+        key = (client.timezone, client.country)
+        if key not in self._made:
+            self._made[key] = BusinessCalendar(*key)
+        return self._made[key]
 
 
 def _names(session: Session) -> tuple[dict[int, str], dict[int, Playbook], dict[int, Client]]:
@@ -84,6 +114,25 @@ def _stage_name(playbook: Playbook | None, key: str) -> str:
     return stage.name if stage else key
 
 
+def _live_keys_of(playbooks: dict[int, Playbook]) -> dict[int, set[str]]:
+    """By client, where it is live: its playbook's first hypercare stage (the go-live) and the
+    stages after it, or completed. A playbook without hypercare goes live as it completes."""
+    by_playbook: dict[int, set[str]] = {}  # clients share a few playbooks
+    for playbook in playbooks.values():
+        if id(playbook) not in by_playbook:
+            stages = playbook.stages
+            first = next(
+                (i for i, s in enumerate(stages) if s.automation and s.automation.hypercare),
+                len(stages),
+            )
+            by_playbook[id(playbook)] = {*(s.key for s in stages[first:]), DONE}
+    return {cid: by_playbook[id(p)] for cid, p in playbooks.items()}
+
+
+def _day(day: dt.date) -> str:
+    return f"{day.day} {day:%b %Y}"  # "7 Aug 2026": no platform's strftime flags
+
+
 def build(session: Session, as_of: dt.datetime, *, nudge_days: int = 2) -> Digest:
     names, playbooks, clients = _names(session)
     before, now = portfolios(session, [as_of - WEEK, as_of])
@@ -109,7 +158,9 @@ def build(session: Session, as_of: dt.datetime, *, nudge_days: int = 2) -> Diges
         for s in p.stages
         if s.automation and s.automation.hypercare
     }
-    risks = _risks(session, clients, playbooks, as_of, nudge_days)
+    calendars = _Calendars()
+    live_keys = _live_keys_of(playbooks)
+    risks = _risks(session, clients, playbooks, live_keys, as_of, nudge_days, calendars)
     decisions = Counter(
         session.scalars(
             select(Decision.outcome).where(
@@ -132,7 +183,7 @@ def build(session: Session, as_of: dt.datetime, *, nudge_days: int = 2) -> Diges
         changes_requested=decisions.get("changes_requested", 0),
         total=len(now.stage_of),
     )
-    digest.kpis, digest.trend = _kpis(session, now, playbooks, as_of)
+    digest.kpis, digest.trend = _kpis(session, now, playbooks, live_keys, clients, calendars, as_of)
     return digest
 
 
@@ -149,22 +200,17 @@ def _risks(
     session: Session,
     clients: dict[int, Client],
     playbooks: dict[int, Playbook],
+    live_keys: dict[int, set[str]],
     as_of: dt.datetime,
     nudge_days: int,
+    calendar: _Calendars,
 ) -> list[Risk]:
-    """Clients with overdue tasks, a stage past its expected length, or sign-offs waiting.
+    """Clients with overdue tasks, a stage past its expected length, past their target
+    go-live and not live, or sign-offs waiting.
 
     Computed in bulk (one query per kind, one calendar per place) rather than through
     `progress()` client by client: the digest covers the whole portfolio at once.
     """
-    calendars: dict[tuple[str, str], BusinessCalendar] = {}
-
-    def calendar(client: Client) -> BusinessCalendar:
-        key = (client.timezone, client.country)
-        if key not in calendars:
-            calendars[key] = BusinessCalendar(*key)
-        return calendars[key]
-
     live = {cid: c for cid, c in clients.items() if c.status in ("active", "setting_up")}
     overdue: Counter[int] = Counter()
     # Overdue is due before the client's own date: no client's is later than this bound, in
@@ -192,6 +238,10 @@ def _risks(
         )
         if days > stage.duration_days.max:
             found.append(f"{stage.name} running {days} of {stage.duration_days.max} days")
+        # The target is a date on the client's own calendar: missed once that date is past.
+        missed = place.local_date(as_of) > client.go_live
+        if missed and client.stage_key not in live_keys[client.id]:
+            found.append(f"go-live was {_day(client.go_live)}; not live yet")
         if found:
             reasons[client.id] = found
     for client_id, posted_at, title in session.execute(
@@ -251,8 +301,42 @@ def _retention(session: Session, as_of: dt.datetime) -> str:
     )
 
 
+def _on_time(
+    portfolio: Portfolio,
+    live_keys: dict[int, set[str]],
+    clients: dict[int, Client],
+    calendar: _Calendars,
+    since: dt.datetime,
+    until: dt.datetime,
+) -> str:
+    """Of the clients that went live in [since, until), how many did by their target go-live
+    date (on their own calendar). Going live is the first time the client reached a live
+    stage (`_live_keys_of`): one sent back and live again went live when it first did."""
+    went_live: dict[int, dt.datetime] = {}
+    for client_id, stage, at in portfolio.entered:  # in the chain's order
+        if client_id not in went_live and stage in live_keys.get(client_id, ()):
+            went_live[client_id] = at
+    timely = [
+        calendar(clients[cid]).local_date(at) <= clients[cid].go_live
+        for cid, at in went_live.items()
+        if since <= at < until and cid in clients
+    ]
+    if not timely:
+        return "no client went live in the last 91 days"
+    return (
+        f"{sum(timely)} of {len(timely)} went live by the target date "
+        f"(the client{'s' if len(timely) != 1 else ''} gone live in the last 91 days)"
+    )
+
+
 def _kpis(
-    session: Session, portfolio: Portfolio, playbooks: dict[int, Playbook], as_of: dt.datetime
+    session: Session,
+    portfolio: Portfolio,
+    playbooks: dict[int, Playbook],
+    live_keys: dict[int, set[str]],
+    clients: dict[int, Client],
+    calendar: _Calendars,
+    as_of: dt.datetime,
 ) -> tuple[dict[str, str], list[tuple[str, float | None]]]:
     quarter_start = as_of - QUARTER
     this_quarter = portfolio.onboarding_days(quarter_start, as_of)
@@ -289,11 +373,13 @@ def _kpis(
         for s in p.stages
         if s.automation and s.automation.hypercare
     }
+    # Leaving a stage: the next one entered, or the journey completed when it was the last.
     exits = [
         details
         for details in session.scalars(
             select(AuditEvent.details).where(
-                AuditEvent.action == "stage.advanced", AuditEvent.at < as_of
+                AuditEvent.action.in_(("stage.advanced", "journey.completed")),
+                AuditEvent.at < as_of,
             )
         )
         if details.get("from") in hypercare
@@ -315,6 +401,9 @@ def _kpis(
     return (
         {
             "Time to onboard": time_to_onboard,
+            "On-time go-live": _on_time(
+                portfolio, live_keys, clients, calendar, quarter_start, as_of
+            ),
             "Client satisfaction": satisfied,
             "First delivery success": first_delivery,
             "Retention": retention,

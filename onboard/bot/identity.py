@@ -23,6 +23,7 @@ class Person:
     is_bot: bool
     tz: str | None
     email: str | None = None
+    deleted: bool = False  # the account is deactivated: they left the workspace
 
 
 PEOPLE_KEPT = 10_000  # people cached at most: memory stays bounded in a big workspace
@@ -72,10 +73,19 @@ class Directory:
             is_bot=bool(user.get("is_bot")),
             tz=user.get("tz"),
             email=(user.get("profile") or {}).get("email"),
+            deleted=bool(user.get("deleted")),
         )
         with self._lock:
             self._people[user_id] = person
         return person
+
+    def has_left(self, user_id: str) -> bool:
+        """Whether a message to `user_id` would be read by no one: their account is
+        deactivated, or Slack does not know them here at all."""
+        try:
+            return self.person(user_id).deleted
+        except NotAllowed:  # users.info: user_not_found
+            return True
 
     def is_internal(self, user_id: str) -> bool:
         """A full member of the installing workspace: not a guest, not another team's user."""

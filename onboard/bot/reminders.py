@@ -13,11 +13,11 @@ from sqlalchemy import ColumnElement, Select, String, cast, exists, func, select
 from sqlalchemy.orm import Session, defer
 
 from onboard.bot import outbound
-from onboard.bot.active_clients import each_active_client
+from onboard.bot.active_clients import each_active_client, under_way, working_hours_began
 from onboard.bot.approvers import still_designated
 from onboard.bot.calendar import latest_local_date
-from onboard.bot.erasure import ERASED_ACTION
 from onboard.bot.errors import InvalidInput
+from onboard.bot.identity import Directory
 from onboard.bot.journey import calendar_of, find_client, playbook_of
 from onboard.bot.playbooks import Reminders as ReminderRules
 from onboard.bot.settlement import stage_on_hold
@@ -26,7 +26,6 @@ from onboard.messages.render import render_message
 from onboard.storage import audit
 from onboard.storage.db import Database
 from onboard.storage.models import (
-    AuditEvent,
     Client,
     Decision,
     Deliverable,
@@ -49,12 +48,15 @@ class Nudges:
         reminder_hour: int = 9,
         approval_nudge_days: int = 2,
         archive_after_days: int = 14,
+        directory: Directory | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.reminder_hour = reminder_hour
         self.approval_nudge_days = approval_nudge_days
         self.archive_after_days = archive_after_days
+        # Who has left the workspace; without it, assigned tasks are DMed unchecked.
+        self.directory = directory
 
     # -- tasks --------------------------------------------------------------------------------
 
@@ -95,25 +97,32 @@ class Nudges:
             elif (
                 late >= rules.after_business_days
                 and (late - rules.after_business_days) % rules.every_business_days == 0
+                # The due day's reminder counts, sent or not (`_counted`): at most
+                # `max_reminders` overdue ones follow it.
                 and task.reminders_sent <= rules.max_reminders
             ):
                 kind = "overdue"
             else:
                 continue
-            target = task.assignee or client.channel_id
+            # A DM to someone who has left is read by no one: the channel hears instead.
+            left = task.assignee is not None and self._has_left(task.assignee)
+            target = client.channel_id if left else task.assignee or client.channel_id
             assert target is not None  # each_active_client: clients with a channel
-            due.setdefault(target, []).append(Due(task, kind, late))
+            due.setdefault(target, []).append(Due(task, kind, late, assignee_left=left))
         return sum(_remind(session, client, target, tasks, today) for target, tasks in due.items())
+
+    def _has_left(self, user_id: str) -> bool:
+        """Asked only for a reminder about to go out (once a day a task at most), and
+        remembered a while by the directory: the sweep runs every five minutes."""
+        return self.directory is not None and self.directory.has_left(user_id)
 
     def _in_working_hours(self, client: Client, at: dt.datetime) -> bool:
         return self._working_hours(client, at, calendar_of(client).local_date(at))
 
     def _working_hours(self, client: Client, at: dt.datetime, today: dt.date) -> bool:
-        calendar = calendar_of(client)
         if client.reminders_muted_until and today <= client.reminders_muted_until:
             return False
-        start = calendar.at_local_time(today, dt.time(self.reminder_hour))
-        return calendar.is_business_day(today) and at >= start
+        return working_hours_began(calendar_of(client), at, self.reminder_hour)
 
     # -- approvals ----------------------------------------------------------------------------
 
@@ -276,16 +285,12 @@ def _has_open_task_due_by(day: dt.date) -> ColumnElement[bool]:
 def _pending_signoffs(query: Select) -> Select:
     """`query` narrowed to versions waiting for sign-off in an active client's channel (a
     completed client's may be archived: a nudge there fails, every business day, for good),
-    and not an erased client's (its deliverables take no more decisions)."""
+    and not an erased client's (its deliverables take no more decisions): the clients the
+    sweeps visit (`under_way`)."""
     return (
         query.join(Deliverable, Deliverable.id == DeliverableVersion.deliverable_id)
         .join(Client, Client.id == Deliverable.client_id)
-        .where(
-            DeliverableVersion.status == "pending",
-            Client.status == "active",
-            Client.channel_id.is_not(None),
-            ~exists().where(AuditEvent.client_id == Client.id, AuditEvent.action == ERASED_ACTION),
-        )
+        .where(DeliverableVersion.status == "pending", under_way())
     )
 
 
@@ -296,6 +301,7 @@ class Due:
     task: Task
     kind: str  # "due" or "overdue"
     late: int
+    assignee_left: bool = False  # its assignee's account is deactivated: told in the channel
 
 
 def _remind(session: Session, client: Client, target: str, tasks: list[Due], today: dt.date) -> int:
@@ -316,6 +322,13 @@ def _remind(session: Session, client: Client, target: str, tasks: list[Due], tod
         },
     )
     for d in tasks:
-        d.task.reminders_sent += int(added)
+        d.task.reminders_sent += int(added) * _counted(d)
         d.task.reminded_on = today
     return int(added)
+
+
+def _counted(d: Due) -> int:
+    """What a reminder adds to its task's `reminders_sent`, which the cap reads. A first
+    reminder that is an overdue one means the due day's was not sent (muted, a day off): it
+    counts as well, or that task would get one overdue reminder more than the cap allows."""
+    return 2 if d.kind == "overdue" and d.task.reminders_sent == 0 else 1

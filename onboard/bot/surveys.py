@@ -16,11 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from onboard.bot import live_messages, outbound
-from onboard.bot.active_clients import each_active_client
+from onboard.bot.active_clients import each_active_client, erased, working_hours_began
 from onboard.bot.delivery import Outcome
 from onboard.bot.errors import InvalidInput, NotAllowed, NotFound
 from onboard.bot.gateway import SlackGateway
-from onboard.bot.journey import find_client, playbook_of, refresh_card, set_gate
+from onboard.bot.journey import calendar_of, find_client, playbook_of, refresh_card, set_gate
 from onboard.bot.playbooks import Hypercare
 from onboard.messages.render import Mrkdwn, render_message
 from onboard.storage import audit, outbox
@@ -33,7 +33,10 @@ LOW_SCORE = 6  # 0–6 are detractors: the account manager hears at once
 
 
 def open_survey(session: Session, client: Client, occasion: str, now: dt.datetime) -> bool:
-    """Post a survey for `occasion` once per client; False when it exists already."""
+    """Post a survey for `occasion` once per client; False when it exists already, or when
+    the client's data was erased (its people asked to hear no more)."""
+    if erased(session, client.id):
+        return False
     if session.scalars(
         select(Survey).where(Survey.client_id == client.id, Survey.occasion == occasion)
     ).first():
@@ -74,6 +77,8 @@ class Surveys:
         """`/onboard survey`: the team asks for the hypercare survey when they are ready."""
         with self.db.transaction() as session:
             client = find_client(session, "", channel_id)
+            if erased(session, client.id):
+                raise NotAllowed("This client's data was erased: it is sent no more surveys.")
             if _satisfaction_gate(client) is None:
                 # One hypercare survey per client: asked now, it would be spent before the
                 # stage whose exit gate it decides.
@@ -278,9 +283,15 @@ def make_executor(
 
 
 def hypercare_sweep(
-    db: Database, at: dt.datetime, surveyed_stages: Callable[[Client], frozenset[str]]
+    db: Database,
+    at: dt.datetime,
+    surveyed_stages: Callable[[Client], frozenset[str]],
+    *,
+    reminder_hour: int = 9,
 ) -> int:
-    """Open the hypercare survey in the window's last week, so its score can pass the exit.
+    """Open the hypercare survey in the window's last week, so its score can pass the exit:
+    on the client's first business day from the week's first day, once its `reminder_hour`
+    has come (as the task reminders do), never on its weekend or at night.
 
     `surveyed_stages(client)`: the stages whose hypercare has a satisfaction gate (the
     stand-ups' `Cares`, which reads each client's playbook once per process), so that the sweep
@@ -291,15 +302,16 @@ def hypercare_sweep(
         hypercare = stage.automation.hypercare if stage.automation else None
         if hypercare is None or hypercare.satisfaction_gate is None:
             return 0
-        entered = client.stage_entered_at or client.created_at
-        if at < entered + dt.timedelta(days=max(0, hypercare.days - 7)):
+        calendar = calendar_of(client)
+        entered = calendar.local_date(client.stage_entered_at or client.created_at)
+        due = calendar.roll_forward(entered + dt.timedelta(days=max(0, hypercare.days - 7)))
+        if calendar.local_date(at) < due or not working_hours_began(calendar, at, reminder_hour):
             return 0
         return int(open_survey(session, client, "hypercare", at))
 
+    def wanted(client: Client) -> bool:  # the list's client: its playbook is not loaded
+        in_hours = working_hours_began(calendar_of(client), at, reminder_hour)
+        return in_hours and client.stage_key in surveyed_stages(client)
+
     unasked = ~exists().where(Survey.client_id == Client.id, Survey.occasion == "hypercare")
-    return each_active_client(
-        db,
-        open_if_due,
-        where=unasked,
-        wanted=lambda client: client.stage_key in surveyed_stages(client),
-    )
+    return each_active_client(db, open_if_due, where=unasked, wanted=wanted)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
-from onboard.bot import erasure
+from onboard.bot import erasure, weekly
 from onboard.bot.digest import Digest, Risk
 from onboard.bot.onboarding import MAX_NAME
-from onboard.messages.render import render_message
+from onboard.messages.render import RenderError, render_message
 from onboard.storage.audit import Cause
 from onboard.storage.models import Client, Deliverable, DeliverableVersion, OutboxMessage, Task
 from tests.conftest import BotFactory, FixedClock, People, Running
@@ -24,7 +25,8 @@ START = dt.datetime(2026, 8, 3, 9, 0, tzinfo=dt.UTC)  # a Monday
 
 def new_client(onboard: Running, people: People, name: str, **changes: Any) -> None:
     onboard.bot.onboarding.submit(
-        good_form(name=name, go_live="2027-06-01", **changes), Cause(people.am.id, "T0HOME")
+        good_form(**{"name": name, "go_live": "2027-06-01", **changes}),
+        Cause(people.am.id, "T0HOME"),
     )
 
 
@@ -419,6 +421,42 @@ def test_every_section_fits_slack_whatever_the_names_and_however_many() -> None:
     assert " and 492 more\\n:rocket: Gone live: " in text
 
 
+def test_names_full_of_quotes_and_backslashes_shorten_the_digest_rather_than_stop_it() -> None:
+    # Slack measures a message by its JSON, where `"` and `\\` take two characters each:
+    # clients and titles full of them make the fullest listing too long for Slack. The
+    # manager still gets the digest, listing fewer of them and counting the rest.
+    name = ('"\\' * MAX_NAME)[:MAX_NAME]
+    reason = "sign-off “" + '"\\' * 75 + "” waiting 3 business days"
+    names = [name] * 500
+    digest = Digest(
+        as_of=START,
+        week_start=START - dt.timedelta(days=7),
+        stages=[(name[:99] + str(n), 3, 1) for n in range(30)],
+        started=names,
+        went_live=names,
+        completed=names,
+        risks=[Risk(name, "C0123456789", [reason] * 3) for _ in range(15)],
+        risks_more=20,
+        approved=3,
+        changes_requested=1,
+        kpis={"Time to onboard": "median 30 days (3 completed)"},
+        total=100,
+    )
+    with pytest.raises(RenderError, match="msg_blocks_too_long"):
+        render_message("digest", d=digest, local_date=START.date(), no_timezone=False)
+
+    blocks = weekly.render(digest, "Europe/London")["blocks"]
+
+    assert len(json.dumps(blocks, separators=(",", ":"), ensure_ascii=False)) <= 12_000
+    risks = at_risk_text(blocks)
+    shown = risks.count(":large_orange_circle:")
+    assert 1 <= shown < 15
+    assert risks.endswith(f"…and {15 + 20 - shown} more at risk")
+    this_week = next(b["text"]["text"] for b in blocks if "*This week*" in str(b))
+    assert re.search(r"Started: .+ and \d+ more\n", this_week)
+    assert "*Portfolio by stage* (100 clients)" in str(blocks)
+
+
 def retention(onboard: Running) -> str:
     return onboard.bot.digest.build(onboard.bot.clock() + dt.timedelta(hours=1)).kpis["Retention"]
 
@@ -441,3 +479,87 @@ def test_a_client_reopened_after_completing_counts_against_retention(
     # Completing again does not undo that its first completion did not hold.
     advance(portfolio, people, "Beta", 7)
     assert retention(portfolio).startswith("67% of the 3 clients")
+
+
+LAST_STAGE_HYPERCARE = """
+key: golive
+name: Go-live journey
+stages:
+  - key: kickoff
+    name: Kickoff
+    objective: Meet the client.
+    owner: Account Manager
+    duration_days: {min: 1, max: 2}
+    gates:
+      - {key: kickoff-held, name: Kickoff held, kind: condition}
+  - key: hypercare
+    name: Go-Live & Hypercare
+    objective: Look after the client after go-live.
+    owner: Account Manager
+    calendar_days: 14
+    duration_days: {min: 8, max: 10}
+    automation:
+      hypercare:
+        days: 14
+        standup_time: "09:30"
+        standup_business_days: 3
+        exit_criteria: [stable]
+    gates:
+      - {key: stable, name: Stable, kind: condition}
+"""
+
+
+def test_leaving_hypercare_as_the_journeys_last_stage_counts_as_a_hypercare_exit(
+    start_bot: BotFactory, tmp_path: Path, people: People, clock: FixedClock
+) -> None:
+    # A playbook whose last stage is hypercare: leaving it completes the journey.
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "golive.yaml").write_text(LAST_STAGE_HYPERCARE)
+    onboard = start_bot(clock=clock, playbook_dir=folder, managers=(people.admin.id,))
+    new_client(onboard, people, "Acme", playbook="golive")
+    clock.now = START + dt.timedelta(days=2)
+    advance(onboard, people, "Acme")  # into hypercare
+    clock.now = START + dt.timedelta(days=16)
+    advance(onboard, people, "Acme")  # out of hypercare: completed
+
+    digest = onboard.bot.digest.build(START + dt.timedelta(days=17))
+    assert digest.kpis["Hypercare exit"] == (
+        "0 of 1 left hypercare with every exit criterion met (1 forced)"
+    )
+
+
+def test_a_client_past_its_target_go_live_is_at_risk_and_the_kpi_counts_who_went_live_on_time(
+    start_bot: BotFactory, people: People, clock: FixedClock
+) -> None:
+    # Three clients start on Monday 3 August (Managed Services: live in its sixth stage).
+    # Acme promised Friday 7 August and is still in design; Beta went live on Monday 10, on
+    # its target of Friday 14; Gamma promised Friday 7 and went live on Wednesday 12.
+    onboard = start_bot(clock=clock, managers=(people.admin.id,))
+    new_client(onboard, people, "Acme", go_live="2026-08-07")
+    new_client(onboard, people, "Beta", go_live="2026-08-14")
+    new_client(onboard, people, "Gamma", go_live="2026-08-07")
+    onboard.deliver()
+    clock.now = START + dt.timedelta(days=3)
+    advance(onboard, people, "Acme", 2)  # into Solution Design
+    clock.now = START + dt.timedelta(days=7)
+    advance(onboard, people, "Beta", 5)  # into Go-Live & Hypercare
+    clock.now = START + dt.timedelta(days=9)
+    advance(onboard, people, "Gamma", 5)
+    with onboard.bot.db.transaction() as session:  # the team is on top of its tasks
+        session.execute(update(Task).values(done_at=clock.now, done_by=people.am.id))
+
+    digest = onboard.bot.digest.build(START + dt.timedelta(days=10))  # Thursday 13 August
+
+    assert {r.client: r.reasons for r in digest.risks} == {
+        "Acme": ["go-live was 7 Aug 2026; not live yet"]
+    }
+    assert digest.kpis["On-time go-live"] == (
+        "1 of 2 went live by the target date (the clients gone live in the last 91 days)"
+    )
+    # A quarter on, those go-lives are out of the KPI's 91 days; Acme is still at risk.
+    later = onboard.bot.digest.build(START + dt.timedelta(days=102))
+    assert later.kpis["On-time go-live"] == "no client went live in the last 91 days"
+    assert (
+        "go-live was 7 Aug 2026; not live yet" in {r.client: r.reasons for r in later.risks}["Acme"]
+    )

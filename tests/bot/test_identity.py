@@ -53,3 +53,19 @@ def test_when_slack_is_slow_to_say_who_someone_is_their_command_is_refused_in_ti
     onboard.settle()
     with onboard.bot.db.transaction() as session:
         assert "Call the client back" not in session.scalars(select(Task.title)).all()
+
+
+def test_someone_who_left_the_workspace_is_known_as_such_and_remembered(
+    onboard: Running, people: People
+) -> None:
+    # Eric leaves the agency: his account is deactivated (users.info says `deleted`). The bot
+    # stops writing to him; asking Slack once a while is enough.
+    onboard.workspace.users[people.engineer.id].deleted = True
+    directory = Directory(onboard.bot.gateway)
+    asked = len(onboard.workspace.calls_to("users.info"))
+
+    assert directory.person(people.engineer.id).deleted
+    assert directory.has_left(people.engineer.id)
+    assert len(onboard.workspace.calls_to("users.info")) - asked == 1  # remembered
+    assert not directory.has_left(people.am.id)
+    assert directory.has_left("U0NOSUCH1")  # Slack does not know them: nobody reads a DM

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select
 
+from onboard.bot import erasure
 from onboard.bot.active_clients import each_active_client
+from onboard.storage.audit import Cause
 from onboard.storage.models import Client, Task
 from tests.conftest import SIGNING_SECRET, BotFactory, FixedClock, People, Running
 from tests.handlers.test_approvals import SIGNOFF
@@ -135,6 +137,68 @@ def test_an_assigned_task_is_a_direct_message_in_the_clients_morning(
         if c.args.get("channel") == people.engineer.id
     ]
     assert dms == ["Due today: Send the agenda (Acme Rockets)"]
+
+
+def test_a_task_of_someone_who_has_left_is_reminded_in_the_channel_not_in_their_dm(
+    kickoff: Running, people: People, clock: FixedClock
+) -> None:
+    # Eric is given the agenda, then leaves the agency: his Slack account is deactivated. A
+    # DM there is read by no one; the channel hears of the task, and that he has left.
+    say(kickoff, people.am.id, f"task assign 1 <@{people.engineer.id}|eric>")
+    kickoff.workspace.users[people.engineer.id].deleted = True
+    asked = len(kickoff.workspace.calls_to("users.info"))
+
+    assert sweep(kickoff, clock, at(23, 9)) == 1
+    assert sweep(kickoff, clock, at(24, 10)) == 1  # overdue, with Tuesday's task
+
+    dms = [
+        c.args
+        for c in kickoff.workspace.calls_to("chat.postMessage")
+        if c.args.get("channel") == people.engineer.id
+    ]
+    assert dms == []
+    monday, tuesday = [
+        m for m in kickoff.workspace.messages_in(channel_of(kickoff)) if "agenda" in m.text
+    ]
+    assert monday.text == "Due today: Send the agenda (Acme Rockets); its assignee has left"
+    assert f"<@{people.engineer.id}> (has left Slack: reassign it)" in str(monday.blocks)
+    assert f"<@{people.engineer.id}> (has left Slack: reassign it)" in str(tuesday.blocks)
+    assert "`/onboard task assign N @someone`" in str(tuesday.blocks)
+    # Asked of Slack once: the directory remembers who someone is for a while.
+    assert len(kickoff.workspace.calls_to("users.info")) - asked == 1
+
+
+def test_an_erased_clients_tasks_are_not_reminded_any_more(
+    kickoff: Running, clock: FixedClock
+) -> None:
+    # The client asks for its data to be erased while its onboarding is under way: the bot
+    # sends it nothing more, neither a task's reminder nor a sign-off's nudge.
+    with kickoff.bot.db.transaction() as session:
+        slug = session.scalars(select(Client.slug)).one()
+    erasure.erase(kickoff.bot.db, slug, Cause.system(), reason="request", now=clock.now)
+
+    assert sweep(kickoff, clock, at(23, 9)) == 0
+    assert sweep(kickoff, clock, at(24, 10)) == 0
+    assert reminders(kickoff) == []
+
+
+def test_a_task_whose_due_day_was_muted_gets_no_more_overdue_reminders_than_the_cap(
+    kickoff: Running, people: People, clock: FixedClock
+) -> None:
+    # Reminders are muted over Monday 23 and Tuesday 24, the agenda's due day and the day
+    # after. Its overdue reminders then come as they would have (every other business day),
+    # and stop after three, as when its due day's reminder went out.
+    say(kickoff, people.am.id, "mute reminders 1")
+    for n in range(2, 25):
+        day = dt.date(2026, 11, 23) + dt.timedelta(days=n)
+        sweep(kickoff, clock, dt.datetime(day.year, day.month, day.day, 10, tzinfo=dt.UTC))
+
+    about_agenda = [r for r in reminders(kickoff) if "Send the agenda" in r]
+    assert about_agenda == [
+        "Overdue by 3 business days: Send the agenda (Acme Rockets)",
+        "Overdue by 5 business days: Send the agenda (Acme Rockets)",
+        "Overdue by 7 business days: Send the agenda (Acme Rockets)",
+    ]
 
 
 def test_muted_reminders_stay_quiet_until_unmuted(

@@ -6,10 +6,12 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from onboard.bot import erasure
 from onboard.bot.surveys import hypercare_sweep
-from onboard.storage.models import GateState, SurveyAnswer
+from onboard.storage.audit import Cause
+from onboard.storage.models import Client, GateState, Survey, SurveyAnswer
 from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_approvals import SIGNOFF
 from tests.handlers.test_journey import channel_of, say
@@ -207,3 +209,65 @@ def test_the_hypercare_survey_opens_by_itself_in_the_windows_last_week_once(
         assert channel is not None
         posted = onboard.workspace.messages_in(channel.id)
         assert sum("0–10" in m.text for m in posted) == surveys
+
+
+def surveys_opened(onboard: Running) -> int:
+    with onboard.bot.db.transaction() as session:
+        return session.scalar(select(func.count(Survey.id))) or 0
+
+
+def test_a_client_erased_in_hypercare_is_sent_no_survey_by_the_sweep_nor_on_command(
+    start_bot: BotFactory, people: People, clock: FixedClock
+) -> None:
+    onboard = start_bot(clock=clock)
+    onboard_client(onboard, people)
+    for _ in range(5):  # into Go-Live & Hypercare (30 days)
+        say(onboard, people.admin.id, "advance --force testing the survey")
+    # The client asks for its data to be erased: it is sent nothing more.
+    with onboard.bot.db.transaction() as session:
+        slug = session.scalars(select(Client.slug)).one()
+    erasure.erase(onboard.bot.db, slug, Cause.system(), reason="request", now=clock.now)
+
+    at = NOW + dt.timedelta(days=23)  # the window's last week
+    assert hypercare_sweep(onboard.bot.db, at, onboard.bot.standups.cares.surveyed_stages) == 0
+    assert "erased" in say(onboard, people.am.id, "survey")
+    assert surveys_opened(onboard) == 0
+
+
+def test_a_client_erased_in_hypercare_gets_no_survey_when_its_journey_completes(
+    start_bot: BotFactory, people: People, clock: FixedClock
+) -> None:
+    onboard = start_bot(clock=clock)
+    onboard_client(onboard, people)
+    for _ in range(5):  # into Go-Live & Hypercare
+        say(onboard, people.admin.id, "advance --force testing the survey")
+    with onboard.bot.db.transaction() as session:
+        slug = session.scalars(select(Client.slug)).one()
+    erasure.erase(onboard.bot.db, slug, Cause.system(), reason="request", now=clock.now)
+
+    for _ in range(2):  # the team closes the journey: hypercare, then the move to BAU
+        say(onboard, people.admin.id, "advance --force wrapping up")
+    with onboard.bot.db.transaction() as session:
+        assert session.scalars(select(Client.status)).one() == "completed"
+    assert surveys_opened(onboard) == 0
+
+
+def test_the_hypercare_survey_waits_for_the_clients_next_business_morning(
+    start_bot: BotFactory, people: People, clock: FixedClock
+) -> None:
+    # Acme (London) goes live on Thursday 26 November: its window's last week begins on
+    # Saturday 19 December. Nobody reads a survey posted on a Saturday, nor at 3 a.m.: it
+    # opens on Monday 21 at nine, when the task reminders come too.
+    onboard = start_bot(clock=clock)
+    onboard_client(onboard, people)
+    clock.now = dt.datetime(2026, 11, 26, 15, 0, tzinfo=dt.UTC)
+    for _ in range(5):  # into Go-Live & Hypercare (30 days)
+        say(onboard, people.admin.id, "advance --force going live")
+
+    opened = []
+    at = dt.datetime(2026, 12, 18, 0, 0, tzinfo=dt.UTC)
+    while at < dt.datetime(2026, 12, 23, tzinfo=dt.UTC) and not opened:
+        if hypercare_sweep(onboard.bot.db, at, onboard.bot.standups.cares.surveyed_stages):
+            opened.append(at)
+        at += dt.timedelta(hours=1)  # the hourly sweep
+    assert opened == [dt.datetime(2026, 12, 21, 9, 0, tzinfo=dt.UTC)]  # 09:00 in London (GMT)
