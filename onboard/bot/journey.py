@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from onboard.bot import outbound
 from onboard.bot.calendar import BusinessCalendar
 from onboard.bot.errors import InvalidInput, NotAllowed, NotFound, OnboardError
-from onboard.bot.playbooks import Playbook, Stage
-from onboard.messages.render import render_message
+from onboard.bot.playbooks import Gate, Playbook, Stage
+from onboard.messages.render import render_message, render_texts
 from onboard.storage import audit, outbox
 from onboard.storage.db import Database
 from onboard.storage.models import Client, GateState, Task
@@ -142,16 +142,40 @@ def _restart_playbook_tasks(
             task.reminders_sent, task.reminded_on = 0, None
 
 
-def refresh_card(session: Session, client: Client, reason: str) -> None:
-    """Queue a refresh of the pinned journey card; it renders the state current when sent."""
+def card_key(client_id: int, reason: str) -> str:
+    """The outbox key of one refresh of a client's card: one row per `reason`."""
+    return f"client:{client_id}:card:{reason}"
+
+
+def refresh_card(session: Session, client: Client, reason: str) -> bool:
+    """Queue a refresh of the pinned journey card; it renders the state current when sent.
+    True when queued now (not before, under the same `reason`)."""
     if client.channel_id is None:
-        return  # the card is first posted once the channel exists
-    outbox.enqueue(
+        return False  # the card is first posted once the channel exists
+    return outbox.enqueue(
         session,
-        f"client:{client.id}:card:{reason}",
+        card_key(client.id, reason),
         CARD,
         {"client_id": client.id},
         client_id=client.id,
+    )
+
+
+def set_topic(session: Session, client: Client, stage: Stage, key: str) -> None:
+    """Queue the channel topic naming `stage` (or the journey complete): set when the channel
+    is made and again at each move, so its header never shows a stage left behind."""
+    if client.channel_id is None:
+        return  # the channel's set-up sets it, naming the stage current then
+    described = render_texts(
+        "channel_description", client=client, stage=stage, playbook=playbook_of(client)
+    )
+    outbound.enqueue_call(
+        session,
+        key,
+        "conversations.setTopic",
+        {"channel": client.channel_id, "topic": described["topic"]},
+        client_id=client.id,
+        audit_action="channel.topic_set",
     )
 
 
@@ -237,6 +261,7 @@ class Journey:
                     note=note,
                 )
                 _announce_completion(session, client)
+                set_topic(session, client, stage, f"client:{client.id}:topic:{change_key(session)}")
                 from onboard.bot.surveys import open_survey  # surveys build on the journey
 
                 open_survey(session, client, "completion", now)
@@ -254,10 +279,10 @@ class Journey:
                     at=now,
                     note=note,
                 )
-                _announce_stage(
-                    session, client, following, f"client:{client.id}:enter:{_change(session)}"
-                )
-            refresh_card(session, client, f"advance:{_change(session)}")
+                change = change_key(session)
+                _announce_stage(session, client, following, f"client:{client.id}:enter:{change}")
+                set_topic(session, client, following, f"client:{client.id}:topic:{change}")
+            refresh_card(session, client, f"advance:{change_key(session)}")
         self.wake()
         return client
 
@@ -315,7 +340,7 @@ class Journey:
             at=now,
             note=reason.strip()[:500],
         )
-        change = _change(session)
+        change = change_key(session)
         _announce_stage(
             session,
             client,
@@ -324,6 +349,7 @@ class Journey:
             back_reason=reason,
             loop=loop,
         )
+        set_topic(session, client, stage, f"client:{client.id}:topic:{change}")
         refresh_card(session, client, f"back:{change}")
 
     def decide_gate(
@@ -347,11 +373,7 @@ class Journey:
                 raise InvalidInput(
                     {"gate": f"No gate `{gate_key}` in {stage.name}. Gates: {keys}."}
                 )
-            if gate.kind == "approval" and passed:
-                raise NotAllowed(
-                    f"“{gate.name}” is a sign-off: it passes when its approvers approve the "
-                    "deliverable (`/onboard deliverable`)."
-                )
+            _refuse_typed_decision(stage, gate, passed)
             loop = gate.on_fail
             if not passed and not note.strip():
                 raise InvalidInput(
@@ -365,9 +387,34 @@ class Journey:
                 self._go_back(session, client, target, note, cause, now, loop=label)
                 outcome = f"{gate.name}: back to {target.name}"
             else:
-                refresh_card(session, client, f"gate:{_change(session)}")
+                refresh_card(session, client, f"gate:{change_key(session)}")
         self.wake()
         return client, outcome
+
+
+def _refuse_typed_decision(stage: Stage, gate: Gate, passed: bool) -> None:
+    """Gates someone else decides are not typed past, nor failed: a sign-off is its approvers'
+    (a typed `fail` would undo the client's approval, and nobody could pass it back), and the
+    satisfaction gate is the survey's. An admin can still force the stage."""
+    force = "An admin can force the stage: `/onboard advance --force <reason>`."
+    if gate.kind == "approval":
+        if passed:
+            raise NotAllowed(
+                f"“{gate.name}” is a sign-off: it passes when its approvers approve the "
+                "deliverable (`/onboard deliverable`)."
+            )
+        raise NotAllowed(
+            f"“{gate.name}” is a sign-off: only its approvers decide it, and they ask for "
+            "changes with *Request changes* on the deliverable. To go back a stage, "
+            f"`/onboard back <stage> <reason>`. {force}"
+        )
+    hypercare = stage.automation.hypercare if stage.automation else None
+    if hypercare is not None and hypercare.satisfaction_gate == gate.key:
+        raise NotAllowed(
+            f"“{gate.name}” is decided by the satisfaction survey: it passes when the "
+            f"approvers' average reaches {hypercare.satisfaction_target:g}/10 "
+            f"(`/onboard survey` posts it). {force}"
+        )
 
 
 def set_gate(
@@ -417,10 +464,11 @@ def _stage_named(playbook: Playbook, name: str) -> Stage:
     raise InvalidInput({"stage": f"No stage “{name}”. Stages: {keys}."})
 
 
-def _change(session: Session) -> str:
-    """A key for this transaction's change of the journey, for its outbox rows' keys: each
-    move (a stage entered again included) posts anew. The audit event's seq once served, but
-    events get their seq only as the transaction commits (storage/audit.py)."""
+def change_key(session: Session) -> str:
+    """A key for this transaction's change of the journey (a move, a task ticked or reopened),
+    for its outbox rows' keys: each change (a stage entered again included) posts anew. The
+    audit event's seq once served, but events get their seq only as the transaction commits
+    (storage/audit.py)."""
     transaction = session.get_transaction()
     held = session.info.get(_CHANGE)
     if held is None or held[0] is not transaction:  # a key per transaction, not per session
@@ -437,7 +485,7 @@ def _announce_completion(session: Session, client: Client) -> None:
     message = render_message("journey_completed", client=client, playbook=playbook_of(client))
     outbound.enqueue_call(
         session,
-        f"client:{client.id}:completed:{_change(session)}",
+        f"client:{client.id}:completed:{change_key(session)}",
         "chat.postMessage",
         {"channel": client.channel_id, **message},
         client_id=client.id,

@@ -258,13 +258,9 @@ def _queue_channel_setup(session: Session, client: Client, setup: dict[str, Any]
             **extra,
         )
 
+    # The stage current now: the journey may have moved on while Slack was away.
+    journey.set_topic(session, client, playbook.stage(client.stage_key), f"{key}:topic")
     describe = render_texts("channel_description", client=client, stage=stage, playbook=playbook)
-    call(
-        "topic",
-        "conversations.setTopic",
-        {"channel": channel, "topic": describe["topic"]},
-        "channel.topic_set",
-    )
     call(
         "purpose",
         "conversations.setPurpose",
@@ -304,7 +300,6 @@ def _queue_channel_setup(session: Session, client: Client, setup: dict[str, Any]
         playbook=playbook,
         stage=stage,
         team=invitees,
-        slack_connect=setup["connect"],
     )
     call("welcome", "chat.postMessage", {"channel": channel, **welcome}, "channel.welcomed")
     journey.refresh_card(session, client, "first")

@@ -40,7 +40,17 @@ class Progress:
 
     @property
     def percent(self) -> int:
-        return round(100 * self.done_tasks / len(self.tasks)) if self.tasks else 100
+        """Share of the current stage's tasks done; 0 when it has none (`/onboard status` then
+        says so rather than show a percentage)."""
+        return round(100 * self.done_tasks / len(self.tasks)) if self.tasks else 0
+
+    @property
+    def stage_share(self) -> float:
+        """How far the current stage is, 0 to 1: its tasks done and gates passed, one step
+        each. A stage with neither counts nothing: it is done only once the journey moves on."""
+        steps = len(self.tasks) + len(self.gates)
+        passed = self.done_tasks + len(self.gates) - len(self.open_gates)
+        return passed / steps if steps else 0.0
 
     @property
     def overdue(self) -> list[Task]:
@@ -61,11 +71,13 @@ class Progress:
 
     @property
     def overall_percent(self) -> int:
-        """Share of stages behind the client, counting the current one by its tasks."""
+        """Share of stages behind the client, counting the current one by its tasks and gates.
+        100% is kept for a completed journey: the last stage with every step done still waits
+        for `/onboard advance`."""
         if self.client.status == "completed":
             return 100
         count = len(self.playbook.stages)
-        return round(100 * ((self.position - 1) + self.percent / 100) / count)
+        return min(99, round(100 * ((self.position - 1) + self.stage_share) / count))
 
     @property
     def health(self) -> str:

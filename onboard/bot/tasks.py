@@ -1,4 +1,4 @@
-"""Checklist tasks of a client's current stage: add, tick off, assign.
+"""Checklist tasks of a client's current stage: add, tick off (and undo a tick), assign.
 
 Tasks are numbered per client so people can type `/onboard task done 3`.
 """
@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from onboard.bot.errors import InvalidInput, NotFound
-from onboard.bot.journey import calendar_of, find_client, refresh_card
+from onboard.bot.journey import calendar_of, change_key, find_client, refresh_card
 from onboard.storage import audit
 from onboard.storage.db import Database
 from onboard.storage.models import Client, Task
@@ -96,7 +96,33 @@ class Tasks:
                     subject=f"task:{task.number}",
                     at=now,
                 )
-                refresh_card(session, client, f"task-done:{task.id}")
+                # Keyed by the change, not the task: a tick undone and ticked again refreshes.
+                refresh_card(session, client, f"task-done:{task.id}:{change_key(session)}")
+        self.wake()
+        return client, task
+
+    def undo(
+        self, reference: str, channel_id: str | None, number: int, cause: audit.Cause
+    ) -> tuple[Client, Task]:
+        """Reopen a task ticked by mistake (one click on the card's checkbox ticks it)."""
+        now = self.clock()
+        with self.db.transaction() as session:
+            client = find_client(session, reference, channel_id)
+            task = _task(session, client, number)
+            if task.done_at is None:
+                raise InvalidInput(
+                    {"task": f"Task {task.number} is not done: there is nothing to undo."}
+                )
+            task.done_at, task.done_by = None, None
+            audit.record(
+                session,
+                cause,
+                "task.reopened",
+                client_id=client.id,
+                subject=f"task:{task.number}",
+                at=now,
+            )
+            refresh_card(session, client, f"task-undone:{task.id}:{change_key(session)}")
         self.wake()
         return client, task
 

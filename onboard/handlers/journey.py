@@ -48,13 +48,17 @@ def back(invocation: Invocation) -> Reply:
     return notice(f"{client.name} went back a stage.", ":leftwards_arrow_with_hook:")
 
 
+_TASK_USAGE = "Use `task add <title>`, `task done <n>`, `task undo <n>` or `task assign <n> @user`."
+
+
 @subcommand(
     "task",
-    "task add <title> [@owner] [in N days] | done <n> | assign <n> @user",
-    "manage the current stage's checklist",
+    "task add <title> [@owner] [in N days] | done <n> | undo <n> | assign <n> @user",
+    "manage the current stage's checklist (`undo` reopens a task ticked by mistake)",
 )
 def task(invocation: Invocation) -> Reply:
     action, _, rest = invocation.args.partition(" ")
+    action = action.lower()
     tasks, channel, cause = invocation.bot.tasks, invocation.channel_id, invocation.cause
     if action == "add":
         due = _DUE.search(rest)
@@ -69,19 +73,22 @@ def task(invocation: Invocation) -> Reply:
             cause,
         )
         return notice(f"Task {added.number} added: {added.title}", ":heavy_plus_sign:")
+    if action not in ("done", "undo", "assign"):
+        raise InvalidInput({"task": _TASK_USAGE})  # before the number: the verb is what's wrong
     number = _number(rest)
     if action == "done":
         _, done = tasks.done("", channel, number, cause)
         return notice(f"Task {done.number} done: {done.title}", ":white_check_mark:")
-    if action == "assign":
-        users = invocation.users()
-        if not users:
-            raise InvalidInput({"user": "Mention who: `/onboard task assign <n> @user`."})
-        _, assigned = tasks.assign("", channel, number, users[0], cause)
-        return notice(f"Task {assigned.number} assigned.", ":bust_in_silhouette:")
-    raise InvalidInput(
-        {"task": "Use `task add <title>`, `task done <n>` or `task assign <n> @user`."}
-    )
+    if action == "undo":
+        _, reopened = tasks.undo("", channel, number, cause)
+        return notice(
+            f"Task {reopened.number} reopened: {reopened.title}", ":arrows_counterclockwise:"
+        )
+    users = invocation.users()
+    if not users:
+        raise InvalidInput({"user": "Mention who: `/onboard task assign <n> @user`."})
+    _, assigned = tasks.assign("", channel, number, users[0], cause)
+    return notice(f"Task {assigned.number} assigned.", ":bust_in_silhouette:")
 
 
 @subcommand("gate", "gate <key> pass|fail [reason]", "confirm or fail a condition of this stage")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from onboard.bot.cards import refresh_daily
 from onboard.bot.erasure import apply_retention
 from onboard.bot.surveys import hypercare_sweep
 
@@ -66,7 +67,12 @@ JOBS: dict[str, Job] = {
             "surveys",
             3600,
             "post the hypercare satisfaction survey in the window's last week",
-            lambda bot, at: hypercare_sweep(bot.db, at, bot.standups.cares.surveyed_stages),
+            lambda bot, at: hypercare_sweep(
+                bot.db,
+                at,
+                bot.standups.cares.surveyed_stages,
+                reminder_hour=bot.settings.reminder_hour,
+            ),
         ),
         Job(
             "weekly-digest",
@@ -79,6 +85,12 @@ JOBS: dict[str, Job] = {
             60,
             "hypercare: stand-up prompts, one reminder, cut-off summaries, weekly reviews, exit",
             lambda bot, at: bot.standups.sweep(at),
+        ),
+        Job(
+            "card-refresh",
+            900,
+            "refresh each active client's pinned card once a day, after its local midnight",
+            lambda bot, at: refresh_daily(bot.db, at),
         ),
         Job(
             "service-reviews",

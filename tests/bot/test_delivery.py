@@ -174,6 +174,11 @@ def test_slack_connect_refused_leaves_instructions_and_onboarding_goes_on(
     texts = channel_texts(onboard)
     assert any("Slack Connect invitation" in t for t in texts)
     assert any("Welcome, Acme Rockets" in t for t in texts)
+    # The welcome, posted before Slack answered the invite, claims no invitation was sent.
+    channel = onboard.workspace.channel_by_name("client-acme-rockets")
+    assert channel is not None
+    welcome = next(m for m in onboard.workspace.messages_in(channel.id) if "Welcome" in m.text)
+    assert "invited" not in str(welcome.blocks)
     with onboard.bot.db.transaction() as session:
         actions = list(session.scalars(select(AuditEvent.action)))
     assert "channel.connect_invited.refused" in actions

@@ -14,7 +14,14 @@ from sqlalchemy import func, select
 from onboard.bot.gateway import SlackRefused
 from onboard.schedules.jobs import JOBS
 from onboard.standin.records import Message
-from onboard.storage.models import AuditEvent, Client, OutboxMessage, StandupAnswer, StandupPrompt
+from onboard.storage.models import (
+    AuditEvent,
+    Client,
+    GateState,
+    OutboxMessage,
+    StandupAnswer,
+    StandupPrompt,
+)
 from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_journey import channel_of, say
 from tests.handlers.test_new_client import onboard_client
@@ -219,8 +226,12 @@ def test_a_whole_hypercare_window_through_slack(
 
     # Exit: the criteria are gates; when all hold (the sign-off by the client) the bot says so.
     for key in CRITERIA:
-        assert "Recorded" in say(live, am, f"gate {key} pass")
+        if key != "satisfaction-score":  # the survey decides it, not the team
+            assert "Recorded" in say(live, am, f"gate {key} pass")
     sign_off(live, people, "hypercare-signoff")
+    say(live, am, "survey")  # the satisfaction criterion is the survey's
+    live.driver.click_button(client, channel_of(live), "survey_score_9")
+    live.wait_until(lambda: satisfied(live))  # the client scored 9/10: the gate holds
     sweep(live, clock, at("2027-04-12T08:00"))
     ready = [m for m in live.workspace.messages_in(channel_of(live)) if "exit criterion" in m.text]
     assert len(ready) == 1 and "/onboard advance" in str(ready[0].blocks)
@@ -478,3 +489,11 @@ def test_a_stand_up_for_sixty_people_says_how_many_it_does_not_name(
     assert "…and 5 more in the thread" in shown  # answered, beyond the twenty named
     assert f"No update from <@{team[25]}>" in shown and "…and 15 more" in shown
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in summary.blocks)
+
+
+def satisfied(onboard: Running) -> bool:
+    with onboard.bot.db.transaction() as session:
+        status = session.scalars(
+            select(GateState.status).where(GateState.gate_key == "satisfaction-score")
+        ).first()
+    return status == "passed"

@@ -5,15 +5,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 import threading
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import select
 
 from onboard.bot import tasks as tasks_service
 from onboard.storage.audit import Cause
-from onboard.storage.models import AuditEvent, AuditNote, Client, Task
+from onboard.storage.models import AuditEvent, AuditNote, Client, GateState, OutboxMessage, Task
 from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_new_client import onboard_client
 
@@ -321,3 +323,204 @@ def test_a_stage_sent_back_to_starts_its_open_tasks_afresh(
     assert reminded_on(19) == ["Overdue by 1 business day: Build it (Acme Rockets)"]
     # The cap counts this pass's reminders only: the first pass's two do not cut it short.
     assert reminded_on(23) == ["Overdue by 3 business days: Build it (Acme Rockets)"]
+
+
+def gate_status(onboard: Running, key: str) -> str | None:
+    with onboard.bot.db.transaction() as session:
+        return session.scalars(select(GateState.status).where(GateState.gate_key == key)).first()
+
+
+def stage_of(onboard: Running) -> str:
+    with onboard.bot.db.transaction() as session:
+        return session.scalars(select(Client.stage_key)).one()
+
+
+def test_a_team_member_cannot_overturn_the_clients_sign_off(
+    start_bot: BotFactory, tmp_path: Path, people: People
+) -> None:
+    # The approvals tests build on these helpers: imported here, not at the top (a cycle).
+    from tests.handlers.test_approvals import SIGNOFF, post_deliverable
+
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(SIGNOFF)
+    onboard = start_bot(playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny")
+    channel = channel_of(onboard)
+    onboard.workspace.channels[channel].members.append(people.client.id)
+    say(onboard, people.am.id, "approvers")
+    post_deliverable(onboard, people, approvers=[people.client.id], gate="scope-agreed")
+    onboard.driver.click_button(people.client.id, channel, "approve")
+    onboard.wait_until(lambda: gate_status(onboard, "scope-agreed") == "passed")
+
+    # An engineer fails the wrong gate by mistake: nobody on the team could pass it back.
+    refused = say(onboard, people.engineer.id, "gate scope-agreed fail wrong gate, sorry")
+    assert "is a sign-off" in refused and "Request changes" in refused
+    assert "/onboard back" in refused and "--force" in refused
+    assert gate_status(onboard, "scope-agreed") == "passed"
+    assert "is a sign-off" in say(onboard, people.am.id, "gate scope-agreed pass")
+    with onboard.bot.db.transaction() as session:
+        failed = session.scalars(select(AuditEvent).where(AuditEvent.action == "gate.failed"))
+        assert failed.all() == []
+
+
+def test_the_satisfaction_gate_is_decided_by_the_survey_not_typed(
+    start_bot: BotFactory, people: People
+) -> None:
+    # Seed 002: "Client satisfaction survey score of 8/10 or higher".
+    onboard = start_bot()
+    onboard_client(onboard, people)
+    for _ in range(5):
+        assert "next stage" in say(onboard, people.admin.id, "advance --force review test")
+    assert stage_of(onboard) == "hypercare"
+    for verb in ("pass", "fail nobody asked them"):
+        answer = say(onboard, people.engineer.id, f"gate satisfaction-score {verb}")
+        assert "decided by the satisfaction survey" in answer and "8/10" in answer
+        assert "/onboard survey" in answer and "--force" in answer
+    assert gate_status(onboard, "satisfaction-score") == "open"
+    # The stage's other conditions are still the team's to confirm.
+    assert "Recorded" in say(onboard, people.engineer.id, "gate issues-resolved pass")
+    # An admin can still move the journey on without it.
+    assert "next stage" in say(onboard, people.admin.id, "advance --force client on holiday")
+
+
+def test_the_card_keeps_up_with_the_calendar_as_tasks_fall_overdue(
+    start_bot: BotFactory, tmp_path: Path, people: People
+) -> None:
+    from onboard.schedules.jobs import JOBS
+
+    clock = FixedClock(dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC))  # Monday
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(TINY)
+    onboard = start_bot(clock=clock, playbook_dir=folder)
+    onboard_client(onboard, people, playbook="tiny")
+    assert "on track" in card(onboard)
+    # Nobody touches the journey for ten days; the scheduler's sweeps run as they would.
+    for day in range(3, 13):
+        for hour in (0, 10, 18):
+            clock.now = dt.datetime(2026, 11, day, hour, 5, tzinfo=dt.UTC)
+            for job in ("task-reminders", "card-refresh"):
+                JOBS[job].run(onboard.bot, clock.now)
+            onboard.deliver()
+    texts = [m.text for m in onboard.workspace.messages_in(channel_of(onboard))]
+    assert any(t.startswith("Overdue") for t in texts)  # the bot itself says they are late
+    shown = card(onboard)
+    assert "2 overdue" in shown and "at risk" in shown, shown
+    assert "9 of 2 business days" in shown  # Monday 2 to Thursday 12: days in the stage
+    # Once per client per local date: the day's refresh is queued already.
+    assert JOBS["card-refresh"].run(onboard.bot, clock.now) == 0
+    with onboard.bot.db.transaction() as session:
+        daily = session.scalars(
+            select(OutboxMessage.key).where(OutboxMessage.key.like("%:card:day:%"))
+        ).all()
+    assert len(daily) == 10 and "client:1:card:day:2026-11-12" in daily
+
+
+def test_the_channel_topic_follows_the_stage(tiny: Running, people: People) -> None:
+    def topic() -> str:
+        return tiny.workspace.channels[channel_of(tiny)].topic
+
+    am = people.am.id
+    assert topic().endswith("Stage: Kickoff")
+    say(tiny, am, "gate kickoff-held pass")
+    assert "next stage" in say(tiny, am, "advance")
+    assert "stage 2 of 3" in card(tiny) and topic().endswith("Stage: Build")
+    say(tiny, am, "gate tests-green fail the API changed")  # the loop back to Kickoff
+    assert topic().endswith("Stage: Kickoff")
+    say(tiny, am, "gate kickoff-held pass")
+    say(tiny, am, "advance")
+    say(tiny, am, "back 1 the client changed scope")
+    assert topic().endswith("Stage: Kickoff")
+    for _ in range(3):
+        say(tiny, people.admin.id, "advance --force wrapping up")
+    assert topic() == "Acme Rockets · Gold · Onboarding complete"
+    with tiny.bot.db.transaction() as session:
+        sent = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "channel.topic_set")
+        ).all()
+    assert len(sent) == 8  # set up, then each of the seven moves
+
+
+def _playbook_at_the_limits() -> str:
+    """A playbook at the limits the playbook model accepts (40 stages, 60 tasks, 20 gates,
+    150-character titles, 80-character roles and 60-character keys), full of `&` and `<`."""
+    stages = [
+        {
+            "key": f"stage-{s:02d}-" + "k" * 51,
+            "name": (f"Stage {s} R&D & QA & UAT <sign-off> " * 4)[:100],
+            "objective": ("Make sure R&D & QA <agree> on everything " * 20)[:500],
+            "owner": ("Onboarding Lead & Account Manager & Solutions Architect " * 2)[:80],
+            "duration_days": {"min": 1, "max": 30},
+            "tasks": [
+                {
+                    "title": (f"Task {t}: confirm R&D <-> QA & UAT hand-off " * 5)[:150],
+                    "owner": ("Client IT Lead & Compliance & Security Engineer " * 2)[:80],
+                    "due_day": t % 30,
+                }
+                for t in range(60)
+            ],
+            "gates": [
+                {
+                    "key": f"gate-{s:02d}-{g:02d}-" + "g" * 49,
+                    "name": (f"Gate {g}: R&D & QA <ok> & UAT signed " * 5)[:150],
+                    "kind": "condition",
+                }
+                for g in range(20)
+            ],
+        }
+        for s in range(40)
+    ]
+    return yaml.safe_dump({"key": "big", "name": "Big & heavy", "stages": stages})
+
+
+def test_a_playbook_at_the_model_limits_can_be_walked(
+    start_bot: BotFactory, tmp_path: Path, people: People
+) -> None:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "big.yaml").write_text(_playbook_at_the_limits())
+    onboard = start_bot(playbook_dir=folder)
+    onboard_client(onboard, people, playbook="big")
+    status = say(onboard, people.am.id, "status")
+    assert "Stage 0 R&amp;D" in status and "…and 60 more" not in status
+    assert re.search(r"…and \d+ more", status), status  # the list is cut to fit, and says so
+    assert "next stage" in say(onboard, people.admin.id, "advance --force limits")
+    assert "cannot close yet" in say(onboard, people.am.id, "advance")
+    assert "went back" in say(onboard, people.am.id, "back 1 because")
+    assert "Stage 0 R&amp;D" in card(onboard)
+    with onboard.bot.db.transaction() as session:
+        unsent = session.scalars(
+            select(OutboxMessage.key).where(OutboxMessage.status != "sent")
+        ).all()
+    assert unsent == []
+
+
+def test_a_task_ticked_by_mistake_is_reopened(tiny: Running, people: People) -> None:
+    am = people.am.id
+    tiny.driver.click_checkbox(people.engineer.id, channel_of(tiny), "task_done", ["1:2"])
+
+    def done() -> list[int]:
+        with tiny.bot.db.transaction() as session:
+            return list(session.scalars(select(Task.number).where(Task.done_at.is_not(None))))
+
+    tiny.wait_until(lambda: done() == [2])  # one mis-click on the card
+    tiny.deliver()
+    assert "1 of 2 done" in card(tiny)
+
+    assert "Task 2 reopened: Hold the kickoff call" in say(tiny, am, "task undo 2")
+    assert done() == [] and "0 of 2 done" in card(tiny)
+    assert "Task 2 is not done" in say(tiny, am, "task undo 2")
+    assert "no task 9" in say(tiny, am, "task undo 9")
+    assert "Give the task's number" in say(tiny, am, "task undo")
+    assert "task undo &lt;n&gt;" in say(tiny, am, "task reopen 2")  # shown escaped
+    assert "for the onboarding team" in say(tiny, people.client.id, "task undo 2")
+    # Ticked again, the card shows it again: each change refreshes it.
+    say(tiny, am, "task done 2")
+    assert "1 of 2 done" in card(tiny)
+    with tiny.bot.db.transaction() as session:
+        reopened = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "task.reopened")
+        ).one()
+    assert (reopened.actor, reopened.subject) == (am, "task:2")
+    assert "| undo &lt;n&gt; |" in say(tiny, am, "help")  # `/onboard help` names it

@@ -62,6 +62,12 @@ TASKS = [
     )
     for n in range(1, 61)  # MAX_TASKS
 ]
+# Tasks at their longest in a list: open, unassigned, overdue, numbered high.
+OPEN_TASKS = [
+    NS(**{**vars(t), "number": 999_999_900 + t.number, "assignee": None, "done_at": None})
+    for t in TASKS
+]
+LONGEST_KEY = ("security-sign-off-" * 4)[:60]  # the playbook's Key: at most 60 characters
 GATE = NS(key=KEY, name=written(150))
 STAGE = NS(
     key=KEY,
@@ -623,7 +629,23 @@ CASES: dict[str, Case] = {
             for status in ("pending", "active", "exited", "left")
         ),
     ),
-    "status": lambda: messages("status", {"p": PROGRESS}),
+    "status": lambda: messages(
+        "status",
+        {"p": PROGRESS},
+        # Every task open, unassigned and overdue: each line at its longest, its role in full,
+        # and gates with keys as long as the playbook allows.
+        {
+            "p": NS(
+                **{
+                    **vars(PROGRESS),
+                    "tasks": OPEN_TASKS,
+                    "overdue": OPEN_TASKS,
+                    "gates": [(LONGEST_KEY, GATE.name, "failed")] * 20,
+                }
+            )
+        },
+        {"p": NS(**{**vars(PROGRESS), "tasks": [], "overdue": [], "next_task": None})},
+    ),
     "survey": lambda: messages(
         "survey",
         *(
@@ -649,7 +671,8 @@ CASES: dict[str, Case] = {
             {
                 "client": CLIENT,
                 "tasks": [
-                    NS(task=t, kind=k, late=365)
+                    # Every assignee has left: each line says so.
+                    NS(task=t, kind=k, late=365, assignee_left=bool(t.assignee))
                     for t, k in zip(TASKS[:n], ("due", "overdue") * 30, strict=False)
                 ],
             }
@@ -663,7 +686,6 @@ CASES: dict[str, Case] = {
             "playbook": PLAYBOOK,
             "stage": STAGE,
             "team": users(60),
-            "slack_connect": True,
         },
     ),
 }
@@ -704,3 +726,9 @@ def test_a_hypercare_window_without_exit_criteria_ends_without_naming_any() -> N
         row=NS(end_date=DAY),
     )["blocks"][0]["text"]["text"]
     assert "SLA met" in listed and "Runbook" not in listed
+
+
+def test_a_long_list_of_approvers_says_how_many_more_there_are() -> None:
+    shown = render_message("approvers", client=CLIENT, approvers=users(45))
+    text = shown["blocks"][0]["text"]["text"]
+    assert text.count("<@") == 40 and text.endswith(" and 5 more")
