@@ -223,10 +223,19 @@ class Delivery:
             log.exception("outbox executor raised", extra={"key": row.key})
             self._retry(row, f"unexpected: {type(exc).__name__}", None)
         else:
-            with self.db.transaction() as session:
-                outbox.mark_sent(session, row.id, outcome.result, self.clock())
-                for follow_up in outcome.then:
-                    follow_up(session)
+            try:
+                with self.db.transaction() as session:
+                    outbox.mark_sent(session, row.id, outcome.result, self.clock())
+                    for follow_up in outcome.then:
+                        follow_up(session)
+            except Exception as exc:
+                # Slack did it, but what follows did not commit (a bug, a constraint: another
+                # client recorded that channel first). Tried again like a failed call, the
+                # executors finding what was done, and surfaced at the last attempt, rather
+                # than the row claimed again after every lease for ever.
+                log.exception("outbox result not recorded", extra={"key": row.key})
+                self._retry(row, f"not recorded: {type(exc).__name__}", None)
+                return
             self.on_sent()
             log.info("outbox sent", extra={"key": row.key, "operation": row.operation})
 

@@ -387,6 +387,36 @@ def test_a_row_whose_lease_ran_out_in_its_batch_is_sent_by_the_worker_that_took_
     }
 
 
+def test_a_result_that_cannot_be_recorded_is_retried_then_surfaced_not_claimed_for_ever(
+    start_bot: BotFactory,
+) -> None:
+    # Slack did the call, but the work recorded with its answer fails (a bug; a constraint).
+    # The row is tried again with backoff and given up, told, at its last attempt: not
+    # claimed again after every lease with no end.
+    clock = FixedClock(NOW)
+    onboard = start_bot(clock=clock, outbox_max_attempts=3)
+    calls: list[str] = []
+
+    def broken_follow_up(session: object) -> None:
+        raise RuntimeError("a constraint")
+
+    def done_but_unrecordable(_gateway: object, row: OutboxMessage) -> Outcome:
+        calls.append(row.key)
+        return Outcome(result={"shown": True}, then=[broken_follow_up])
+
+    onboard.bot.delivery.register("test.unrecordable", done_but_unrecordable)
+    with onboard.bot.db.transaction() as session:
+        enqueue(session, "unrecordable:1", "test.unrecordable", {}, now=NOW)
+    for _ in range(5):
+        onboard.bot.delivery.drain()
+        clock.now += dt.timedelta(minutes=10)
+
+    assert calls == ["unrecordable:1"] * 3
+    (row,) = [r for r in outbox(onboard) if r.operation == "test.unrecordable"]
+    assert row.status == "failed"
+    assert row.last_error == "gave up after 3 attempts: not recorded: RuntimeError"
+
+
 def lease_of(onboard: Running, key: str) -> dt.datetime | None:
     with onboard.bot.db.transaction() as session:
         row = session.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).one()
