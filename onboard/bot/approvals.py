@@ -74,8 +74,15 @@ class Approvals:
     def post(self, client_id: int, form: dict[str, Any], cause: audit.Cause) -> DeliverableVersion:
         return self.deliverables.post(client_id, form, cause)
 
-    def check_can_decide(self, version_id: int, user: str) -> str:
-        return self.decisions.check_can_decide(version_id, user)
+    def check_can_decide(self, version_id: int, user: str, channel: str | None = None) -> str:
+        return self.decisions.check_can_decide(version_id, user, channel)
 
-    def decide(self, version_id: int, outcome: str, reason: str, cause: audit.Cause) -> Verdict:
-        return self.decisions.decide(version_id, outcome, reason, cause)
+    def decide(
+        self,
+        version_id: int,
+        outcome: str,
+        reason: str,
+        cause: audit.Cause,
+        channel: str | None = None,
+    ) -> Verdict:
+        return self.decisions.decide(version_id, outcome, reason, cause, channel)

@@ -15,14 +15,14 @@ from sqlalchemy.orm import Session
 
 from onboard.bot.approvers import USER_ID, still_designated
 from onboard.bot.deliverable_versions import find_version, refresh
-from onboard.bot.erasure import ERASED_ACTION
+from onboard.bot.erasure import was_erased
 from onboard.bot.errors import InvalidInput, NotAllowed, Refused
 from onboard.bot.playbooks import Stage
 from onboard.bot.settlement import settle, stage_on_hold
 from onboard.messages.render import Mrkdwn
 from onboard.storage import audit
 from onboard.storage.db import Database
-from onboard.storage.models import AuditEvent, Client, Decision, Deliverable, DeliverableVersion
+from onboard.storage.models import Client, Decision, Deliverable, DeliverableVersion
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,18 @@ class Decisions:
         self.wake = wake
         self.is_internal = is_internal
 
-    def check_can_decide(self, version_id: int, user: str) -> str:
+    def check_can_decide(self, version_id: int, user: str, channel: str | None = None) -> str:
         """The deliverable's title (as typed) when `user` may decide on this version; else
-        raise NotAllowed, auditing a refusal as `decide` does."""
+        raise NotAllowed, auditing a refusal as `decide` does. `channel`: where the button
+        was clicked."""
         internal = self.is_internal(user)
         try:
             with self.db.transaction() as session:
                 version, deliverable = find_version(session, version_id)
-                _refuse_unless_open(session, session.get_one(Client, deliverable.client_id))
+                client = session.get_one(Client, deliverable.client_id)
+                trusted = internal or channel in (None, client.channel_id)
+                _refuse_unless_theirs(session, version, deliverable, user, trusted)
+                _refuse_unless_open(session, client)
                 already = _decision_of(session, version, user)
                 if already is not None:
                     raise NotAllowed(_already(already))
@@ -72,6 +76,7 @@ class Decisions:
         outcome: str,
         reason: str,
         cause: audit.Cause,
+        channel: str | None = None,
     ) -> Verdict:
         """Record `cause.actor`'s decision, if theirs to take: an approver still designated,
         of the client, on the newest version, while the client is active (not completed, not
@@ -86,6 +91,8 @@ class Decisions:
             with self.db.transaction() as session:
                 version, deliverable = find_version(session, version_id, lock=True)
                 client = session.get_one(Client, deliverable.client_id)
+                trusted = internal or channel in (None, client.channel_id)
+                _refuse_unless_theirs(session, version, deliverable, cause.actor, trusted)
                 _refuse_unless_open(session, client)
                 already = _decision_of(session, version, cause.actor)
                 if already is not None:
@@ -149,6 +156,26 @@ def _gate_name(stage: Stage, gate_key: str | None) -> str:
     return next((g.name for g in stage.gates if g.key == gate_key), gate_key or "")
 
 
+def _refuse_unless_theirs(
+    session: Session,
+    version: DeliverableVersion,
+    deliverable: Deliverable,
+    user: str,
+    trusted: bool,
+) -> None:
+    """First, before any answer that names something: a button clicked outside the client's
+    channel, by someone outside the agency who is not among the version's approvers, learns
+    nothing of it. A button's value is the clicker's to forge, and each refusal below names
+    the client, the title or the approvers: another client's user trying IDs in turn would
+    read every client's deliverables. `trusted`: someone of the agency, or a click in the
+    client's own channel, or the changes form (opened only once its click passed this)."""
+    if trusted or user in version.approvers:
+        return
+    if user in still_designated(session, version, deliverable):
+        return
+    raise Refused("Only this deliverable's approvers can decide on it.", "not_an_approver")
+
+
 def _refuse_unless_may_decide(
     session: Session,
     version: DeliverableVersion,
@@ -178,12 +205,7 @@ def _refuse_unless_may_decide(
 def _refuse_unless_open(session: Session, client: Client) -> None:
     """Decisions are for an onboarding under way: not once it completed, and never after
     the client's data was erased (a decision's reason would be new personal data)."""
-    erased = session.scalar(
-        select(AuditEvent.action)
-        .where(AuditEvent.client_id == client.id, AuditEvent.action == ERASED_ACTION)
-        .limit(1)
-    )
-    if erased is not None:
+    if session.scalar(select(was_erased(client.id))):
         raise Refused(
             "This client's records were erased: its deliverables take no more decisions.",
             "client_erased",

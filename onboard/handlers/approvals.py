@@ -13,7 +13,7 @@ from slack_bolt.request import BoltRequest
 from slack_sdk.errors import SlackApiError
 
 from onboard.bot.errors import InvalidInput, OnboardError
-from onboard.handlers.clicks import Click, on_click, open_modal, tell, words_for
+from onboard.handlers.clicks import Click, channel_of, on_click, open_modal, tell, words_for
 from onboard.handlers.commands import Invocation, Reply, notice, subcommand
 from onboard.handlers.failures import explain
 from onboard.handlers.modals import open_view
@@ -92,6 +92,7 @@ def register(bot: Onboard) -> None:
                 "approved",
                 "",
                 click.cause,
+                channel=channel_of(click.body) or "",  # "": nowhere known, not the form
             )
             text = verdict.text
         except (OnboardError, ValueError) as exc:
@@ -104,7 +105,9 @@ def register(bot: Onboard) -> None:
             version_id = int(click.action["value"])
             # The title as typed, from the database: the message's text is escaped mrkdwn,
             # which the modal would escape again ("R&amp;D").
-            title = bot.approvals.check_can_decide(version_id, click.cause.actor)
+            title = bot.approvals.check_can_decide(
+                version_id, click.cause.actor, channel_of(click.body) or ""
+            )
         except (OnboardError, ValueError) as exc:
             tell(bot, click.body, click.cause.actor, words_for(exc))
             return
