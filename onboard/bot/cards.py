@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, load_only
 
 from onboard.bot import live_messages
+from onboard.bot.active_clients import under_way
 from onboard.bot.delivery import Outcome
 from onboard.bot.gateway import SlackGateway
 from onboard.bot.journey import calendar_of, card_key, refresh_card
@@ -58,7 +59,7 @@ def refresh_daily(db: Database, at: dt.datetime, batch: int = DAILY_BATCH) -> in
     with db.transaction() as session:
         clients = session.scalars(
             select(Client)
-            .where(Client.status == "active", Client.channel_id.is_not(None))
+            .where(under_way())  # active, in its channel, not erased
             .options(
                 load_only(
                     Client.id, Client.channel_id, Client.timezone, Client.country, raiseload=True
@@ -84,8 +85,7 @@ def refresh_daily(db: Database, at: dt.datetime, batch: int = DAILY_BATCH) -> in
                 session.scalars(
                     select(Client.id).where(
                         Client.id.in_([c.id for c, _ in due]),
-                        Client.status == "active",
-                        Client.channel_id.is_not(None),
+                        under_way(),
                     )
                 )
             )

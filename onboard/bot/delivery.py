@@ -247,7 +247,9 @@ class Delivery:
             self._fail(row, f"gave up after {row.attempts} attempts: {error}")
             return
         if retry_after is not None:
-            delay = retry_after  # Slack said how long; waiting less only earns another 429
+            # Slack said how long; waiting less only earns another 429. At least a second for
+            # an uncounted wait: "Retry-After: 0" again and again would otherwise spin.
+            delay = retry_after if counted else max(1.0, retry_after)
         else:
             delay = min(300.0, 2.0 ** (row.attempts - 1)) * random.uniform(0.5, 1.0)
         with self.db.transaction() as session:

@@ -130,7 +130,7 @@ def erase_client(
     session.execute(
         update(DeliverableVersion)
         .where(DeliverableVersion.deliverable_id.in_(deliverables))
-        .values(link=None, description=None),
+        .values(title="erased", link=None, description=None),
         execution_options={"synchronize_session": False},
     )
     session.execute(
@@ -150,7 +150,7 @@ def erase_client(
     # Closed for good, its message refreshed without its Start button: queued after the
     # outbox rows above were given up and blanked, and carrying only the intake's ID.
     for intake in session.scalars(select(Intake).where(Intake.client_id == client.id)):
-        close_erased_intake(session, intake)
+        close_erased_intake(session, intake, refresh=client.status == "active")
     session.execute(
         delete(ClientFact).where(ClientFact.client_id == client.id),
         execution_options={"synchronize_session": False},

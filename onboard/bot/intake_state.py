@@ -158,11 +158,14 @@ def open_intake(session: Session, client: Client, now: dt.datetime) -> Intake:
     return intake
 
 
-def close_erased_intake(session: Session, intake: Intake) -> None:
+def close_erased_intake(session: Session, intake: Intake, *, refresh: bool) -> None:
     """Close an erased client's intake for good (in the erasure's transaction): a posted
     message loses its Start button, a posted summary its review buttons. Refreshed only once
-    posted: a post still pending was given up by the erasure."""
+    posted (a post still pending was given up by the erasure), and only when `refresh`: a
+    completed client's channel may be archived, and Slack refuses the update for good."""
     intake.status, intake.reopened = CLOSED, []
+    if not refresh:
+        return
     if intake.message_ts is not None:
         refresh_message(session, intake, "closed")
     if intake.review_ts is not None:

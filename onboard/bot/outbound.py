@@ -71,10 +71,11 @@ def fallback(key: str, method: str, args: dict[str, Any], **extra: Any) -> dict[
 
 
 def may_be_done_already(row: OutboxMessage) -> bool:
-    """An earlier try of this row may have done its call, its answer lost: a retry, unless
-    the only earlier try met a 429 (with more tries, an earlier one may have gone through)."""
-    surely_none = row.attempts == 2 and row.last_error in NOTHING_POSTED
-    return row.attempts > 1 and not surely_none
+    """An earlier try of this row may have done its call, its answer lost. A try that met a
+    429 (or our pacing) gives its attempt back (Delivery._retry), so `attempts` counts the
+    claim now and the earlier tries that may have reached Slack: any such try is a maybe,
+    whatever came after it (a search refused with a 429 found nothing out)."""
+    return row.attempts > 1
 
 
 def execute_call(gateway: SlackGateway, row: OutboxMessage) -> Outcome:

@@ -9,14 +9,14 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, String, cast, exists, func, select
+from sqlalchemy import ColumnElement, Select, String, cast, exists, func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from onboard.bot import outbound
 from onboard.bot.active_clients import each_active_client, under_way, working_hours_began
 from onboard.bot.approvers import still_designated
 from onboard.bot.calendar import latest_local_date
-from onboard.bot.errors import InvalidInput
+from onboard.bot.errors import InvalidInput, SlackUnavailable
 from onboard.bot.identity import Directory
 from onboard.bot.journey import calendar_of, find_client, playbook_of
 from onboard.bot.playbooks import Reminders as ReminderRules
@@ -62,14 +62,43 @@ class Nudges:
 
     def tasks(self, at: dt.datetime) -> int:
         """Remind owners of tasks due today, then of overdue ones on the playbook's rhythm."""
+        left = self._who_left(at)
         return each_active_client(
             self.db,
-            lambda session, client: self._remind_tasks(session, client, at),
+            lambda session, client: self._remind_tasks(session, client, at, left),
             where=_has_open_task_due_by(latest_local_date(at)),
             wanted=lambda client: self._in_working_hours(client, at),
         )
 
-    def _remind_tasks(self, session: Session, client: Client, at: dt.datetime) -> int:
+    def _who_left(self, at: dt.datetime) -> frozenset[str]:
+        """The assignees of tasks the sweep may remind whose accounts are deactivated: asked
+        of Slack before the sweep's transactions, as on SQLite each holds the write turn every
+        ack needs. A person Slack does not answer for is taken as still here (their DM is
+        tried, as before): one lookup failing must not hold back the client's reminders."""
+        if self.directory is None:
+            return frozenset()
+        day = latest_local_date(at)
+        with self.db.transaction() as session:
+            assignees = set(
+                session.scalars(
+                    select(Task.assignee)
+                    .distinct()
+                    .join(Client, Client.id == Task.client_id)
+                    .where(
+                        under_way(),
+                        Task.stage_key == Client.stage_key,
+                        Task.done_at.is_(None),
+                        Task.due <= day,
+                        Task.assignee.is_not(None),
+                        or_(Task.reminded_on.is_(None), Task.reminded_on < day),
+                    )
+                )
+            )
+        return frozenset(user for user in assignees if user and self._has_left(user))
+
+    def _remind_tasks(
+        self, session: Session, client: Client, at: dt.datetime, left: frozenset[str]
+    ) -> int:
         calendar = calendar_of(client)
         today = calendar.local_date(at)
         if not self._working_hours(client, at, today):
@@ -105,16 +134,19 @@ class Nudges:
             else:
                 continue
             # A DM to someone who has left is read by no one: the channel hears instead.
-            left = task.assignee is not None and self._has_left(task.assignee)
-            target = client.channel_id if left else task.assignee or client.channel_id
+            gone = task.assignee in left
+            target = client.channel_id if gone else task.assignee or client.channel_id
             assert target is not None  # each_active_client: clients with a channel
-            due.setdefault(target, []).append(Due(task, kind, late, assignee_left=left))
+            due.setdefault(target, []).append(Due(task, kind, late, assignee_left=gone))
         return sum(_remind(session, client, target, tasks, today) for target, tasks in due.items())
 
     def _has_left(self, user_id: str) -> bool:
-        """Asked only for a reminder about to go out (once a day a task at most), and
-        remembered a while by the directory: the sweep runs every five minutes."""
-        return self.directory is not None and self.directory.has_left(user_id)
+        """Remembered a while by the directory (the sweep runs every five minutes)."""
+        assert self.directory is not None
+        try:
+            return self.directory.has_left(user_id)
+        except SlackUnavailable:
+            return False
 
     def _in_working_hours(self, client: Client, at: dt.datetime) -> bool:
         return self._working_hours(client, at, calendar_of(client).local_date(at))

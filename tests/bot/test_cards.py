@@ -9,8 +9,10 @@ from typing import Any
 
 from sqlalchemy import event, select
 
+from onboard.bot import erasure
 from onboard.bot.cards import refresh_daily
-from onboard.storage.models import OutboxMessage
+from onboard.storage.audit import Cause
+from onboard.storage.models import Client, OutboxMessage
 from tests.conftest import BotFactory, FixedClock, People, Running
 from tests.handlers.test_new_client import onboard_client
 
@@ -77,3 +79,16 @@ def test_each_card_is_refreshed_once_a_local_day_in_a_few_queries(
     with onboard.bot.db.transaction() as session:
         unsent = session.scalars(select(OutboxMessage.key).where(OutboxMessage.status != "sent"))
         assert unsent.all() == []
+
+
+def test_an_erased_clients_card_is_not_refreshed(start_bot: BotFactory, people: People) -> None:
+    clock = FixedClock(dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC))
+    onboard = start_bot(clock=clock)
+    onboard_client(onboard, people)
+    onboard.deliver()
+    with onboard.bot.db.transaction() as session:
+        slug = session.scalars(select(Client.slug)).one()
+    erasure.erase(onboard.bot.db, slug, Cause.system(), reason="request", now=clock.now)
+
+    assert refresh_daily(onboard.bot.db, dt.datetime(2026, 11, 3, 10, 0, tzinfo=dt.UTC)) == 0
+    assert daily_keys(onboard) == []

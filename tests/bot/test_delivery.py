@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -523,3 +524,37 @@ def test_a_burst_of_posts_under_slacks_rate_limit_is_all_delivered_once(
     # Once Slack said wait, the other rows waited too rather than each earning a 429.
     posts = workspace.calls_to("chat.postMessage")
     assert len(posts) < 15 * 2
+
+
+def test_a_post_whose_answer_was_lost_is_not_posted_again_when_the_search_meets_a_429(
+    start_bot: BotFactory, people: People
+) -> None:
+    # The welcome is posted but its answer lost; the retry's search of the channel meets a
+    # 429, which says nothing about the post: the next try searches again, and finds it.
+    clock = FixedClock(NOW)
+    onboard = start_bot(clock=clock)
+    submit_new_client(onboard, people)
+    slack = onboard.bot.gateway.call
+    welcomes: list[str] = []
+    limited: list[str] = []
+
+    def lose_then_limit(method: str, **args: Any) -> dict[str, Any]:
+        key = str((args.get("metadata") or {}).get("event_payload", {}).get("key", ""))
+        if method == "chat.postMessage" and key.endswith(":welcome"):
+            welcomes.append(key)
+            if len(welcomes) == 1:
+                slack(method, **args)  # posted; the answer is lost
+                raise SlackRetryLater(method, "network: ConnectionResetError")
+        if method == "conversations.history" and welcomes and not limited:
+            limited.append(method)
+            raise SlackRetryLater(method, "ratelimited", 1.0)
+        return slack(method, **args)
+
+    onboard.bot.gateway.call = lose_then_limit  # type: ignore[method-assign]
+    for _ in range(10):
+        onboard.deliver()
+        clock.now += dt.timedelta(minutes=1)
+
+    assert limited
+    assert all(r.status == "sent" for r in outbox(onboard))
+    assert len(welcome_posts(onboard)) == 1

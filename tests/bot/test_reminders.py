@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event, select
@@ -435,3 +437,53 @@ def test_a_london_client_chosen_as_england_hears_nothing_on_the_late_summer_bank
         "2 tasks need attention (Acme Rockets): 1. Send the agenda (overdue by 1 business day),"
         " 2. Hold the kickoff call (due today)",
     ]
+
+
+@pytest.mark.skipif(
+    "postgresql" in os.environ.get("ONBOARD_TEST_DATABASE_URL", ""),
+    reason="SQLite's one write lock, which every ack needs",
+)
+def test_who_has_left_is_asked_of_slack_outside_the_sweeps_write_transactions(
+    kickoff: Running, people: People, clock: FixedClock
+) -> None:
+    # On SQLite a transaction holds the write lock every ack needs: a lookup inside it would
+    # hold the acks up for as long as Slack takes to answer.
+    say(kickoff, people.am.id, f"task assign 1 <@{people.engineer.id}|eric>")
+    directory = kickoff.bot.directory
+    slack = directory.gateway.call
+    path = kickoff.bot.db.engine.url.database
+    assert path is not None
+    lock_held: list[bool] = []
+
+    def users_info(method: str, **args: Any) -> dict[str, Any]:
+        if method == "users.info":
+            other = sqlite3.connect(path, timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")  # as an ack's transaction begins
+                other.execute("ROLLBACK")
+                lock_held.append(False)
+            except sqlite3.OperationalError:
+                lock_held.append(True)
+            finally:
+                other.close()
+        return slack(method, **args)
+
+    directory.gateway.call = users_info  # type: ignore[method-assign]
+    directory._people.clear()  # nobody known yet: the sweep asks
+    sweep(kickoff, clock, at(23, 9))
+    assert lock_held == [False]
+
+
+def test_slack_not_answering_who_has_left_does_not_hold_back_the_reminders(
+    kickoff: Running, people: People, clock: FixedClock
+) -> None:
+    say(kickoff, people.am.id, f"task assign 1 <@{people.engineer.id}|eric>")
+    kickoff.bot.directory._people.clear()
+    kickoff.workspace.inject("users.info", status=503, times=None)
+    sweep(kickoff, clock, at(23, 9))
+    dms = [
+        c.args["text"]
+        for c in kickoff.workspace.calls_to("chat.postMessage")
+        if c.args.get("channel") == people.engineer.id
+    ]
+    assert len(dms) == 1  # DMed, as before Slack could say whether they have left

@@ -600,3 +600,51 @@ def test_the_request_changes_form_shows_the_title_as_typed(shared: Running, peop
     view_id = shared.wait_for_view(people.client.id)
     shown = shared.workspace.views[view_id].blocks[0]["text"]["text"]
     assert shown.startswith("*R&amp;D plan &lt;draft&gt;*"), shown  # escaped once, for mrkdwn
+
+
+def test_another_clients_user_forging_a_buttons_value_learns_nothing_of_the_deliverable(
+    shared: Running, people: People
+) -> None:
+    # A button's value is the clicker's to forge. Bob, Blue Widgets' user, sends Approve with
+    # the ID of Acme's deliverable: whatever its state, he is told nothing of it (not its
+    # title, nor its approvers, nor the client's name), and nothing is decided.
+    post_deliverable(shared, people, title="Secret merger plan", approvers=[people.client.id])
+    acme = channel_of(shared)
+    with shared.bot.db.transaction() as session:
+        version_id = session.scalars(select(DeliverableVersion.id)).one()
+    onboard_client(shared, people, playbook="tiny", name="Blue Widgets")
+    with shared.bot.db.transaction() as session:
+        blue = session.scalars(select(Client.channel_id).where(Client.name == "Blue Widgets")).one()
+    assert blue is not None
+    bob = shared.workspace.add_user("bob.blue", team_id="T0BLUE", email="bob@blue.example")
+    shared.workspace.channels[blue].members.append(bob.id)
+
+    def bob_forges_approve() -> str:
+        told_before = len([e for e in shared.workspace.ephemerals if e.user == bob.id])
+        button = {"type": "button", "action_id": "approve", "block_id": "x"}
+        shared.driver.act(bob.id, blue, "1.000001", {**button, "value": str(version_id)})
+        told = shared.wait_until(
+            lambda: [e for e in shared.workspace.ephemerals if e.user == bob.id][told_before:]
+        )
+        return told[-1].text
+
+    pending = bob_forges_approve()
+    shared.driver.click_button(people.client.id, acme, "approve")  # Carla decides
+    shared.deliver()
+    decided = bob_forges_approve()
+    for told in (pending, decided):
+        assert "Secret merger" not in told and people.client.id not in told
+        assert "Acme" not in told
+    assert decisions(shared) == [(people.client.id, "approved")]
+
+
+def test_an_erasure_leaves_no_version_title_behind(shared: Running, people: People) -> None:
+    # Titles may name people ("Design for Carla"): each version keeps its own since 0015.
+    post_deliverable(shared, people, approvers=[people.client.id], title="Design for Carla")
+    with shared.bot.db.transaction() as session:
+        slug = session.scalars(select(Client.slug)).one()
+    now = dt.datetime.now(dt.UTC)
+    erasure.erase(shared.bot.db, slug, Cause("U0OPERATOR"), reason="request", now=now)
+    with shared.bot.db.transaction() as session:
+        titles = session.scalars(select(DeliverableVersion.title)).all()
+    assert titles == ["erased"]

@@ -26,6 +26,7 @@ from onboard.storage.models import (
     GateState,
     Intake,
     IntakeAnswer,
+    OutboxMessage,
 )
 from tests.conftest import BotFactory, People, Running
 from tests.handlers.test_journey import channel_of, say
@@ -857,3 +858,25 @@ def test_an_intake_reopened_wider_than_a_page_before_the_limit_is_updated_page_b
         assert answer["view"]["callback_id"] == ("intake_review" if last else "intake_page")
     assert fill(onboard, carla, view_id, {})["view"]["callback_id"] == "intake_done"
     assert {value for value, _ in stored(onboard).values()} == {"second answer"}
+
+
+def test_erasing_a_completed_client_whose_channel_is_archived_sends_nothing_that_fails(
+    shared: Running, people: People
+) -> None:
+    # Retention erases a completed client months later, its channel archived: its intake is
+    # closed without updating a message Slack would refuse to touch (is_archived).
+    carla, alice = people.client.id, people.am.id
+    fill(shared, carla, start(shared, carla), PAGE_1)
+    say(shared, alice, "gate data-verified pass details taken on a call")
+    assert "moved on" in say(shared, alice, "advance")
+    assert "completed onboarding" in say(shared, alice, "advance")
+    shared.deliver()
+    shared.workspace.channels[channel_of(shared)].is_archived = True
+    erase(shared)
+
+    with shared.bot.db.transaction() as session:
+        failed = session.scalars(
+            select(OutboxMessage.key).where(OutboxMessage.status == "failed")
+        ).all()
+        status = session.scalars(select(Intake.status)).one()
+    assert failed == [] and status == "closed"
