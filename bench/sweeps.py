@@ -30,7 +30,14 @@ from onboard.bot.settings import Settings
 from onboard.schedules.jobs import JOBS
 from onboard.standin.server import SlackStandIn
 from onboard.standin.workspace import Workspace
-from onboard.storage.models import Client, Deliverable, DeliverableVersion, Intake, Task
+from onboard.storage.models import (
+    Approver,
+    Client,
+    Deliverable,
+    DeliverableVersion,
+    Intake,
+    Task,
+)
 
 CLIENTS = 2_000
 SECTION = "## Sweeps over many clients"
@@ -50,7 +57,14 @@ SIGNOFF_WAITING_DAYS = 7
 INTAKE_OPEN_EVERY = 21  # one client in 21 has not finished its intake (in every zone)
 TASKS_PER_CLIENT = 5
 REMINDER_HOUR = 9
-SWEEPS = ("task-reminders", "intake-reminders", "surveys", "approval-nudges", "standups")
+SWEEPS = (
+    "task-reminders",
+    "intake-reminders",
+    "surveys",
+    "approval-nudges",
+    "standups",
+    "card-refresh",
+)
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,19 @@ def seed(bot: Onboard, count: int) -> None:
             ],
         )
         waiting = [client_id for n, client_id in enumerate(ids) if n % SIGNOFF_EVERY == 0]
+        # Designated, as `/onboard approvers add` does: a version waits only for those.
+        session.execute(
+            insert(Approver),
+            [
+                {
+                    "client_id": client_id,
+                    "user_id": "U000CLIENT",
+                    "added_by": "U0000000AM",
+                    "added_at": started,
+                }
+                for client_id in waiting
+            ],
+        )
         session.execute(
             insert(Deliverable),
             [
@@ -147,6 +174,8 @@ def seed(bot: Onboard, count: int) -> None:
                 {
                     "deliverable_id": deliverable_id,
                     "number": 1,
+                    "title": "Solution design",
+                    "rule": "all",
                     "approvers": ["U000CLIENT"],
                     "status": "pending",
                     "posted_at": AT - dt.timedelta(days=SIGNOFF_WAITING_DAYS),
@@ -247,7 +276,9 @@ def render(results: list[Sweep], count: int, database: str, took: float) -> str:
         f"{AT:%A %d %B %Y %H:%M} UTC it is past {REMINDER_HOUR:02d}:00 (the reminder hour) on a "
         f"business day in London, Sydney and Tokyo, not yet in New York. {due} clients (one "
         f"in {DUE_EVERY}) have a task due today, {expected} of them past their reminder hour; "
-        f"one in {INTAKE_OPEN_EVERY} has an open intake; one in {SIGNOFF_EVERY} waits for a "
+        f"one in {INTAKE_OPEN_EVERY} has an open intake (left open as the journey moved on: "
+        "reminded no more since 0cbfb81, so the intake sweep's list is empty); one in "
+        f"{SIGNOFF_EVERY} waits for a "
         f"sign-off posted {SIGNOFF_WAITING_DAYS} days before; none is in hypercare. Each sweep "
         "runs once, then once more at the same moment (a re-run, which must queue nothing). "
         f"Database: {database}.",
@@ -274,6 +305,10 @@ def render(results: list[Sweep], count: int, database: str, took: float) -> str:
         "- The task and intake sweeps' re-runs still visit the clients they reminded: whether "
         "a client was reminded *today* depends on its own calendar, which the list's query "
         "does not know, so the visit decides (and sends nothing).",
+        "- The card refresh queues one update of every active client's pinned card a local "
+        "day (the first run after each client's midnight): its first run here is that day's, "
+        "in batches of 500 clients a transaction; its re-runs read the list and the day's keys "
+        "and queue nothing.",
         f"- The task sweep queued {results[0].queued} reminders; worked out from each "
         f"client's calendar, it should queue {expected}"
         + (" (the run fails otherwise)." if results[0].queued == expected else ": **it did not**."),
