@@ -1,11 +1,13 @@
 """App Home: each person's view of the clients that concern them.
 
-Team members see their clients, admins see all, a client's user sees only their own client.
+Team members see their clients (ONBOARD_TEAM's, every client being onboarded), admins see all,
+a client's user sees only their own client, and only whether it is done: its health is the team's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +31,15 @@ class HomeView:
         return {"audience": self.audience, "clients": self.clients, "more": self.more}
 
 
-def home_for(db: Database, directory: Directory, user_id: str, now: dt.datetime) -> HomeView:
+def home_for(
+    db: Database,
+    directory: Directory,
+    user_id: str,
+    now: dt.datetime,
+    *,
+    team: Collection[str] = (),
+) -> HomeView:
+    """What `user_id` sees; `team`: ONBOARD_TEAM, the people invited to every client's channel."""
     person = directory.person(user_id)
     internal = directory.is_internal(user_id)
     with db.transaction() as session:
@@ -42,7 +52,11 @@ def home_for(db: Database, directory: Directory, user_id: str, now: dt.datetime)
         elif internal:
             audience = "team"
             mine = select(Task.client_id).where(Task.assignee == user_id)
-            query = query.where(or_(Client.account_manager == user_id, Client.id.in_(mine)))
+            theirs = [Client.account_manager == user_id, Client.id.in_(mine)]
+            if user_id in team:
+                # Invited to every client's channel: each client being onboarded is theirs.
+                theirs.append(Client.status != "completed")
+            query = query.where(or_(*theirs))
         else:
             audience = "client"
             email = (person.email or "").lower()

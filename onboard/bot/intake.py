@@ -47,6 +47,9 @@ from onboard.storage.db import Database
 from onboard.storage.models import Client, Intake, IntakeAnswer
 
 MAX_METADATA = 3000  # characters of a view's private_metadata (Slack's limit)
+# Told to anyone not among the client's people: fixed words, so a button value pointing at
+# another client's intake learns nothing of it, not even its name.
+OUTSIDER = "Only the client's own people, in its channel, can fill in this questionnaire."
 
 
 class Intakes(Reviewing):
@@ -137,17 +140,12 @@ class Intakes(Reviewing):
         if user in known:
             return None
         if not self._in_channel(client, user):
-            return Refused(
-                f"Only {client.name}'s people in its channel can fill in this questionnaire.",
-                "not_in_channel",
-            )
+            return Refused(OUTSIDER, "not_in_channel")
         person = self.directory.person(user)
         home = self.directory.home()[0]
         teams = {self.directory.person(u).team_id for u in known} - {home}
         if person.team_id != home and teams and person.team_id not in teams:
-            return Refused(
-                f"Only {client.name}'s people can fill in this questionnaire.", "another_workspace"
-            )
+            return Refused(OUTSIDER, "another_workspace")
         return None
 
     def _in_channel(self, client: Client, user: str) -> bool:
@@ -178,10 +176,11 @@ class Intakes(Reviewing):
         if intake is None:
             raise NotFound("This intake no longer exists.")
         client = session.get_one(Client, intake.client_id)
-        _refuse_unless_under_way(session, client)
+        # Who first: the under-way refusal names the client, for its own people only.
         refusal = self._filler_refusal(session, client, user)
         if refusal:
             raise refusal
+        _refuse_unless_under_way(session, client)
         return intake, client
 
     def _guarded(self, intake_id: int, user: str, action: str, run: Callable[[], Any]) -> Any:

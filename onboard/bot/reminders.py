@@ -16,6 +16,7 @@ from onboard.bot import outbound
 from onboard.bot.active_clients import each_active_client, under_way, working_hours_began
 from onboard.bot.approvers import still_designated
 from onboard.bot.calendar import latest_local_date
+from onboard.bot.erasure import was_erased
 from onboard.bot.errors import InvalidInput, SlackUnavailable
 from onboard.bot.identity import Directory
 from onboard.bot.journey import calendar_of, find_client, playbook_of
@@ -236,7 +237,9 @@ class Nudges:
     # -- archiving ----------------------------------------------------------------------------
 
     def archive_offers(self, at: dt.datetime) -> int:
-        """Offer to archive the channel of a client that completed a while ago; once."""
+        """Offer to archive the channel of a client that completed a while ago; once, in the
+        client's working hours (as its reminders), and never after its data was erased: the
+        offer would be a new message to people who asked for them to end."""
         queued = 0
         with self.db.transaction() as session:
             done = session.scalars(
@@ -244,6 +247,7 @@ class Nudges:
                     Client.status == "completed",
                     Client.completed_at <= at - dt.timedelta(days=self.archive_after_days),
                     Client.channel_id.is_not(None),
+                    ~was_erased(Client.id),
                     # Offered already: an agency's completed clients only grow, hour after hour.
                     ~exists().where(
                         OutboxMessage.key
@@ -252,6 +256,8 @@ class Nudges:
                 )
             )
             for client in done:
+                if not working_hours_began(calendar_of(client), at, self.reminder_hour):
+                    continue  # offered on a later run, once its working day has begun
                 message = render_message("archive_offer", client=client)
                 queued += outbound.enqueue_call(
                     session,

@@ -48,7 +48,8 @@ def register(bot: Onboard) -> None:
             publish_home(event["user"], client)
 
     def publish_home(user: str, client: WebClient) -> None:
-        view = render_view("home", **home_for(bot.db, bot.directory, user, bot.clock()).context())
+        shown = home_for(bot.db, bot.directory, user, bot.clock(), team=bot.settings.team)
+        view = render_view("home", **shown.context())
         try:
             client.views_publish(user_id=user, view=view)
         except SlackApiError as exc:  # the next visit publishes again; nothing is lost

@@ -17,7 +17,7 @@ from sqlalchemy import event, select
 from onboard.bot import erasure
 from onboard.bot.active_clients import each_active_client
 from onboard.storage.audit import Cause
-from onboard.storage.models import Client, Task
+from onboard.storage.models import Client, OutboxMessage, Task
 from tests.conftest import SIGNING_SECRET, BotFactory, FixedClock, People, Running
 from tests.handlers.test_approvals import SIGNOFF
 from tests.handlers.test_journey import channel_of, say
@@ -265,7 +265,8 @@ def test_a_completed_clients_channel_is_offered_for_archiving_and_archived_on_cl
         assert session.scalars(select(Client.status)).one() == "completed"
     nudges = kickoff.bot.nudges
     assert nudges.archive_offers(MONDAY + dt.timedelta(days=13)) == 0
-    assert nudges.archive_offers(MONDAY + dt.timedelta(days=15)) == 1
+    # Tuesday 8 December, at 09:00 in London: its working day has begun.
+    assert nudges.archive_offers(MONDAY + dt.timedelta(days=15, hours=1)) == 1
     # Hourly, for ever: a client offered once is not read (nor written) again.
     statements: list[str] = []
     event.listen(
@@ -288,6 +289,52 @@ def test_a_completed_clients_channel_is_offered_for_archiving_and_archived_on_cl
     )
     kickoff.deliver()
     assert kickoff.workspace.channels[channel].is_archived
+
+
+def complete(kickoff: Running, people: People) -> None:
+    """The team forces the journey to its end, this Monday."""
+    for _ in range(3):
+        say(kickoff, people.admin.id, "advance --force demo")
+    with kickoff.bot.db.transaction() as session:
+        assert session.scalars(select(Client.status)).one() == "completed"
+
+
+def archive_offers_sent(kickoff: Running) -> list[str]:
+    with kickoff.bot.db.transaction() as session:
+        return list(
+            session.scalars(
+                select(OutboxMessage.key).where(OutboxMessage.key.like("%:archive-offer"))
+            )
+        )
+
+
+def test_the_archive_offer_waits_for_the_clients_working_day(
+    kickoff: Running, people: People
+) -> None:
+    # Three weeks after the client completed, the hourly job runs through a weekend night:
+    # the offer is a message in the client's channel, so it comes in its working hours.
+    complete(kickoff, people)
+    nudges = kickoff.bot.nudges
+    sunday_night = dt.datetime(2026, 12, 13, 3, 0, tzinfo=dt.UTC)  # 03:00 in London
+    assert nudges.archive_offers(sunday_night) == 0
+    assert nudges.archive_offers(dt.datetime(2026, 12, 14, 8, 0, tzinfo=dt.UTC)) == 0  # 08:00
+    assert archive_offers_sent(kickoff) == []
+    assert nudges.archive_offers(dt.datetime(2026, 12, 14, 9, 0, tzinfo=dt.UTC)) == 1  # Monday 9
+
+
+def test_an_erased_clients_channel_is_never_offered_for_archiving(
+    kickoff: Running, people: People, clock: FixedClock
+) -> None:
+    # The client completed, then asked for its data to be erased: the bot posts nothing more
+    # in its channel, not even the offer to archive it.
+    complete(kickoff, people)
+    with kickoff.bot.db.transaction() as session:
+        slug = session.scalars(select(Client.slug)).one()
+    erasure.erase(kickoff.bot.db, slug, Cause.system(), reason="request", now=clock.now)
+
+    a_working_monday = MONDAY + dt.timedelta(days=21, hours=2)  # 10:00 in London
+    assert kickoff.bot.nudges.archive_offers(a_working_monday) == 0
+    assert archive_offers_sent(kickoff) == []
 
 
 def test_running_a_job_twice_for_the_same_moment_sends_nothing_twice(
@@ -351,8 +398,9 @@ def test_the_sweep_holds_the_write_lock_one_client_at_a_time(
     clock.now = at(23, 9)
 
     assert kickoff.bot.nudges.tasks(clock.now) == 2
-    # The list of clients, then a transaction for each.
-    assert len(commits) == 3
+    # Who of the assignees has left (read before, as Slack is asked), the list of clients,
+    # then a transaction for each.
+    assert len(commits) == 1 + 1 + 2
 
 
 def test_the_sweep_visits_only_clients_with_a_reminder_to_send(
@@ -369,11 +417,11 @@ def test_the_sweep_visits_only_clients_with_a_reminder_to_send(
 
     clock.now = at(23, 8, 59)  # before nine in London: nobody's morning yet
     assert kickoff.bot.nudges.tasks(clock.now) == 0
-    assert len(commits) == 1  # the list alone
+    assert len(commits) == 2  # who has left, and the list
 
     clock.now = at(23, 9)  # Acme's task is due; Bolt Bikes has none left
     assert kickoff.bot.nudges.tasks(clock.now) == 1
-    assert len(commits) == 1 + 2  # the list, then Acme alone
+    assert len(commits) == 2 + 3  # at nine: who has left and the list again, then Acme alone
 
 
 def test_a_client_the_list_cannot_judge_is_visited_and_the_sweep_goes_on(

@@ -458,6 +458,8 @@ def test_an_internal_user_and_another_clients_user_are_refused(
         shared.driver.click_button(stranger, channel, "intake_start")
         assert "people" in told(shared, stranger)
         assert shared.workspace.open_views_for(stranger) == []
+    # Another client's person in the channel is not told whose channel it is.
+    assert "Acme" not in told(shared, olga.id)
 
     # A page submitted by someone who should not (a forged modal) saves nothing.
     view_id = start(shared, people.client.id)
@@ -483,6 +485,53 @@ def test_an_internal_user_and_another_clients_user_are_refused(
     assert not any("Acme" in str(e.details) for e in refused)
     assert {"internal", "another_workspace"} <= {e.details["why"] for e in refused}
     assert the_intake(shared).status == "submitted"
+
+
+def test_a_crafted_intake_button_tells_another_clients_person_nothing_of_that_client(
+    start_bot: BotFactory, tmp_path: Path, people: People, workspace: Any
+) -> None:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "tiny-intake.yaml").write_text(INTAKE_PLAYBOOK)
+    onboard = start_bot(playbook_dir=folder)
+    zephyr = onboard_client(onboard, people, playbook="tiny-intake", name="Zephyr Secret Co")
+    assert zephyr.channel_id is not None
+    enter_intake(onboard, people)
+    with onboard.bot.db.transaction() as session:
+        intake_id = session.scalars(select(Intake.id)).one()
+    # Bob, of another client, edits an "Start intake" button's value in his own channel to
+    # the IDs of intakes that are not his: he must not learn whose they are.
+    blue = onboard_client(onboard, people, playbook="tiny-intake", name="Blue Widgets")
+    assert blue.channel_id is not None
+    bob = workspace.add_user("bob.blue", team_id="T0BLUE", email="bob@blue.example")
+    onboard.workspace.channels[blue.channel_id].members.append(bob.id)
+
+    def crafted_start() -> str:
+        before = len([e for e in onboard.workspace.ephemerals if e.user == bob.id])
+        button = {"type": "button", "action_id": "intake_start", "value": str(intake_id)}
+        onboard.driver.act(bob.id, blue.channel_id or "", "1.000001", {**button, "block_id": "x"})
+        return onboard.wait_until(
+            lambda: [e.text for e in onboard.workspace.ephemerals if e.user == bob.id][before:]
+        )[-1]
+
+    def crafted_page() -> str:  # intake_goto: a page of the intake his modal's metadata names
+        with pytest.raises(NotAllowed) as refused:
+            onboard.bot.intake.show_page(PageRef(intake=intake_id, page=1), bob.id)
+        return str(refused.value)
+
+    while_under_way = [crafted_start(), crafted_page()]
+    # Zephyr completes its onboarding: the refusal that says so is for its own people only.
+    for text in ("gate data-verified pass on a call", "advance", "advance"):
+        onboard.driver.command(people.am.id, text, channel_id=zephyr.channel_id)
+    with onboard.bot.db.transaction() as session:
+        assert session.get_one(Client, zephyr.id).status == "completed"
+    once_completed = [crafted_start(), crafted_page()]
+
+    for text in while_under_way + once_completed:
+        assert "Zephyr" not in text and "completed" not in text, text
+        assert "Only the client's own people, in its channel," in text, text
+    assert onboard.workspace.open_views_for(bob.id) == []
+    assert "not_in_channel" in refusals(onboard) and "client_closed" not in refusals(onboard)
 
 
 def test_erasing_a_client_leaves_none_of_its_words_anywhere(
