@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Exists, and_, select
 from sqlalchemy.orm import Session, defer
 
 from onboard.bot.calendar import BusinessCalendar
+from onboard.bot.errors import Refused
 from onboard.bot.visits import Failures
 from onboard.storage.db import Database
 from onboard.storage.models import Client
@@ -78,6 +79,17 @@ def under_way() -> ColumnElement[bool]:
 def erased(session: Session, client_id: int) -> bool:
     """Whether the client's data was erased: it is sent nothing more (`under_way`)."""
     return bool(session.scalar(select(_was_erased(client_id))))
+
+
+def refuse_unless_under_way(session: Session, client: Client, closed: str) -> None:
+    """Raise Refused unless the client's onboarding is under way: never after its data was
+    erased (what people add would be new personal data), nor once it completed. `closed`:
+    what is refused, said after the reason ("its intake takes no more answers")."""
+    if erased(session, client.id):
+        raise Refused(f"This client's records were erased: {closed}.", "client_erased")
+    if client.status != "active":
+        done = "has completed onboarding" if client.status == "completed" else "is not under way"
+        raise Refused(f"{client.name} {done}: {closed}.", "client_closed")
 
 
 def _was_erased(client_id: ColumnElement[int] | int) -> Exists:

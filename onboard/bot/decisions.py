@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from onboard.bot.active_clients import refuse_unless_under_way
 from onboard.bot.approvers import USER_ID, still_designated
 from onboard.bot.deliverable_versions import find_version, refresh
-from onboard.bot.erasure import was_erased
 from onboard.bot.errors import InvalidInput, NotAllowed, Refused
 from onboard.bot.playbooks import Stage
 from onboard.bot.settlement import settle, stage_on_hold
@@ -23,6 +23,9 @@ from onboard.messages.render import Mrkdwn
 from onboard.storage import audit
 from onboard.storage.db import Database
 from onboard.storage.models import Client, Decision, Deliverable, DeliverableVersion
+
+# What an erased or completed client's refusal says (active_clients.refuse_unless_under_way).
+CLOSED_TO_DECISIONS = "its sign-offs take no more decisions"
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class Decisions:
                 client = session.get_one(Client, deliverable.client_id)
                 trusted = internal or channel in (None, client.channel_id)
                 _refuse_unless_theirs(session, version, deliverable, user, trusted)
-                _refuse_unless_open(session, client)
+                refuse_unless_under_way(session, client, CLOSED_TO_DECISIONS)
                 already = _decision_of(session, version, user)
                 if already is not None:
                     raise NotAllowed(_already(already))
@@ -93,7 +96,7 @@ class Decisions:
                 client = session.get_one(Client, deliverable.client_id)
                 trusted = internal or channel in (None, client.channel_id)
                 _refuse_unless_theirs(session, version, deliverable, cause.actor, trusted)
-                _refuse_unless_open(session, client)
+                refuse_unless_under_way(session, client, CLOSED_TO_DECISIONS)
                 already = _decision_of(session, version, cause.actor)
                 if already is not None:
                     return Verdict("already", _already(already))
@@ -200,19 +203,6 @@ def _refuse_unless_may_decide(
             "deliverable.",
             "team_member",
         )
-
-
-def _refuse_unless_open(session: Session, client: Client) -> None:
-    """Decisions are for an onboarding under way: not once it completed, and never after
-    the client's data was erased (a decision's reason would be new personal data)."""
-    if session.scalar(select(was_erased(client.id))):
-        raise Refused(
-            "This client's records were erased: its deliverables take no more decisions.",
-            "client_erased",
-        )
-    if client.status != "active":
-        done = "has completed onboarding" if client.status == "completed" else "is not under way"
-        raise Refused(f"{client.name} {done}: its sign-offs are closed.", "client_closed")
 
 
 def _decision_of(session: Session, version: DeliverableVersion, user: str) -> Decision | None:

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from onboard.bot import intake_fields, intake_messages, places
+from onboard.bot.active_clients import refuse_unless_under_way
 from onboard.bot.delivery import Delivery
-from onboard.bot.erasure import was_erased
 from onboard.bot.errors import InvalidInput, NotAllowed, NotFound, Refused
 from onboard.bot.gateway import SlackCallError, SlackGateway
 from onboard.bot.identity import Directory
@@ -50,6 +50,9 @@ MAX_METADATA = 3000  # characters of a view's private_metadata (Slack's limit)
 # Told to anyone not among the client's people: fixed words, so a button value pointing at
 # another client's intake learns nothing of it, not even its name.
 OUTSIDER = "Only the client's own people, in its channel, can fill in this questionnaire."
+
+# What an erased or completed client's refusal says (active_clients.refuse_unless_under_way).
+CLOSED_TO_ANSWERS = "its intake takes no more answers"
 
 
 class Intakes(Reviewing):
@@ -104,7 +107,7 @@ class Intakes(Reviewing):
         now = self.clock()
         with self.db.transaction() as session:
             client = find_client(session, reference, channel_id)
-            _refuse_unless_under_way(session, client)
+            refuse_unless_under_way(session, client, CLOSED_TO_ANSWERS)
             if client.channel_id is None:
                 raise NotFound(f"{client.name}'s channel is not ready yet: try again in a minute.")
             intake = open_intake(session, client, now)
@@ -180,7 +183,7 @@ class Intakes(Reviewing):
         refusal = self._filler_refusal(session, client, user)
         if refusal:
             raise refusal
-        _refuse_unless_under_way(session, client)
+        refuse_unless_under_way(session, client, CLOSED_TO_ANSWERS)
         return intake, client
 
     def _guarded(self, intake_id: int, user: str, action: str, run: Callable[[], Any]) -> Any:
@@ -456,16 +459,3 @@ class Intakes(Reviewing):
                 and not missing_required(questionnaire, answers),
             },
         )
-
-
-def _refuse_unless_under_way(session: Session, client: Client) -> None:
-    """An intake is for an onboarding under way: never after the client's data was erased
-    (an answer would be new personal data), nor once the onboarding completed."""
-    if session.scalar(select(was_erased(client.id))):
-        raise Refused(
-            "This client's records were erased: its intake takes no more answers.",
-            "client_erased",
-        )
-    if client.status != "active":
-        done = "has completed onboarding" if client.status == "completed" else "is not under way"
-        raise Refused(f"{client.name} {done}: its intake takes no more answers.", "client_closed")
