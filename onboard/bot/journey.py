@@ -227,7 +227,7 @@ class Journey:
     ) -> Client:
         now = self.clock()
         with self.db.transaction() as session:
-            client = find_client(session, reference, channel_id)
+            client = _locked(session, find_client(session, reference, channel_id))
             if client.status == "completed":
                 raise InvalidInput({"client": f"{client.name} has completed onboarding."})
             playbook = playbook_of(client)
@@ -291,7 +291,7 @@ class Journey:
     ) -> Client:
         now = self.clock()
         with self.db.transaction() as session:
-            client = find_client(session, reference, channel_id)
+            client = _locked(session, find_client(session, reference, channel_id))
             playbook = playbook_of(client)
             stage = _stage_named(playbook, target)
             keys = [s.key for s in playbook.stages]
@@ -364,7 +364,7 @@ class Journey:
         """An internal user confirms (or fails) a condition gate of the current stage."""
         now = self.clock()
         with self.db.transaction() as session:
-            client = find_client(session, reference, channel_id)
+            client = _locked(session, find_client(session, reference, channel_id))
             playbook = playbook_of(client)
             stage = next(s for s in playbook.stages if s.key == client.stage_key)
             gate = next((g for g in stage.gates if g.key == gate_key), None)
@@ -415,6 +415,14 @@ def _refuse_typed_decision(stage: Stage, gate: Gate, passed: bool) -> None:
             f"approvers' average reaches {hypercare.satisfaction_target:g}/10 "
             f"(`/onboard survey` posts it). {force}"
         )
+
+
+def _locked(session: Session, client: Client) -> Client:
+    """The client's row locked for this move (PostgreSQL; SQLite's writers take turns): two
+    moves at once (an advance typed twice, an advance and a back) each read the stage the
+    other left, rather than both moving from the same one, announcing it twice."""
+    session.refresh(client, with_for_update=True)
+    return client
 
 
 def set_gate(

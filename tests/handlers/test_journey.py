@@ -13,7 +13,9 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from onboard.bot import journey as journey_service
 from onboard.bot import tasks as tasks_service
+from onboard.bot.errors import OnboardError
 from onboard.storage.audit import Cause
 from onboard.storage.models import AuditEvent, AuditNote, Client, GateState, OutboxMessage, Task
 from tests.conftest import BotFactory, FixedClock, People, Running
@@ -525,3 +527,39 @@ def test_a_task_ticked_by_mistake_is_reopened(tiny: Running, people: People) -> 
         ).one()
     assert (reopened.actor, reopened.subject) == (am, "task:2")
     assert "| undo &lt;n&gt; |" in say(tiny, am, "help")  # `/onboard help` names it
+
+
+def test_an_advance_typed_twice_at_once_moves_the_journey_once(
+    tiny: Running, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both hold after finding the client (for at most a moment): without a lock on its row,
+    # both would move from Kickoff, and Build would be announced twice.
+    say(tiny, people.am.id, "gate kickoff-held pass")
+    together = threading.Barrier(2)
+    playbook_of = journey_service.playbook_of
+
+    def meet(client: Client) -> object:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            together.wait(2)
+        return playbook_of(client)
+
+    monkeypatch.setattr(journey_service, "playbook_of", meet)
+    refused: list[Exception] = []
+
+    def advance() -> None:
+        try:
+            tiny.bot.journey.advance("", channel_of(tiny), Cause(people.am.id))
+        except OnboardError as exc:  # the second finds Build's gates open
+            refused.append(exc)
+
+    moves = [threading.Thread(target=advance) for _ in "ab"]
+    for move in moves:
+        move.start()
+    for move in moves:
+        move.join(30)
+    with tiny.bot.db.transaction() as session:
+        moved = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "stage.advanced")
+        ).all()
+        stage = session.scalars(select(Client.stage_key)).one()
+    assert (len(moved), stage, len(refused)) == (1, "build", 1)
