@@ -239,7 +239,8 @@ def test_serve_with_the_database_down_logs_it_once_not_every_round(tmp_path: Pat
         "DATABASE_URL": postgres_down(tmp_path),
         "ONBOARD_OUTBOX_POLL_SECONDS": "0.1",
     }
-    with (tmp_path / "serve.log").open("w") as log:
+    logged = tmp_path / "serve.log"
+    with logged.open("w") as log:
         serve = subprocess.Popen(
             [sys.executable, "-m", "onboard", "serve", "--no-migrate", "--port", "0"],
             env=env,
@@ -248,11 +249,18 @@ def test_serve_with_the_database_down_logs_it_once_not_every_round(tmp_path: Pat
             stderr=log,
         )
         try:
-            time.sleep(3)  # 15 inbox rounds, 30 outbox rounds
+            # Both loops failing (a start-up on a busy machine may take seconds), then
+            # another 3 s of rounds: 15 inbox rounds, 30 outbox rounds, each logged or not.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not all(
+                line in logged.read_text() for line in ("inbox rounds", "outbox delivery rounds")
+            ):
+                time.sleep(0.1)
+            time.sleep(3)
         finally:
             serve.terminate()
             serve.wait(30)
-    text = (tmp_path / "serve.log").read_text()
+    text = logged.read_text()
     assert "Traceback" not in text
     assert text.count("inbox rounds failing, retrying: OperationalError: ") == 1, text
     assert text.count("outbox delivery rounds failing, retrying: OperationalError: ") == 1, text
